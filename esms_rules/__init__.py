@@ -1,0 +1,26 @@
+"""esms-rules: the ESMS numérique funding instructions as checked, compiled policies.
+
+The pipeline, one module per stage::
+
+    policy text ──parse──▶ ast.Module ──load (imports, overrides)──▶ Program
+        ──check (schema, tables, defs, rules, outputs, params, cycles)──▶ CheckedPolicy
+        ──compile (Python source from checked nodes only)──▶ evaluator(mode)
+        ──evaluate (validate dossier, run, assemble)──▶ Decision ──explain──▶ trace, text, HTML
+
+Typical use::
+
+    import esms_rules
+    decision = esms_rules.evaluate(dossier)          # picks the policy in force
+    decision.eligible, decision.to_dict()["reasons"]
+    policy = esms_rules.load_policy("esms-numerique-2025")
+    for result in policy.evaluate_many(rows): ...
+"""
+__version__ = "0.1.0"
+
+from .diagnostics import Diagnostic, DossierError, EsmsError, PolicyError, Problem  # noqa: E402
+from .evaluate import (Decision, Policy, Reason, StructureResult, Verdict, bundled_policies,  # noqa: E402
+                       evaluate, load_policy, policy_for)
+
+__all__ = ["Decision", "Diagnostic", "DossierError", "EsmsError", "Policy", "PolicyError", "Problem",
+           "Reason", "StructureResult", "Verdict", "bundled_policies", "evaluate", "load_policy",
+           "policy_for", "__version__"]

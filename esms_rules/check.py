@@ -1,0 +1,977 @@
+"""Linked program -> CheckedPolicy. Rejects every name and type error before anything runs.
+
+The checker runs named stages in order (see STAGES); each adds diagnostics and fills the
+CheckedPolicy. A later stage runs even when an earlier one found errors, so that an author
+sees every problem at once, but nothing is compiled unless the whole list is empty.
+"""
+from __future__ import annotations
+
+import re
+from typing import Callable
+
+import attrs
+from dateutil import tz as dateutil_tz
+
+from . import ast
+from . import types as T
+from .diagnostics import Diagnostic, PolicyError, did_you_mean
+from .load import Program
+from .span import Span
+
+SEVERITIES = ("blocking", "warning", "inadmissible")
+BUILTINS = ("count", "sum", "distinct", "any", "all", "min", "max", "end_of_day", "round",
+            "coalesce", "passes", "repeated")
+RULE_CLAUSES = ("code", "severity", "when", "message", "source")
+EXCEPTION_CLAUSES = RULE_CLAUSES + ("applies", "priority")
+INTERPOLATION = re.compile(r"(?<!\\)\{([^{}]*)\}")
+
+
+@attrs.frozen
+class TableInfo:
+    name: str
+    key_type: T.Type
+    value_type: T.Type
+    mapping: dict = attrs.field(eq=False)
+    total: bool
+    source: str | None
+    span: Span = attrs.field(eq=False)
+
+
+@attrs.frozen
+class DefInfo:
+    name: str
+    params: tuple[tuple[str, T.Type], ...]
+    type: T.Type
+    expr: ast.Expr
+    source: str | None
+    span: Span = attrs.field(eq=False)
+    abstract: bool = False
+
+
+@attrs.frozen
+class Read:
+    """Something a rule reads, recorded in traces: a fact path, a definition or an item field."""
+
+    label: str          # e.g. `software.segur_referenced`, `n`, `s.casf_item`
+    expr: ast.Expr
+
+
+@attrs.frozen
+class RuleInfo:
+    name: str
+    index: int
+    decl: object = attrs.field(eq=False, repr=False)
+    binder: ast.Binder | None
+    item_type: T.Record | None
+    code: str | None
+    severity: str
+    when: ast.Expr | None
+    applies: ast.Expr | None
+    priority: int | None
+    message: tuple              # str parts and ast.Expr parts, alternating
+    source: str | None
+    target: str | None
+    exceptions: tuple["RuleInfo", ...]
+    reads: tuple[Read, ...]
+    repeated: tuple[ast.Expr, ...]   # key expressions of repeated() calls in this rule
+    span: Span = attrs.field(eq=False)
+
+    @property
+    def level(self) -> str:
+        return "structure" if self.binder else "dossier"
+
+    def walk(self):
+        yield self
+        for e in self.exceptions:
+            yield from e.walk()
+
+
+@attrs.frozen
+class OutputInfo:
+    name: str
+    binder: ast.Binder | None
+    type: T.Type
+    expr: ast.Expr
+    span: Span = attrs.field(eq=False)
+
+
+@attrs.frozen
+class CheckedPolicy:
+    program: Program = attrs.field(repr=False)
+    id: str
+    header: dict
+    enums: dict
+    records: dict
+    facts: T.Record
+    codes: dict
+    tables: dict
+    defs: dict
+    def_order: tuple[str, ...]
+    rules: tuple[RuleInfo, ...]
+    all_rules: tuple[RuleInfo, ...]
+    outputs: dict
+    types: dict = attrs.field(repr=False, eq=False)   # id(expr) -> Type
+
+    @property
+    def sha256(self) -> str:
+        return self.program.sha256
+
+    def type_of(self, expr) -> T.Type:
+        return self.types[id(expr)]
+
+    def item_rules(self, list_name: str) -> list[RuleInfo]:
+        return [r for r in self.rules if r.binder and r.binder.list_name == list_name]
+
+    @property
+    def item_lists(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(r.binder.list_name for r in self.rules if r.binder))
+
+
+# ---------------------------------------------------------------------------
+class _Env:
+    """Variables in scope, null-narrowed paths and the innermost iteration."""
+
+    __slots__ = ("vars", "narrowed", "iteration")
+
+    def __init__(self, vars=None, narrowed=None, iteration=None):
+        self.vars = vars or {}
+        self.narrowed = narrowed or {}
+        self.iteration = iteration
+
+    def bind(self, name, type_, iteration=False):
+        current = None if name == self.iteration else self.iteration   # shadowed by a generator
+        narrowed = {p: v for p, v in self.narrowed.items() if p.split(".", 1)[0] != name}
+        return _Env({**self.vars, name: type_}, narrowed, name if iteration else current)
+
+    def narrow(self, paths):
+        if not paths:
+            return self
+        return _Env(self.vars, {**self.narrowed, **paths}, self.iteration)
+
+
+def _path(expr) -> str | None:
+    if isinstance(expr, ast.Name):
+        return expr.name
+    if isinstance(expr, ast.Attribute):
+        base = _path(expr.obj)
+        return None if base is None else f"{base}.{expr.name}"
+    return None
+
+
+class Checker:
+    def __init__(self, program: Program):
+        self.program = program
+        self.errors: list[Diagnostic] = []
+        self.types: dict[int, T.Type] = {}
+        self.enums: dict[str, T.Enum] = {}
+        self.records: dict[str, T.Record] = {}
+        self.facts: dict[str, T.Field] = {}
+        self.codes: dict[str, str | None] = {}
+        self.tables: dict[str, TableInfo] = {}
+        self.defs: dict[str, DefInfo] = {}
+        self.def_decls: dict[str, ast.DefDecl | ast.ParamDecl] = {}
+        self.def_deps: dict[str, set] = {}
+        self.rules: list[RuleInfo] = []
+        self.all_rules: list[RuleInfo] = []
+        self.rule_deps: dict[str, set] = {}
+        self.outputs: dict[str, OutputInfo] = {}
+        self._inferring: list[str] = []
+        self._deps: set | None = None
+        self._reads: dict | None = None
+
+    def error(self, code, message, span, help=None, related=()):
+        self.errors.append(Diagnostic(code, message, span, help, related=tuple(related)))
+
+    def decls(self, kind):
+        return [d for d, _ in self.program.decls if isinstance(d, kind)]
+
+    # ---- stage: schema ----------------------------------------------------
+    def stage_schema(self):
+        for d in self.decls(ast.EnumDecl):
+            if len(set(d.values)) != len(d.values):
+                self.error("duplicate-enum-value", f"enum `{d.name}` lists a value twice", d.span)
+            self.enums[d.name] = T.Enum(d.name, d.values)
+        pending = self.decls(ast.RecordDecl)
+        for d in pending:  # declare first so records may refer to each other
+            self.records[d.name] = T.Record(d.name, ())
+        for d in pending:
+            fields = tuple(self.field(f) for f in d.fields)
+            names = [f.name for f in fields]
+            for n in set(names):
+                if names.count(n) > 1:
+                    self.error("duplicate-field", f"record `{d.name}` declares `{n}` twice", d.span)
+            object.__setattr__(self.records[d.name], "fields", fields)
+        for d in self.decls(ast.FactDecl):
+            self.facts[d.name] = self.field(d)
+        for d in self.decls(ast.CodesDecl):
+            for e in d.entries:
+                self.codes[e.code] = e.description
+
+    def resolve_type(self, ref) -> T.Type | None:
+        if isinstance(ref, ast.ListType):
+            inner = self.resolve_type(ref.element)
+            return None if inner is None else T.List(inner)
+        if ref.name in T.SCALARS:
+            base = T.Scalar(ref.name)
+        elif ref.name in self.enums:
+            base = self.enums[ref.name]
+        elif ref.name in self.records:
+            base = self.records[ref.name]
+        else:
+            known = list(T.SCALARS) + list(self.enums) + list(self.records)
+            self.error("unknown-type", f"unknown type `{ref.name}`", ref.span, did_you_mean(ref.name, known))
+            return None
+        return T.Optional(base) if ref.optional else base
+
+    def field(self, d) -> T.Field:
+        t = self.resolve_type(d.type)
+        c = d.constraint
+        base = T.strip(t) if t is not None else None
+        if isinstance(c, ast.RangeConstraint) and base is not None and not T.is_numeric(base):
+            self.error("bad-constraint", f"a range needs a number, but `{d.name}` is {t}", c.span)
+        if isinstance(c, ast.LengthConstraint) and base is not None and not T.is_textual(base):
+            self.error("bad-constraint", f"a length needs text, but `{d.name}` is {t}", c.span)
+        if d.default is not None and t is not None:
+            self.literal_fits(d.default, t, f"the default of `{d.name}`")
+        return T.Field(d.name, t if t is not None else T.NEVER, c, d.default, d.default is not None)
+
+    def literal_type(self, lit: ast.Literal) -> T.Type:
+        return {"string": T.TEXT, "int": T.INT, "decimal": T.DECIMAL, "date": T.DATE,
+                "datetime": T.DATETIME, "bool": T.BOOL, "null": T.NULL}[lit.kind]
+
+    def literal_fits(self, lit: ast.Literal, t: T.Type, what: str) -> bool:
+        base = T.strip(t)
+        if isinstance(base, T.Enum) and lit.kind == "string":
+            if lit.value not in base.values:
+                self.error("unknown-enum-value", f"{what}: `\"{lit.value}\"` is not a value of `{base.name}`",
+                           lit.span, did_you_mean(lit.value, base.values))
+                return False
+            return True
+        if not T.fits(self.literal_type(lit), t):
+            self.error("type-mismatch", f"{what} must be {t}, found {self.literal_type(lit)}", lit.span)
+            return False
+        return True
+
+    # ---- stage: tables ------------------------------------------------------
+    def stage_tables(self):
+        for d in self.decls(ast.TableDecl):
+            kt, vt = self.resolve_type(d.key_type), self.resolve_type(d.value_type)
+            if kt is None or vt is None:
+                continue
+            if not (T.is_textual(kt) or kt == T.INT):
+                self.error("bad-table-key", f"table keys must be text, an enum or int, not {kt}", d.key_type.span)
+            mapping, first = {}, {}
+            for e in d.entries:
+                ok = self.literal_fits(e.key, kt, f"a key of table `{d.name}`")
+                ok = self.literal_fits(e.value, vt, f"a value of table `{d.name}`") and ok
+                if e.key.value in first:
+                    self.error("duplicate-key", f"table `{d.name}` has key `{e.key.value}` twice", e.key.span,
+                               related=(("first entry", first[e.key.value]),))
+                elif ok:
+                    first[e.key.value] = e.key.span
+                    mapping[e.key.value] = e.value.value
+            total = False
+            if isinstance(kt, T.Enum):
+                missing = [v for v in kt.values if v not in mapping]
+                total = not missing
+                if missing and len(missing) < len(kt.values):
+                    self.error("incomplete-table", f"table `{d.name}` has no entry for "
+                               + ", ".join(f"`{m}`" for m in missing[:5]) + ("…" if len(missing) > 5 else ""),
+                               d.span, f"every value of enum `{kt.name}` needs an entry")
+            self.tables[d.name] = TableInfo(d.name, kt, vt, mapping, total, d.source, d.span)
+
+    # ---- stage: definitions -------------------------------------------------
+    def stage_defs(self):
+        for d in self.decls((ast.DefDecl, ast.ParamDecl)):
+            if d.name in self.facts or d.name in self.tables or d.name in BUILTINS:
+                self.error("duplicate-name", f"`{d.name}` is already a fact, table or built-in", d.span)
+            self.def_decls[d.name] = d
+        for name in self.def_decls:
+            self.def_info(name)
+
+    def def_info(self, name) -> DefInfo | None:
+        if name in self.defs:
+            return self.defs[name]
+        d = self.def_decls[name]
+        if name in self._inferring:
+            return None  # a cycle: reported by stage_cycles with every span
+        if isinstance(d, ast.ParamDecl):
+            t = self.resolve_type(d.type)
+            info = DefInfo(name, (), t or T.NEVER, ast.Literal(None, "null", d.span), None, d.span, abstract=True)
+            self.defs[name] = info
+            self.def_deps[name] = set()
+            return info
+        self._inferring.append(name)
+        saved = self._deps, self._reads
+        self._deps, self._reads = set(), None
+        params, env = [], _Env()
+        for p in d.params:
+            pt = self.resolve_type(p.type) or T.NEVER
+            params.append((p.name, pt))
+            env = env.bind(p.name, pt)
+        declared = self.resolve_type(d.type) if d.type is not None else None
+        param = self.program.params.get(name)
+        if param is not None:  # a definition giving a value to a parameter takes its type
+            ptype = self.resolve_type(param.type)
+            if declared is not None and ptype is not None and declared != ptype:
+                self.error("type-mismatch", f"parameter `{name}` is declared {ptype}, not {declared}", d.type.span,
+                           related=(("parameter declared", param.span),))
+            declared = ptype
+        got = self.infer(d.expr, env)
+        if declared is not None and got is not None and not T.fits(got, declared) \
+                and not self.literals_fit_enum(d.expr, declared):
+            self.error("type-mismatch", f"`{name}` is declared {declared} but its value is {got}", d.expr.span)
+        t = declared or got or T.NEVER
+        info = DefInfo(name, tuple(params), t, d.expr, d.source, d.span)
+        self.defs[name] = info
+        self.def_deps[name] = self._deps
+        self._deps, self._reads = saved
+        self._inferring.pop()
+        return info
+
+    def literals_fit_enum(self, expr, declared) -> bool:
+        """`def call: call_kind? = if … then "national" else null`: string leaves typed by the declaration."""
+        base = T.strip(declared)
+        if not isinstance(base, T.Enum):
+            return False
+        if isinstance(expr, ast.If):
+            return self.literals_fit_enum(expr.then, declared) and self.literals_fit_enum(expr.otherwise, declared)
+        if isinstance(expr, ast.Literal) and expr.kind == "string":
+            return self.literal_fits(expr, base, "this value")
+        t = self.types.get(id(expr))
+        return t is not None and T.fits(t, declared)
+
+    # ---- expressions --------------------------------------------------------
+    def infer(self, e, env: _Env) -> T.Type | None:
+        t = self._infer(e, env)
+        if t is not None and env.narrowed and isinstance(e, (ast.Name, ast.Attribute)) and _path(e) in env.narrowed:
+            t = T.strip(t)  # a path tested `!= null` on the way here
+        if t is not None:
+            self.types[id(e)] = t
+        return t
+
+    def expect(self, e, env, want: Callable[[T.Type], bool], what: str) -> T.Type | None:
+        t = self.infer(e, env)
+        if t is None:
+            return None
+        if isinstance(t, T.Optional) and want(t.inner):
+            p = _path(e)
+            self.error("maybe-null", f"{_show(e)} may be null here", e.span,
+                       f"test `{p} != null` first (e.g. `{p} != null and …`)" if p else None)
+            return None
+        if not want(t):
+            self.error("type-mismatch", f"expected {what}, found {_show(e)} of type {t}", e.span)
+            return None
+        return t
+
+    def _record(self, label, e):
+        if self._reads is not None and label not in self._reads:
+            self._reads[label] = Read(label, e)
+
+    def _infer(self, e, env: _Env):
+        if isinstance(e, ast.Literal):
+            return self.literal_type(e)
+        if isinstance(e, ast.Name):
+            return self.infer_name(e, env)
+        if isinstance(e, ast.Attribute):
+            ot = self.infer(e.obj, env)
+            if ot is None:
+                return None
+            if isinstance(ot, T.Optional) and isinstance(ot.inner, T.Record):
+                self.error("maybe-null", f"{_show(e.obj)} may be null here", e.obj.span)
+                return None
+            if not isinstance(ot, T.Record):
+                self.error("not-a-record", f"{_show(e.obj)} is {ot}, it has no field `{e.name}`", e.span)
+                return None
+            f = ot.field(e.name)
+            if f is None:
+                self.error("unknown-field", f"record `{ot.name}` has no field `{e.name}`", e.span,
+                           did_you_mean(e.name, [x.name for x in ot.fields]))
+                return None
+            self._record_path(e, env)
+            return f.type
+        if isinstance(e, ast.Lookup):
+            return self.infer_lookup(e, env)
+        if isinstance(e, ast.Call):
+            return self.infer_call(e, env)
+        if isinstance(e, ast.ListExpr):
+            t = T.NEVER
+            for item in e.items:
+                it = self.infer(item, env)
+                if it is None:
+                    return None
+                j = T.join(t, it)
+                if j is None:
+                    self.error("type-mismatch", f"list items mix {t} and {it}", item.span)
+                    return None
+                t = j
+            return T.List(t)
+        if isinstance(e, ast.Comprehension):
+            el = self.infer_generator(e.generator, env)
+            return None if el is None else T.List(el)
+        if isinstance(e, ast.Generator):
+            el = self.infer_generator(e, env)
+            return None if el is None else T.List(el)
+        if isinstance(e, ast.Unary):
+            if e.op == "not":
+                return self.expect(e.operand, env, lambda t: t == T.BOOL, "a condition (bool)") and T.BOOL
+            return self.expect(e.operand, env, T.is_numeric, "a number")
+        if isinstance(e, ast.If):
+            self.expect(e.condition, env, lambda t: t == T.BOOL, "a condition (bool)")
+            yes, no = _facts(e.condition)
+            a = self.infer(e.then, env.narrow(yes))
+            b = self.infer(e.otherwise, env.narrow(no))
+            if a is None or b is None:
+                return None
+            j = T.join(a, b)
+            if j is None:
+                self.error("type-mismatch", f"the branches of `if` give {a} and {b}", e.span)
+            return j
+        if isinstance(e, ast.Binary):
+            return self.infer_binary(e, env)
+        raise AssertionError(f"unknown expression {e!r}")
+
+    def _record_path(self, e, env):
+        p = _path(e)
+        if p is None:
+            return
+        root = p.split(".", 1)[0]
+        if root == env.iteration or (root in self.facts and root not in env.vars):
+            self._record(p, e)
+
+    def infer_name(self, e: ast.Name, env: _Env):
+        n = e.name
+        if n in env.vars:
+            return env.vars[n]
+        if n in self.facts:
+            self._record_path(e, env)
+            return self.facts[n].type
+        if n in self.def_decls:
+            info = self.use_def(n)
+            if info is None:
+                return None
+            if info.params:
+                self.error("missing-arguments", f"`{n}` takes {len(info.params)} argument(s): write `{n}(…)`", e.span)
+                return None
+            self._record(n, e)
+            return info.type
+        if n in self.tables:
+            self.error("bare-table", f"table `{n}` must be looked up with a key: `{n}[…]`", e.span)
+            return None
+        if n in BUILTINS:
+            self.error("bare-builtin", f"`{n}` is a function: write `{n}(…)`", e.span)
+            return None
+        known = list(env.vars) + list(self.facts) + list(self.def_decls) + list(self.tables)
+        self.error("unknown-name", f"unknown name `{n}`", e.span, did_you_mean(n, known))
+        return None
+
+    def use_def(self, name):
+        if self._deps is not None:
+            self._deps.add(name)
+        if name in self._inferring and name not in self.defs:
+            return None
+        return self.def_info(name)
+
+    def infer_lookup(self, e: ast.Lookup, env):
+        if not isinstance(e.obj, ast.Name) or e.obj.name not in self.tables:
+            what = _show(e.obj)
+            self.error("not-a-table", f"only tables can be looked up with `[…]`, not {what}", e.obj.span,
+                       did_you_mean(e.obj.name, self.tables) if isinstance(e.obj, ast.Name) else None)
+            return None
+        table = self.tables[e.obj.name]
+        kt = self.infer(e.key, env)
+        if kt is None:
+            return None
+        if isinstance(kt, T.Optional):
+            self.error("maybe-null", f"the key {_show(e.key)} may be null here", e.key.span)
+            return None
+        if not (T.fits(kt, table.key_type) or (T.is_textual(kt) and T.is_textual(table.key_type))):
+            self.error("type-mismatch", f"table `{table.name}` is keyed by {table.key_type}, not {kt}", e.key.span)
+            return None
+        if isinstance(e.key, ast.Literal) and e.key.value not in table.mapping:
+            self.error("unknown-table-key", f"table `{table.name}` has no key `{e.key.value}`", e.key.span,
+                       did_you_mean(str(e.key.value), [str(k) for k in table.mapping]))
+            return None
+        if table.total and T.fits(kt, table.key_type):
+            return table.value_type
+        if isinstance(kt, T.Enum) and all(v in table.mapping for v in kt.values):
+            return table.value_type
+        return T.optional(table.value_type)
+
+    def infer_generator(self, g: ast.Generator, env):
+        st = self.infer(g.source, env)
+        if st is None:
+            return None
+        if not isinstance(st, T.List):
+            self.error("not-a-list", f"`for … in` needs a list, found {_show(g.source)} of type {st}", g.source.span)
+            return None
+        inner = env.bind(g.var, st.element)
+        if g.condition is not None:
+            self.expect(g.condition, inner, lambda t: t == T.BOOL, "a condition (bool)")
+            inner = inner.narrow(_facts(g.condition)[0])
+        return self.infer(g.element, inner)
+
+    def infer_call(self, e: ast.Call, env):
+        f, args = e.func, e.args
+        if f in self.def_decls:
+            info = self.use_def(f)
+            if info is None:
+                return None
+            if len(args) != len(info.params):
+                self.error("wrong-arity", f"`{f}` takes {len(info.params)} argument(s), {len(args)} given", e.span)
+                return None
+            for a, (pname, pt) in zip(args, info.params):
+                at = self.infer(a, env)
+                if at is not None and not T.fits(at, pt):
+                    self.error("type-mismatch", f"argument `{pname}` of `{f}` must be {pt}, found {at}", a.span)
+            return info.type
+        if f not in BUILTINS:
+            self.error("unknown-function", f"unknown function `{f}`", e.span,
+                       did_you_mean(f, list(BUILTINS) + [n for n, d in self.def_decls.items()
+                                                        if getattr(d, "params", ())]))
+            return None
+        if f == "end_of_day":
+            return self.infer_end_of_day(e, env)
+        if f == "round":
+            if len(args) != 2 or not isinstance(args[1], ast.Literal) or args[1].kind != "int":
+                self.error("wrong-arity", "`round` takes a number and a whole number of decimals: `round(x, 2)`", e.span)
+                return None
+            return self.expect(args[0], env, T.is_numeric, "a number") and T.DECIMAL
+        if f == "coalesce":
+            if len(args) != 2:
+                self.error("wrong-arity", "`coalesce` takes a value that may be null and a fallback", e.span)
+                return None
+            a, b = self.infer(args[0], env), self.infer(args[1], env)
+            if a is None or b is None:
+                return None
+            j = T.join(T.strip(a), b)
+            if j is None:
+                self.error("type-mismatch", f"`coalesce` mixes {a} and {b}", e.span)
+            return j
+        if len(args) != 1:
+            self.error("wrong-arity", f"`{f}` takes one argument, {len(args)} given", e.span)
+            return None
+        a = args[0]
+        if f == "passes":
+            t = self.infer(a, env)
+            if t is not None and not isinstance(t, T.Record):
+                self.error("type-mismatch", f"`passes` needs an item of a list checked by `rule … for`, found {t}", a.span)
+                return None
+            if self._deps is not None and t is not None:
+                self._deps.add(("passes", t.name))
+            return T.BOOL
+        if f == "repeated":
+            if env.iteration is None or self._repeated is None:
+                self.error("repeated-outside-rule", "`repeated` can only be used in a rule or exception with `for`",
+                           e.span, "it tells whether an earlier item of the rule's list had the same key")
+                return None
+            kt = self.infer(a, env)
+            if kt is not None and not (T.is_textual(kt) or kt == T.INT):
+                self.error("type-mismatch", f"`repeated` needs a text or number key, found {kt}", a.span)
+            if self._repeated is not None:
+                self._repeated.append(a)
+            return T.BOOL
+        lt = self.infer(a, env)
+        if lt is None:
+            return None
+        if not isinstance(lt, T.List):
+            self.error("not-a-list", f"`{f}` needs a list, found {_show(a)} of type {lt}", a.span)
+            return None
+        el = lt.element
+        if f == "count":
+            return T.INT
+        if f in ("any", "all"):
+            if not (el == T.BOOL or isinstance(el, T.Never)):
+                self.error("type-mismatch", f"`{f}` needs a list of conditions (bool), found {lt}", a.span)
+                return None
+            return T.BOOL
+        if f == "sum":
+            if not (T.is_numeric(el) or isinstance(el, T.Never)):
+                self.error("type-mismatch", f"`sum` needs a list of numbers, found {lt}", a.span)
+                return None
+            return T.INT if isinstance(el, T.Never) else el
+        if f == "distinct":
+            return lt
+        if f in ("min", "max"):
+            if not (T.is_numeric(el) or el in (T.DATE, T.DATETIME, T.TEXT)):
+                self.error("type-mismatch", f"`{f}` needs a list of numbers, dates or texts, found {lt}", a.span)
+                return None
+            return T.optional(el)
+        raise AssertionError(f)
+
+    def infer_end_of_day(self, e, env):
+        args = e.args
+        if len(args) != 2:
+            self.error("wrong-arity", "`end_of_day` takes a date and a time zone: `end_of_day(2025-09-15, \"Europe/Paris\")`", e.span)
+            return None
+        self.expect(args[0], env, lambda t: t == T.DATE, "a date")
+        z = args[1]
+        if not (isinstance(z, ast.Literal) and z.kind == "string"):
+            self.error("bad-time-zone", "the time zone must be written as a string, e.g. `\"Europe/Paris\"`", z.span)
+            return None
+        if not z.value or "/" not in z.value or dateutil_tz.gettz(z.value) is None:
+            self.error("bad-time-zone", f"unknown time zone `{z.value}`", z.span,
+                       did_you_mean(z.value, ["Europe/Paris", "Indian/Reunion", "America/Guadeloupe",
+                                              "America/Martinique", "America/Cayenne", "Indian/Mayotte", "UTC"]))
+            return None
+        return T.DATETIME
+
+    def infer_binary(self, e: ast.Binary, env):
+        op = e.op
+        if op in ("and", "or"):
+            self.expect(e.left, env, lambda t: t == T.BOOL, "a condition (bool)")
+            yes, no = _facts(e.left)
+            self.expect(e.right, env.narrow(yes if op == "and" else no), lambda t: t == T.BOOL, "a condition (bool)")
+            return T.BOOL
+        if op in ("==", "!="):
+            a, b = self.infer(e.left, env), self.infer(e.right, env)
+            if a is None or b is None:
+                return T.BOOL
+            for lit, other in ((e.right, a), (e.left, b)):
+                base = T.strip(other)
+                if isinstance(lit, ast.Literal) and lit.kind == "string" and isinstance(base, T.Enum):
+                    self.literal_fits(lit, base, f"the comparison with {_show(e.left if lit is e.right else e.right)}")
+                    return T.BOOL
+            if T.join(a, b) is None or (isinstance(a, T.Null) and not isinstance(b, (T.Optional, T.Null))) \
+                    or (isinstance(b, T.Null) and not isinstance(a, (T.Optional, T.Null))):
+                self.error("type-mismatch", f"cannot compare {a} with {b}", e.span,
+                           "a value that is never null is not compared with `null`" if T.NULL in (a, b) else None)
+            return T.BOOL
+        if op in ("<", "<=", ">", ">="):
+            a = self.expect(e.left, env, _ordered, "a number, a date or a date-time")
+            b = self.expect(e.right, env, _ordered, "a number, a date or a date-time")
+            if a is not None and b is not None and not (T.is_numeric(a) and T.is_numeric(b)) and a != b \
+                    and not (T.is_textual(a) and T.is_textual(b)):
+                self.error("type-mismatch", f"cannot compare {a} with {b}", e.span,
+                           "use `end_of_day(date, \"Europe/Paris\")` to compare a date with a date-time"
+                           if {a, b} == {T.DATE, T.DATETIME} else None)
+            return T.BOOL
+        if op in ("in", "not in"):
+            lt = self.infer(e.right, env)
+            a = self.infer(e.left, env)
+            if lt is None or a is None:
+                return T.BOOL
+            if not isinstance(lt, T.List):
+                self.error("not-a-list", f"`{op}` needs a list on its right, found {lt}", e.right.span)
+                return T.BOOL
+            base = T.strip(a)
+            if isinstance(base, T.Enum) and isinstance(e.right, ast.ListExpr):
+                for item in e.right.items:
+                    if isinstance(item, ast.Literal) and item.kind == "string":
+                        self.literal_fits(item, base, f"the list compared with {_show(e.left)}")
+                return T.BOOL
+            if T.join(a, lt.element) is None:
+                self.error("type-mismatch", f"cannot look for {a} in a {lt}", e.span)
+            return T.BOOL
+        if op in ("+", "-", "*"):
+            a = self.expect(e.left, env, T.is_numeric, "a number")
+            b = self.expect(e.right, env, T.is_numeric, "a number")
+            if a is None or b is None:
+                return None
+            return T.INT if a == b == T.INT else T.DECIMAL
+        raise AssertionError(op)
+
+    # ---- stage: rules ------------------------------------------------------
+    def stage_rules(self):
+        decls = self.decls((ast.RuleDecl, ast.ExceptionDecl))
+        by_name = {d.name: d for d in decls}
+        children: dict[str, list] = {}
+        for d in decls:
+            if isinstance(d, ast.ExceptionDecl):
+                if d.target not in by_name:
+                    self.error("unknown-rule", f"exception `{d.name}` is to unknown rule `{d.target}`", d.span,
+                               did_you_mean(d.target, by_name))
+                    continue
+                children.setdefault(d.target, []).append(d)
+        # exception chains must end at a rule: refuse cycles of exceptions
+        for d in decls:
+            seen, cur = [], d
+            while isinstance(cur, ast.ExceptionDecl) and cur.target in by_name:
+                if cur.name in seen:
+                    self.error("exception-cycle", "exceptions form a cycle: " + " -> ".join(seen + [cur.name]),
+                               d.span, "an exception overrides a rule, or another exception, never itself")
+                    return
+                seen.append(cur.name)
+                cur = by_name[cur.target]
+        for d in decls:
+            if isinstance(d, ast.RuleDecl):
+                info = self.rule_info(d, None, children)
+                if info is not None:
+                    self.rules.append(info)
+        for r in self.rules:
+            self.all_rules.extend(r.walk())
+        # indices are assigned after the walk so that they are stable and dense
+        renumbered = {}
+        for i, r in enumerate(self.all_rules):
+            renumbered[r.name] = i
+        self.rules = [self._renumber(r, renumbered) for r in self.rules]
+        self.all_rules = [r for top in self.rules for r in top.walk()]
+
+    def _renumber(self, r, idx):
+        return attrs.evolve(r, index=idx[r.name], exceptions=tuple(self._renumber(x, idx) for x in r.exceptions))
+
+    def rule_info(self, d, parent: RuleInfo | None, children) -> RuleInfo | None:
+        is_exc = isinstance(d, ast.ExceptionDecl)
+        allowed = EXCEPTION_CLAUSES if is_exc else RULE_CLAUSES
+        seen = {}
+        for c in d.clauses:
+            if c.kind not in allowed:
+                self.error("misplaced-clause", f"`{c.kind}` belongs to exceptions, not rules", c.span,
+                           f"declare `exception … to {d.name}` for a case that overrides this rule")
+            elif c.kind in seen:
+                self.error("duplicate-clause", f"`{c.kind}` is given twice in `{d.name}`", c.span,
+                           related=(("first given", seen[c.kind]),))
+            seen.setdefault(c.kind, c.span)
+        binder = parent.binder if is_exc and parent is not None else getattr(d, "binder", None)
+        env, item_type = _Env(), None
+        if binder is not None:
+            lt = self.facts.get(binder.list_name)
+            if lt is None or not isinstance(lt.type, T.List) or not isinstance(lt.type.element, T.Record):
+                self.error("bad-binder", f"`for {binder.var} in {binder.list_name}`: `{binder.list_name}` "
+                           "is not a list of records declared with `fact`", binder.span,
+                           did_you_mean(binder.list_name, [n for n, f in self.facts.items() if isinstance(f.type, T.List)]))
+            else:
+                item_type = lt.type.element
+                env = env.bind(binder.var, item_type, iteration=True)
+        code = d.get("code")
+        has_outcome = code is not None or d.get("when") is not None or d.get("message") is not None
+        if code is not None and code not in self.codes:
+            self.error("unknown-code", f"unknown reason code `{code}`", d.clause("code").span,
+                       did_you_mean(code, self.codes) or "declare it in a `codes { … }` block")
+        if not is_exc or has_outcome:
+            # an exception's `when` is optional: without it, its outcome follows whenever it applies
+            for need in ("code", "when", "message", "severity") if not is_exc else ("code", "message", "severity"):
+                if d.clause(need) is None:
+                    self.error(f"missing-{need}", f"{'exception' if is_exc else 'rule'} `{d.name}` has no `{need}`",
+                               d.span, _MISSING_HELP[need])
+        if d.clause("source") is None:
+            self.error("missing-citation", f"{'exception' if is_exc else 'rule'} `{d.name}` cites no source",
+                       d.span, "add `source \"<instruction>, <section>: « <sentence> »\"`: auditors need it")
+        if is_exc and d.clause("applies") is None:
+            self.error("missing-applies", f"exception `{d.name}` does not say when it `applies`", d.span)
+        severity = d.get("severity", parent.severity if parent is not None else "blocking")
+        self._deps, self._reads, self._repeated = set(), {}, []
+        when = d.get("when")
+        applies = d.get("applies")
+        if applies is not None:
+            self.expect(applies, env, lambda t: t == T.BOOL, "a condition (bool)")
+        if when is not None:
+            self.expect(when, env, lambda t: t == T.BOOL, "a condition (bool)")
+        message = self.message_parts(d, env)
+        deps, reads, repeated = self._deps, self._reads, self._repeated
+        # keep the most precise paths: `software.segur_referenced` rather than all of `software`
+        reads = {k: v for k, v in reads.items() if not any(o.startswith(k + ".") for o in reads)}
+        self._deps, self._reads, self._repeated = None, None, None
+        self.rule_deps[d.name] = deps
+        info = RuleInfo(d.name, 0, d, binder, item_type, code, severity, when, applies, d.get("priority"),
+                        message, d.get("source"), d.target if is_exc else None, (), tuple(reads.values()),
+                        tuple(repeated), d.span)
+        kids = children.get(d.name, [])
+        if len(kids) > 1:
+            by_priority: dict[int, list] = {}
+            for k in kids:
+                p = k.get("priority")
+                if p is None:
+                    others = [o for o in kids if o is not k]
+                    self.error("exceptions-without-priority",
+                               f"exceptions `{k.name}` and `{others[0].name}` to `{d.name}` can both apply, "
+                               "with no priority between them", k.span,
+                               "give each a distinct `priority N`: the highest one that applies wins",
+                               related=tuple(("competing exception", o.span) for o in others))
+                else:
+                    by_priority.setdefault(p, []).append(k)
+            for p, same in by_priority.items():
+                if len(same) > 1:
+                    self.error("exceptions-without-priority",
+                               f"exceptions `{same[0].name}` and `{same[1].name}` to `{d.name}` both have priority {p}",
+                               same[1].span, "priorities of exceptions to one rule must differ",
+                               related=(("same priority", same[0].span),))
+        excs = [self.rule_info(k, info, children) for k in kids]
+        excs = sorted((x for x in excs if x is not None), key=lambda x: -(x.priority or 0))
+        return attrs.evolve(info, exceptions=tuple(excs))
+
+    def message_parts(self, d, env) -> tuple:
+        text = d.get("message")
+        if text is None:
+            return ()
+        span = d.clause("message").span
+        parts, last = [], 0
+        for m in INTERPOLATION.finditer(text):
+            parts.append(text[last:m.start()].replace("\\{", "{").replace("\\}", "}"))
+            src = m.group(1).strip()
+            sub_span = Span(span.file, span.line, span.column + 1 + m.start(1), span.line,
+                            span.column + 1 + m.end(1), span.start, span.end)
+            try:
+                from .parse import parse_expression
+                expr = parse_expression(src, span.file)
+                expr = _relocate(expr, sub_span)
+            except PolicyError:
+                self.error("bad-interpolation", f"`{{{src}}}` in the message is not an expression", sub_span,
+                           "write a name or a path between braces, e.g. `{n}` or `{s.finess}`; `\\{` for a brace")
+                parts.append("")
+                last = m.end()
+                continue
+            self.infer(expr, env)
+            parts.append(expr)
+            last = m.end()
+        parts.append(text[last:].replace("\\{", "{").replace("\\}", "}"))
+        return tuple(parts)
+
+    # ---- stage: outputs ----------------------------------------------------
+    def stage_outputs(self):
+        for d in self.decls(ast.OutputDecl):
+            env = _Env({"eligible": T.BOOL})   # outputs are computed after every rule
+            if d.binder is not None:
+                lt = self.facts.get(d.binder.list_name)
+                if lt is None or not isinstance(lt.type, T.List):
+                    self.error("bad-binder", f"`{d.binder.list_name}` is not a list fact", d.binder.span)
+                    continue
+                env = env.bind(d.binder.var, lt.type.element)
+            self._deps = set()
+            t = self.infer(d.expr, env)
+            self.rule_deps["output " + d.name] = self._deps
+            self._deps = None
+            if t is not None:
+                self.outputs[d.name] = OutputInfo(d.name, d.binder, t, d.expr, d.span)
+
+    # ---- stage: params and cycles -----------------------------------------
+    def stage_params(self):
+        if self.program.header is None:
+            return  # a library module may leave parameters for the policies that import it
+        for name, d in self.def_decls.items():
+            if isinstance(d, ast.ParamDecl):
+                self.error("unset-param", f"parameter `{name}` has no value in policy `{self.program.header.name}`",
+                           self.program.header.span, f"add `def {name} = …` (use `null` for a value the sources do not give)",
+                           related=(("declared", d.span),))
+
+    def stage_cycles(self):
+        # nodes: definitions, and ("passes", record) standing for the item rules of that record
+        graph: dict = {name: set(deps) for name, deps in self.def_deps.items()}
+        for r in self.rules:
+            if r.binder is not None and r.item_type is not None:
+                key = ("passes", r.item_type.name)
+                for x in r.walk():
+                    graph.setdefault(key, set()).update(self.rule_deps.get(x.name, ()))
+        spans = {name: self.def_decls[name].span for name in self.def_decls}
+        state: dict = {}
+        reported = set()
+
+        def visit(node, stack):
+            state[node] = 1
+            stack.append(node)
+            for nxt in sorted(graph.get(node, ()), key=str):
+                if state.get(nxt) == 1:
+                    cycle = stack[stack.index(nxt):] + [nxt]
+                    key = frozenset(map(str, cycle))
+                    if key not in reported:
+                        reported.add(key)
+                        names = [_node_name(n) for n in cycle]
+                        first = next((n for n in cycle if n in spans), None)
+                        span = spans.get(first) or self.rules[0].span
+                        self.error("cyclic-definition", "definitions depend on themselves: " + " -> ".join(names),
+                                   span, "a definition may not use itself, directly or through others",
+                                   related=tuple((f"`{_node_name(n)}` is defined", spans[n]) for n in cycle[1:-1] if n in spans))
+                elif state.get(nxt) is None:
+                    visit(nxt, stack)
+            stack.pop()
+            state[node] = 2
+
+        for node in list(graph):
+            if state.get(node) is None:
+                visit(node, [])
+        self.graph = graph
+
+    def def_order(self) -> tuple:
+        order, done = [], set()
+
+        def visit(node):
+            if node in done:
+                return
+            done.add(node)
+            for nxt in sorted(self.graph.get(node, ()), key=str):
+                visit(nxt)
+            order.append(node)
+
+        for name in self.def_decls:
+            visit(name)
+        for key in list(self.graph):
+            visit(key)
+        return tuple(order)
+
+    STAGES = ("schema", "tables", "defs", "rules", "outputs", "params", "cycles")
+
+    def run(self) -> CheckedPolicy:
+        self._repeated = None
+        for stage in self.STAGES:
+            getattr(self, "stage_" + stage)()
+        if self.errors:
+            raise PolicyError(self.errors, self.program.sources)
+        header = self.program.header
+        return CheckedPolicy(
+            program=self.program,
+            id=header.name if header else self.program.root.name,
+            header={f.name: f.value.value for f in header.fields} if header else {},
+            enums=self.enums, records=self.records,
+            facts=T.Record("dossier", tuple(self.facts.values())),
+            codes=self.codes, tables=self.tables, defs=self.defs,
+            def_order=self.def_order(), rules=tuple(self.rules), all_rules=tuple(self.all_rules),
+            outputs=self.outputs, types=self.types)
+
+
+_MISSING_HELP = {
+    "code": "add `code SOME_CODE` with a code declared in `codes { … }`",
+    "when": "add `when <condition>`: the rule fires when it holds",
+    "message": "add `message \"…\"`, in French, with `{name}` to show values",
+    "severity": "add `severity blocking`, `severity warning` or `severity inadmissible`",
+}
+
+
+def _node_name(n):
+    return f"rules for each `{n[1]}`" if isinstance(n, tuple) else f"`{n}`"
+
+
+def _ordered(t):
+    return T.is_numeric(t) or t in (T.DATE, T.DATETIME) or T.is_textual(t)
+
+
+def _show(e) -> str:
+    p = _path(e)
+    return f"`{p}`" if p else "this expression"
+
+
+def _facts(cond) -> tuple[dict, dict]:
+    """Paths known non-null when `cond` is true, and when it is false."""
+    if isinstance(cond, ast.Binary):
+        if cond.op in ("==", "!=") and isinstance(cond.right, ast.Literal) and cond.right.kind == "null":
+            p = _path(cond.left)
+            if p is not None:
+                return ({}, {p: None}) if cond.op == "==" else ({p: None}, {})
+        if cond.op == "and":
+            a, b = _facts(cond.left)[0], _facts(cond.right)[0]
+            return {**a, **b}, {}
+        if cond.op == "or":
+            a, b = _facts(cond.left)[1], _facts(cond.right)[1]
+            return {}, {**a, **b}
+    if isinstance(cond, ast.Unary) and cond.op == "not":
+        yes, no = _facts(cond.operand)
+        return no, yes
+    return {}, {}
+
+
+def _relocate(expr, span):
+    """Give every node of an interpolated expression the span of its `{…}` in the message."""
+    changes = {}
+    for f in attrs.fields(type(expr)):
+        v = getattr(expr, f.name)
+        if f.name == "span":
+            changes["span"] = span
+        elif attrs.has(type(v)):
+            changes[f.name] = _relocate(v, span)
+        elif isinstance(v, tuple) and v and attrs.has(type(v[0])):
+            changes[f.name] = tuple(_relocate(x, span) for x in v)
+    return attrs.evolve(expr, **changes)
+
+
+def check(program: Program) -> CheckedPolicy:
+    """Run every stage; raise PolicyError listing all diagnostics, or return the checked policy."""
+    return Checker(program).run()

@@ -1,0 +1,335 @@
+"""CheckedPolicy -> Python source -> code object: the evaluator's fast path.
+
+Only checked AST nodes are rendered. Literals are written with `repr` once their type is
+known (str, int, bool, None) or passed as named constants (Decimal, dates, tables); every
+Python identifier comes from a counter, and policy names are kept only as data, so nothing
+an author wrote can become code. The source is registered in `linecache` under a unique
+name so tracebacks and `inspect` can show it, and `emit()` returns it for review
+(`esms-rules compile --emit python`).
+
+Three modes share one generator:
+- "decision": eligible, recevable and the outputs; nothing recorded;
+- "reasons":  also each fired rule with the values its message needs;
+- "trace":    every rule evaluation with the facts it read, and every definition's value.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import linecache
+from decimal import Decimal
+
+from . import ast
+from . import runtime
+from . import types as T
+from .check import CheckedPolicy, RuleInfo
+
+MODES = ("decision", "reasons", "trace")
+
+# trace outcomes
+PASSED, FIRED, OVERRIDDEN, NOT_APPLICABLE, LIFTED = 0, 1, 2, 3, 4
+
+
+class _Gen:
+    def __init__(self, policy: CheckedPolicy, mode: str):
+        self.p = policy
+        self.mode = mode
+        self.consts: dict[str, object] = {"_rt": runtime}
+        self.const_ids: dict = {}
+        self.lines: list[str] = []
+        self.names: dict[str, str] = {}     # policy value name -> python local
+        self.counter = 0
+
+    # -- naming
+    def fresh(self, prefix="t"):
+        self.counter += 1
+        return f"{prefix}{self.counter}"
+
+    def const(self, value, prefix="K") -> str:
+        key = (type(value).__name__, value if not isinstance(value, (dict, list, set)) else id(value))
+        try:
+            if key in self.const_ids:
+                return self.const_ids[key]
+        except TypeError:
+            key = None
+        name = self.fresh(prefix)
+        self.consts[name] = value
+        if key is not None:
+            self.const_ids[key] = name
+        return name
+
+    def lit(self, v) -> str:
+        if v is None or isinstance(v, (bool, int, str)):
+            return repr(v)
+        if isinstance(v, (Decimal, dt.date, dt.datetime)):
+            return self.const(v)
+        raise TypeError(f"no literal form for {type(v).__name__}")
+
+    def emit(self, line, depth):
+        self.lines.append("    " * depth + line)
+
+    # -- expressions
+    def expr(self, e, scope: dict) -> str:
+        if isinstance(e, ast.Literal):
+            return self.lit(e.value)
+        if isinstance(e, ast.Name):
+            if e.name in scope:
+                return scope[e.name]
+            return self.names[e.name]
+        if isinstance(e, ast.Attribute):
+            return f"{self.expr(e.obj, scope)}[{e.name!r}]"
+        if isinstance(e, ast.Lookup):
+            table = self.p.tables[e.obj.name]
+            tname = self.const(table.mapping, "TABLE")
+            key = self.expr(e.key, scope)
+            if self.p.type_of(e) == table.value_type:
+                return f"{tname}[{key}]"
+            return f"{tname}.get({key})"
+        if isinstance(e, ast.ListExpr):
+            if all(isinstance(i, ast.Literal) for i in e.items):
+                return self.const(tuple(i.value for i in e.items), "LIST") if e.items else "()"
+            return "[" + ", ".join(self.expr(i, scope) for i in e.items) + "]"
+        if isinstance(e, ast.Comprehension):
+            return "[" + self.gen(e.generator, scope) + "]"
+        if isinstance(e, ast.Generator):
+            return "[" + self.gen(e, scope) + "]"
+        if isinstance(e, ast.Unary):
+            inner = self.expr(e.operand, scope)
+            return f"(not {inner})" if e.op == "not" else f"(-{inner})"
+        if isinstance(e, ast.If):
+            return (f"({self.expr(e.then, scope)} if {self.expr(e.condition, scope)} "
+                    f"else {self.expr(e.otherwise, scope)})")
+        if isinstance(e, ast.Binary):
+            return self.binary(e, scope)
+        if isinstance(e, ast.Call):
+            return self.call(e, scope)
+        raise AssertionError(e)
+
+    def binary(self, e, scope):
+        a, b = self.expr(e.left, scope), self.expr(e.right, scope)
+        op = e.op
+        if op in ("==", "!=") and (_is_null(e.left) or _is_null(e.right)):
+            op = "is" if op == "==" else "is not"
+        if op in ("in", "not in") and isinstance(e.right, ast.ListExpr) and e.right.items \
+                and all(isinstance(i, ast.Literal) for i in e.right.items):
+            b = self.const(frozenset(i.value for i in e.right.items), "SET")
+        return f"({a} {op} {b})"
+
+    def gen(self, g: ast.Generator, scope, element=True) -> str:
+        var = self.fresh("g")
+        inner = {**scope, g.var: var}
+        src = self.expr(g.source, scope)
+        el = self.expr(g.element, inner) if element else var
+        cond = f" if {self.expr(g.condition, inner)}" if g.condition is not None else ""
+        return f"{el} for {var} in {src}{cond}"
+
+    def iterable(self, a, scope) -> str:
+        """An aggregate's argument: a generator stays lazy; a list is used as it is."""
+        if isinstance(a, ast.Comprehension):
+            a = a.generator
+        if isinstance(a, ast.Generator):
+            return "(" + self.gen(a, scope) + ")"
+        return self.expr(a, scope)
+
+    def call(self, e: ast.Call, scope):
+        f, args = e.func, e.args
+        if f in self.p.defs:
+            info = self.p.defs[f]
+            arg_code = [self.expr(a, scope) for a in args]
+            inner, binds = dict(scope), []
+            for (pname, _), code in zip(info.params, arg_code):
+                if code.isidentifier():
+                    inner[pname] = code
+                else:
+                    v = self.fresh("a")
+                    inner[pname] = v
+                    binds.append((v, code))
+            body = self.expr(info.expr, inner)
+            if binds:
+                return f"(lambda {', '.join(v for v, _ in binds)}: {body})({', '.join(c for _, c in binds)})"
+            return body
+        if f == "end_of_day":
+            day, zone = args
+            if isinstance(day, ast.Literal):
+                return self.const(runtime.end_of_day(day.value, zone.value))
+            return f"_rt.end_of_day({self.expr(day, scope)}, {zone.value!r})"
+        if f == "round":
+            return f"_rt.round_half_up({self.expr(args[0], scope)}, {args[1].value!r})"
+        if f == "coalesce":
+            return f"_rt.coalesce({self.expr(args[0], scope)}, {self.expr(args[1], scope)})"
+        if f == "passes":
+            return f"(id({self.expr(args[0], scope)}) not in FAILED)"
+        if f == "repeated":
+            return scope["#repeated"][id(args[0])]
+        a = args[0]
+        if f == "count":
+            if isinstance(a, (ast.Comprehension, ast.Generator)):
+                g = a.generator if isinstance(a, ast.Comprehension) else a
+                return f"sum(1 for {self.gen(g, scope, element=False).split(' for ', 1)[1]})"
+            return f"len({self.expr(a, scope)})"
+        it = self.iterable(a, scope)
+        if f in ("any", "all"):
+            return f"{f}({it})"
+        if f == "sum":
+            return f"sum({it}, 0)"
+        if f == "distinct":
+            return f"_rt.distinct({it})"
+        if f in ("min", "max"):
+            return f"{f}({it}, default=None)"
+        raise AssertionError(f)
+
+    # -- rules
+    def rule(self, r: RuleInfo, scope, depth, item: str):
+        """Evaluate a rule and its exceptions (highest priority first, Catala's default logic)."""
+        applies = [x for x in r.exceptions]
+        if not applies:
+            self.base(r, scope, depth, item)
+            return
+        for k, x in enumerate(applies):
+            self.emit(f"{'if' if k == 0 else 'elif'} {self.expr(x.applies, scope)}:", depth + 0)
+            for other in applies[:k]:
+                self.record(other, scope, depth + 1, item, NOT_APPLICABLE)
+            self.record(r, scope, depth + 1, item, OVERRIDDEN, by=x)
+            if x.code is None:
+                self.record(x, scope, depth + 1, item, LIFTED)
+                if self.mode != "trace":
+                    self.emit("pass", depth + 1)
+            else:
+                self.rule(x, scope, depth + 1, item)
+        self.emit("else:", depth)
+        for other in applies:
+            self.record(other, scope, depth + 1, item, NOT_APPLICABLE)
+        self.base(r, scope, depth + 1, item)
+
+    def base(self, r: RuleInfo, scope, depth, item):
+        if r.when is None:  # an exception whose outcome follows whenever it applies
+            self.fire(r, scope, depth, item)
+            return
+        cond = self.expr(r.when, scope)
+        self.emit(f"if {cond}:", depth)
+        self.fire(r, scope, depth + 1, item)
+        if self.mode == "trace":
+            self.emit("else:", depth)
+            self.record(r, scope, depth + 1, item, PASSED)
+
+    def fire(self, r: RuleInfo, scope, depth, item):
+        if r.severity in ("blocking", "inadmissible"):
+            if item:
+                self.emit(f"FAILED.add(id({scope[r.binder.var]}))", depth)
+            else:
+                self.emit("ok = False", depth)
+            if r.severity == "inadmissible":
+                self.emit("rec = False", depth)
+        if self.mode == "decision":
+            if r.severity == "warning":
+                self.emit("pass", depth)
+            return
+        self.record(r, scope, depth, item, FIRED)
+
+    def record(self, r: RuleInfo, scope, depth, item, outcome, by: RuleInfo | None = None):
+        if self.mode == "decision" or (self.mode == "reasons" and outcome != FIRED):
+            return
+        msg = "(" + "".join(self.expr(p, scope) + ", " for p in r.message if not isinstance(p, str)) + ")" \
+            if outcome == FIRED else "None"
+        if self.mode == "reasons":
+            self.emit(f"FIRED.append(({r.index}, {item or '-1'}, {msg}))", depth)
+            return
+        reads = "(" + "".join(self.expr(x.expr, scope) + ", " for x in r.reads) + ")" \
+            if outcome in (FIRED, PASSED) else "()"
+        extra = by.index if by is not None else -1
+        self.emit(f"TRACE.append(({r.index}, {item or '-1'}, {outcome}, {reads}, {msg}, {extra}))", depth)
+
+    def items_loop(self, list_name: str, depth):
+        rules = self.p.item_rules(list_name)
+        src = self.names[list_name]
+        var = self.fresh("it")
+        idx = self.fresh("i")
+        repeated: dict[int, str] = {}
+        for r in rules:
+            for x in r.walk():
+                for key in x.repeated:
+                    flags = self.fresh("rep")
+                    kv = self.fresh("g")
+                    key_code = self.expr(key, {r.binder.var: kv})
+                    self.emit(f"{flags} = _rt.repeated_flags([{key_code} for {kv} in {src}])", depth)
+                    repeated[id(key)] = f"{flags}[{idx}]"
+        self.emit(f"for {idx}, {var} in enumerate({src}):", depth)
+        for r in rules:
+            scope = {r.binder.var: var, "#repeated": repeated}
+            self.rule(r, scope, depth + 1, idx)
+        if not rules:
+            self.emit("pass", depth + 1)
+
+    # -- the whole function
+    def function(self) -> str:
+        p = self.p
+        self.emit("def evaluate(d):", 0)
+        for fname in [f.name for f in p.facts.fields]:
+            local = self.fresh("f")
+            self.names[fname] = local
+            self.emit(f"{local} = d[{fname!r}]", 1)
+        self.emit("ok = True", 1)
+        self.emit("rec = True", 1)
+        self.emit("FAILED = set()", 1)
+        if self.mode == "reasons":
+            self.emit("FIRED = []", 1)
+        if self.mode == "trace":
+            self.emit("TRACE = []", 1)
+        value_defs = [n for n in p.def_order if isinstance(n, str) and not p.defs[n].params]
+        for name in value_defs:
+            self.names[name] = self.fresh("v")
+        for node in p.def_order:
+            if isinstance(node, tuple):
+                for lst in p.item_lists:
+                    rules = p.item_rules(lst)
+                    if rules and rules[0].item_type.name == node[1]:
+                        self.items_loop(lst, 1)
+            elif not p.defs[node].params:
+                self.emit(f"{self.names[node]} = {self.expr(p.defs[node].expr, {})}", 1)
+        for r in p.rules:
+            if r.binder is None:
+                self.rule(r, {}, 1, "")
+        outs = []
+        for o in p.outputs.values():
+            scope = {"eligible": "ok"}
+            if o.binder is None:
+                outs.append(self.expr(o.expr, scope))
+            else:
+                v = self.fresh("o")
+                outs.append(f"[{self.expr(o.expr, {**scope, o.binder.var: v})} for {v} in {self.names[o.binder.list_name]}]")
+        out = "(" + "".join(o + ", " for o in outs) + ")"
+        if self.mode == "decision":
+            self.emit(f"return ok, rec, {out}", 1)
+        elif self.mode == "reasons":
+            self.emit(f"return ok, rec, {out}, FIRED", 1)
+        else:
+            defs = "(" + "".join(self.names[n] + ", " for n in value_defs) + ")"
+            self.emit(f"return ok, rec, {out}, TRACE, {defs}", 1)
+        header = [f"# Generated by esms-rules from policy {p.id!r} (sha256 {p.sha256[:16]}…), mode {self.mode!r}.",
+                  "# Do not edit: regenerate with `esms-rules compile --emit python`."]
+        return "\n".join(header + self.lines) + "\n"
+
+
+def _is_null(e) -> bool:
+    return isinstance(e, ast.Literal) and e.kind == "null"
+
+
+def emit(policy: CheckedPolicy, mode: str = "reasons") -> tuple[str, dict]:
+    """The Python source of the evaluator for `mode`, and the constants it refers to."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}")
+    g = _Gen(policy, mode)
+    return g.function(), g.consts
+
+
+def compile_policy(policy: CheckedPolicy, mode: str = "reasons"):
+    """A plain Python function `evaluate(validated_dossier) -> tuple` for `mode`."""
+    source, consts = emit(policy, mode)
+    filename = f"<esms-rules {policy.id} {mode} {hashlib.sha256(source.encode()).hexdigest()[:12]}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    namespace = dict(consts)
+    namespace["__builtins__"] = {"len": len, "sum": sum, "any": any, "all": all, "min": min, "max": max,
+                                 "id": id, "set": set, "enumerate": enumerate}
+    code = compile(source, filename, "exec")
+    exec(code, namespace)  # the source was generated from checked AST nodes only (see module doc)
+    return namespace["evaluate"]

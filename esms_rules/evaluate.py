@@ -1,0 +1,300 @@
+"""Policies, decisions and the public evaluation API.
+
+A `Policy` holds a checked policy, its validator and its compiled evaluators (one per
+mode, compiled on first use). `Policy.evaluate` gives a `Decision` (the contract's
+decision, with reasons, warnings and the trace); `Policy.decide` gives only a `Verdict`,
+the fast path; `Policy.evaluate_many` runs either over an iterable, lazily, turning a bad
+dossier into a `DossierError` result instead of stopping the batch.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+from functools import cached_property, lru_cache
+from pathlib import Path
+from typing import Iterable, Iterator, NamedTuple
+
+import attrs
+
+from . import __version__
+from .check import CheckedPolicy, RuleInfo, check
+from .compile import compile_policy
+from .diagnostics import DossierError, EsmsError, PolicyError, Problem
+from .load import bundled_dir, bundled_names, link, load_program
+from .validate import Validator
+
+CONTRACT_SOURCE = "Contrat dossier/décision v1.1"
+
+
+@attrs.frozen
+class Reason:
+    """One finding: a stable code, the rule that raised it, a French message, its citation."""
+
+    code: str
+    rule: str
+    message: str
+    source: str
+    level: str = "dossier"
+    severity: str = "blocking"
+
+    def to_dict(self) -> dict:
+        return {"code": self.code, "rule": self.rule, "message": self.message, "source": self.source,
+                "level": self.level, "severity": self.severity}
+
+
+@attrs.frozen
+class StructureResult:
+    finess: object
+    eligible: bool
+    funded_share: object
+    reasons: tuple[Reason, ...] = ()
+    warnings: tuple[Reason, ...] = ()
+
+    def to_dict(self) -> dict:
+        share = None if self.funded_share is None else float(self.funded_share)
+        d = {"finess": self.finess, "eligible": self.eligible, "funded_share": share,
+             "reasons": [r.to_dict() for r in self.reasons]}
+        if self.warnings:
+            d["warnings"] = [r.to_dict() for r in self.warnings]
+        return d
+
+
+class Verdict(NamedTuple):
+    """The fast path's answer: no reasons, no trace."""
+
+    eligible: bool
+    recevable: bool
+    outputs: dict
+
+
+@attrs.frozen(eq=False)
+class Decision:
+    dossier: object
+    policy_id: str
+    sha256: str
+    recevable: bool
+    eligible: bool
+    call: object
+    amount_eur: object
+    structures: tuple[StructureResult, ...]
+    reasons: tuple[Reason, ...]
+    warnings: tuple[Reason, ...]
+    outputs: dict
+    engine: str = __version__
+    _trace_builder: object = attrs.field(default=None, repr=False)
+
+    @cached_property
+    def trace(self):
+        """The explanation tree (`explain.Trace`), built on first access from what the run recorded."""
+        return self._trace_builder() if self._trace_builder is not None else None
+
+    def to_dict(self, trace: bool = True) -> dict:
+        d = {
+            "dossier": self.dossier,
+            "policy": {"id": self.policy_id, "sha256": self.sha256, "engine": self.engine},
+            "recevable": self.recevable,
+            "eligible": self.eligible,
+            "call": self.call,
+            "amount_eur": _json_number(self.amount_eur),
+            "structures": [s.to_dict() for s in self.structures],
+            "reasons": [r.to_dict() for r in self.reasons],
+            "warnings": [r.to_dict() for r in self.warnings],
+        }
+        if trace:
+            d["trace"] = self.trace.to_dict() if self.trace is not None else {}
+        return d
+
+    def to_json(self, trace: bool = True, indent: int | None = None) -> str:
+        return json.dumps(self.to_dict(trace), ensure_ascii=False, indent=indent, sort_keys=False)
+
+
+def _json_number(v):
+    if isinstance(v, Decimal):
+        return int(v) if v == v.to_integral_value() and abs(v) < 2**53 else float(v)
+    return v
+
+
+# ---- French rendering of values in messages -------------------------------
+def french(v) -> str:
+    if v is None:
+        return "non renseigné"
+    if isinstance(v, bool):
+        return "oui" if v else "non"
+    if isinstance(v, dt.datetime):
+        off = v.strftime("%z")
+        return v.strftime("%d/%m/%Y à %H:%M") + (f" (UTC{off[:3]}:{off[3:]})" if off else "")
+    if isinstance(v, dt.date):
+        return v.strftime("%d/%m/%Y")
+    if isinstance(v, Decimal):
+        s = format(v.normalize(), "f") if v != 0 else "0"
+        return s.replace(".", ",")
+    if isinstance(v, (list, tuple)):
+        return ", ".join(french(x) for x in v) if v else "aucun"
+    if isinstance(v, dict):
+        return french(next(iter(v.values()), None))
+    return str(v)
+
+
+def render_message(rule: RuleInfo, values: tuple) -> str:
+    out, it = [], iter(values)
+    for part in rule.message:
+        out.append(part if isinstance(part, str) else french(next(it)))
+    return "".join(out)
+
+
+# ---- policies ---------------------------------------------------------------
+class Policy:
+    """A checked, compiled policy. Build with `load_policy` or `Policy.from_text`."""
+
+    def __init__(self, checked: CheckedPolicy):
+        self.checked = checked
+        self.id = checked.id
+        self.sha256 = checked.sha256
+        self.header = checked.header
+        self.validator = Validator(checked.facts)
+        self._compiled: dict[str, object] = {}
+        self._key_field = {lst: checked.facts.field(lst).type.element.fields[0].name
+                           for lst in checked.item_lists}
+        self._output_names = tuple(checked.outputs)
+
+    @classmethod
+    def from_text(cls, text: str, file: str = "<string>") -> "Policy":
+        return cls(check(link(text, file)))
+
+    def __repr__(self):
+        return f"<Policy {self.id} sha256={self.sha256[:12]}>"
+
+    @property
+    def programme(self):
+        return self.header.get("programme")
+
+    @property
+    def campaign(self):
+        return self.header.get("campaign")
+
+    def compiled(self, mode: str):
+        fn = self._compiled.get(mode)
+        if fn is None:
+            fn = self._compiled[mode] = compile_policy(self.checked, mode)
+        return fn
+
+    # -- the fast path
+    def decide(self, dossier: dict) -> Verdict:
+        facts, _ = self.validator.convert(dossier)
+        ok, rec, outs = self.compiled("decision")(facts)
+        return Verdict(ok, rec, dict(zip(self._output_names, outs)))
+
+    # -- decisions with reasons (and trace)
+    def evaluate(self, dossier: dict, *, trace: bool = True) -> Decision:
+        facts, unknown = self.validator.convert(dossier)
+        if trace:
+            ok, rec, outs, records, def_values = self.compiled("trace")(facts)
+            fired = [(r[0], r[1], r[4]) for r in records if r[2] == 1]
+        else:
+            ok, rec, outs, fired = self.compiled("reasons")(facts)
+            records = def_values = None
+        return self._decision(dossier, facts, unknown, ok, rec, outs, fired, records, def_values)
+
+    def evaluate_many(self, dossiers: Iterable[dict], *, mode: str = "trace") -> Iterator:
+        """One result per input, in order: a Decision (or Verdict in mode "decision"), or a DossierError."""
+        for d in dossiers:
+            try:
+                if mode == "decision":
+                    yield self.decide(d)
+                else:
+                    yield self.evaluate(d, trace=(mode == "trace"))
+            except DossierError as e:
+                yield e
+
+    def _decision(self, dossier, facts, unknown, ok, rec, outs, fired, records, def_values) -> Decision:
+        rules = self.checked.all_rules
+        outputs = dict(zip(self._output_names, outs))
+        reasons, warnings = [], []
+        per_item: dict[int, list] = {}
+        for idx, item, values in fired:
+            r = rules[idx]
+            reason = Reason(r.code, r.name, render_message(r, values), r.source or "", r.level,
+                            "warning" if r.severity == "warning" else r.severity)
+            if item >= 0:
+                per_item.setdefault(item, []).append(reason)
+            elif r.severity == "warning":
+                warnings.append(reason)
+            else:
+                reasons.append(reason)
+        for path in unknown:
+            warnings.append(Reason("UNKNOWN_FIELD", "contract", f"Champ inconnu ignoré : « {path} ».",
+                                   CONTRACT_SOURCE, "dossier", "warning"))
+        structures = []
+        for lst in self.checked.item_lists[:1]:
+            key = self._key_field[lst]
+            shares = outputs.get("funded_share")
+            for i, item in enumerate(facts[lst]):
+                found = per_item.get(i, [])
+                blocking = tuple(x for x in found if x.severity != "warning")
+                structures.append(StructureResult(item[key], not blocking,
+                                                  shares[i] if isinstance(shares, list) else None,
+                                                  blocking, tuple(x for x in found if x.severity == "warning")))
+        builder = None
+        if records is not None:
+            from .explain import build_trace
+            builder = lambda: build_trace(self, facts, records, def_values, ok, rec)  # noqa: E731
+        ident = dossier.get("id") if isinstance(dossier, dict) else None
+        return Decision(ident, self.id, self.sha256, rec, ok, outputs.get("call"), outputs.get("amount_eur"),
+                        tuple(structures), tuple(reasons), tuple(warnings), outputs, __version__, builder)
+
+
+# ---- loading and the registry of bundled policies ---------------------------
+@lru_cache(maxsize=64)
+def _load_cached(path: str, mtime: float) -> Policy:
+    return Policy(check(load_program(path)))
+
+
+def load_policy(path_or_name) -> Policy:
+    """A policy by file path, or a bundled policy by name (e.g. "esms-numerique-2025")."""
+    if isinstance(path_or_name, Policy):
+        return path_or_name
+    from .load import resolve_path
+    p = resolve_path(path_or_name)
+    return _load_cached(str(p.resolve()), p.stat().st_mtime)
+
+
+@lru_cache(maxsize=1)
+def bundled_policies() -> tuple[Policy, ...]:
+    """Every bundled policy with a `policy` header (library modules such as `common` excluded)."""
+    out = []
+    for name in bundled_names():
+        text = (bundled_dir() / f"{name}.esms").read_text(encoding="utf-8")
+        if not any(line.startswith("policy ") for line in text.splitlines()):
+            continue
+        out.append(load_policy(name))
+    return tuple(sorted(out, key=lambda p: (str(p.programme), p.campaign or 0)))
+
+
+def policy_for(dossier) -> Policy:
+    """The bundled policy in force for the dossier's programme and campaign, or DossierError."""
+    programme = dossier.get("programme", "esms-numerique") if isinstance(dossier, dict) else None
+    campaign = dossier.get("campaign") if isinstance(dossier, dict) else None
+    candidates = [p for p in bundled_policies() if p.programme == programme and p.campaign == campaign
+                  and not isinstance(campaign, bool)]
+    if candidates:
+        return max(candidates, key=lambda p: str(p.header.get("effective", "")))
+    policies = bundled_policies()
+    problems: list[Problem] = []
+    if policies:  # report the schema's problems too, so the author sees everything at once
+        try:
+            policies[-1].validator.convert(dossier)
+        except DossierError as e:
+            problems = e.problems
+    if not any(p.path == "campaign" for p in problems):
+        pairs = ", ".join(f"{p.programme} {p.campaign}" for p in policies)
+        problems.append(Problem("campaign", f"no policy in force for programme {programme!r} and campaign "
+                                            f"{campaign!r} (bundled: {pairs})"))
+    ident = dossier.get("id") if isinstance(dossier, dict) else None
+    raise DossierError(problems, ident if isinstance(ident, str) else None)
+
+
+def evaluate(dossier: dict, *, policy=None, trace: bool = True) -> Decision:
+    """Evaluate one dossier, with the given policy or the bundled one in force for it."""
+    p = load_policy(policy) if policy is not None else policy_for(dossier)
+    return p.evaluate(dossier, trace=trace)

@@ -1,0 +1,169 @@
+"""Explanation traces: what the evaluator recorded, as a tree of frozen nodes.
+
+The compiled evaluator in "trace" mode records one compact tuple per rule evaluation
+(rule, item, outcome, values read, message values, overriding exception) and the value of
+every definition. `build_trace` turns them into `Trace`, built on first access of
+`Decision.trace`. Renderings for people live in `render.py`.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import attrs
+
+from .span import Span
+
+OUTCOMES = {0: "passed", 1: "fired", 2: "overridden", 3: "not-applicable", 4: "lifted"}
+
+
+def jsonable(v, depth: int = 0):
+    """A JSON-ready copy of a value read by a rule; records inside lists shown by their key."""
+    if isinstance(v, bool) or v is None or isinstance(v, (int, str)):
+        return v
+    if isinstance(v, Decimal):
+        return float(v)
+    if isinstance(v, (dt.datetime, dt.date)):
+        return v.isoformat()
+    if isinstance(v, (list, tuple)):
+        return [jsonable(x, depth + 1) for x in v]
+    if isinstance(v, dict):
+        if depth > 0:
+            return jsonable(next(iter(v.values()), None))
+        return {k: jsonable(x, depth + 1) for k, x in v.items()}
+    return str(v)
+
+
+def _span_dict(span: Span) -> dict:
+    return {"file": span.file, "line": span.line, "column": span.column,
+            "end_line": span.end_line, "end_column": span.end_column}
+
+
+@attrs.frozen
+class FactRead:
+    """A fact, an item field or a definition that a rule read, with its value."""
+
+    name: str
+    value: object
+
+    def to_dict(self):
+        return {"name": self.name, "value": jsonable(self.value)}
+
+
+@attrs.frozen
+class RuleNode:
+    rule: str
+    kind: str                       # rule | exception
+    code: str | None
+    level: str
+    severity: str
+    outcome: str                    # passed | fired | overridden | not-applicable | lifted
+    overridden_by: str | None
+    reads: tuple[FactRead, ...]
+    message: str | None
+    citation: str | None
+    children: tuple["RuleNode", ...] = ()
+    span: Span = attrs.field(default=None, eq=False)
+
+    def to_dict(self):
+        return {"rule": self.rule, "kind": self.kind, "code": self.code, "level": self.level,
+                "severity": self.severity, "outcome": self.outcome, "overridden_by": self.overridden_by,
+                "reads": [r.to_dict() for r in self.reads], "message": self.message,
+                "citation": self.citation, "span": _span_dict(self.span),
+                "children": [c.to_dict() for c in self.children]}
+
+
+@attrs.frozen
+class DefinitionNode:
+    name: str
+    value: object
+    citation: str | None
+    span: Span = attrs.field(eq=False)
+
+    def to_dict(self):
+        return {"name": self.name, "value": jsonable(self.value), "citation": self.citation,
+                "span": _span_dict(self.span)}
+
+
+@attrs.frozen
+class ItemNode:
+    index: int
+    key: object
+    eligible: bool
+    rules: tuple[RuleNode, ...]
+
+    def to_dict(self):
+        return {"index": self.index, "key": self.key, "eligible": self.eligible,
+                "rules": [r.to_dict() for r in self.rules]}
+
+
+@attrs.frozen
+class Trace:
+    policy: str
+    sha256: str
+    engine: str
+    eligible: bool
+    recevable: bool
+    definitions: tuple[DefinitionNode, ...]
+    rules: tuple[RuleNode, ...]
+    items: tuple[ItemNode, ...]
+
+    def to_dict(self):
+        return {"policy": self.policy, "sha256": self.sha256, "engine": self.engine,
+                "eligible": self.eligible, "recevable": self.recevable,
+                "definitions": [d.to_dict() for d in self.definitions],
+                "rules": [r.to_dict() for r in self.rules],
+                "structures": [i.to_dict() for i in self.items]}
+
+    def walk(self):
+        """Every rule node, dossier level then structure level, depth first."""
+        def go(n):
+            yield n
+            for c in n.children:
+                yield from go(c)
+        for r in self.rules:
+            yield from go(r)
+        for item in self.items:
+            for r in item.rules:
+                yield from go(r)
+
+
+def build_trace(policy, facts, records, def_values, ok, rec) -> Trace:
+    from . import __version__
+    from .evaluate import render_message
+
+    checked = policy.checked
+    rules = checked.all_rules
+    # index the records: (rule index, item) -> (outcome, reads, message values, by)
+    got = {(r[0], r[1]): r for r in records}
+
+    def node(info, item) -> RuleNode | None:
+        rec_ = got.get((info.index, item))
+        if rec_ is None:
+            return None
+        _, _, outcome, reads, msg, by = rec_
+        children = tuple(c for c in (node(x, item) for x in info.exceptions) if c is not None)
+        return RuleNode(
+            info.name, "exception" if info.target else "rule", info.code, info.level,
+            info.severity, OUTCOMES[outcome], rules[by].name if by >= 0 else None,
+            tuple(FactRead(r.label, v) for r, v in zip(info.reads, reads)),
+            render_message(info, msg) if msg is not None else None, info.source, children, info.span)
+
+    top = tuple(n for n in (node(r, -1) for r in checked.rules if r.binder is None) if n is not None)
+    items = []
+    for lst in checked.item_lists[:1]:
+        key = policy._key_field[lst]
+        for i, item in enumerate(facts[lst]):
+            nodes = tuple(n for n in (node(r, i) for r in checked.item_rules(lst)) if n is not None)
+            blocked = any(n.outcome == "fired" and n.severity != "warning" for n in nodes for n in _all(n))
+            items.append(ItemNode(i, item[key], not blocked, nodes))
+    value_defs = [n for n in checked.def_order if isinstance(n, str) and not checked.defs[n].params]
+    defs = tuple(DefinitionNode(n, v, checked.defs[n].source, checked.defs[n].span)
+                 for n, v in zip(value_defs, def_values))
+    return Trace(checked.id, checked.sha256, __version__, ok, rec, defs, top, tuple(items))
+
+
+def _all(n):
+    yield n
+    for c in n.children:
+        yield from _all(c)

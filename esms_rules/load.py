@@ -1,0 +1,216 @@
+"""Finding, parsing and linking policy modules: imports, overrides, bundled policies.
+
+A policy file may `import` modules (found beside it, then among the bundled policies).
+Imported declarations come first; a later file may replace a definition, table, rule or
+exception only with `override`, and may give a value to an imported `param` with a plain
+`def`. The result is one linked `Program`, the input of the checker.
+"""
+from __future__ import annotations
+
+import hashlib
+from importlib import resources
+from pathlib import Path
+
+import attrs
+
+from . import ast
+from .diagnostics import Diagnostic, PolicyError, did_you_mean
+from .parse import parse_module
+
+EXTENSION = ".esms"
+
+
+def bundled_dir() -> Path:
+    """The bundled policies: policies/ in a checkout, esms_rules/_data/policies in a wheel."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / "policies", here / "_data" / "policies"):
+        if candidate.is_dir() and any(candidate.glob("*" + EXTENSION)):
+            return candidate
+    return Path(str(resources.files("esms_rules").joinpath("_data/policies")))
+
+
+def bundled_names() -> list[str]:
+    return sorted(p.stem for p in bundled_dir().glob("*" + EXTENSION))
+
+
+@attrs.frozen
+class Program:
+    """Linked declarations of a policy and of everything it imports."""
+
+    root: ast.Module
+    modules: tuple[ast.Module, ...]          # in load order, root last
+    decls: tuple[tuple[ast.Decl, ast.Module], ...]
+    sources: dict = attrs.field(eq=False)    # file -> text
+    sha256: str = ""
+    params: dict = attrs.field(factory=dict, eq=False)   # name -> ParamDecl, also once given a value
+
+    @property
+    def header(self) -> ast.PolicyDecl | None:
+        return self.root.header
+
+
+def _module_file(name: str, near: Path | None) -> Path | None:
+    stems = [name, name.replace("_", "-")]
+    dirs = ([near] if near is not None else []) + [bundled_dir()]
+    for d in dirs:
+        for stem in stems:
+            p = d / (stem + EXTENSION)
+            if p.is_file():
+                return p
+    return None
+
+
+def resolve_path(path_or_name: str | Path) -> Path:
+    """A policy given by path, or by the name of a bundled policy."""
+    p = Path(path_or_name)
+    if p.suffix == EXTENSION or p.exists():
+        if not p.is_file():
+            raise PolicyError([Diagnostic("no-such-policy", f"no policy file `{p}`",
+                                          _nowhere(str(p)))])
+        return p
+    found = _module_file(str(path_or_name), None)
+    if found is None:
+        raise PolicyError([Diagnostic("no-such-policy", f"no bundled policy named `{path_or_name}`",
+                                      _nowhere(str(path_or_name)),
+                                      did_you_mean(str(path_or_name), bundled_names()))])
+    return found
+
+
+def _nowhere(file: str):
+    from .span import Span
+    return Span(file, 1, 1, 1, 2)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise PolicyError([Diagnostic("unreadable", f"cannot read `{path}`: {e}", _nowhere(str(path)))]) from None
+
+
+def link(root_text: str, root_file: str, directory: Path | None = None) -> Program:
+    """Parse a root module and its imports, and link them into one Program.
+
+    Imports are looked up in `directory` (default: the root file's own folder), then
+    among the bundled policies.
+    """
+    if directory is None and Path(root_file).is_file():
+        directory = Path(root_file).parent
+    sources: dict[str, str] = {root_file: root_text}
+    modules: list[ast.Module] = []
+    errors: list[Diagnostic] = []
+    loaded: dict[str, ast.Module] = {}
+
+    def visit(text: str, file: str, chain: tuple[str, ...], near: Path | None) -> None:
+        try:
+            module = parse_module(text, file)
+        except PolicyError as e:
+            errors.extend(e.diagnostics)
+            return
+        loaded[module.name] = module
+        for item in module.items:
+            if not isinstance(item, ast.ImportDecl):
+                continue
+            target = _module_file(item.module, near)
+            if target is None:
+                errors.append(Diagnostic("unknown-import", f"no module `{item.module}` to import", item.span,
+                                         did_you_mean(item.module, bundled_names())
+                                         or f"modules are `.esms` files beside `{Path(file).name}` or bundled"))
+                continue
+            if target.stem in chain or item.module in chain:
+                errors.append(Diagnostic("import-cycle", f"module `{item.module}` imports itself through "
+                                         + " -> ".join(chain + (item.module,)), item.span))
+                continue
+            if target.stem in loaded:
+                continue
+            sub_text = _read(target)
+            shown = display_name(target)
+            sources[shown] = sub_text
+            visit(sub_text, shown, chain + (target.stem,), target.parent)
+        modules.append(module)
+
+    visit(root_text, root_file, (Path(root_file).stem,), directory)
+    if errors:
+        raise PolicyError(errors, sources)
+    decls, link_errors = _merge(modules)
+    params = {d.name: d for m in modules for d in m.items if isinstance(d, ast.ParamDecl)}
+    if link_errors:
+        raise PolicyError(link_errors, sources)
+    digest = hashlib.sha256()
+    for m in modules:
+        digest.update(m.name.encode() + b"\0" + sources[m.file].encode("utf-8") + b"\0")
+    return Program(modules[-1], tuple(modules), tuple(decls), sources, digest.hexdigest(), params)
+
+
+def _decl_key(d) -> tuple[str, str] | None:
+    if isinstance(d, (ast.EnumDecl, ast.RecordDecl)):
+        return ("type", d.name)
+    if isinstance(d, (ast.FactDecl, ast.TableDecl, ast.ParamDecl, ast.DefDecl)):
+        return ("value", d.name)
+    if isinstance(d, (ast.RuleDecl, ast.ExceptionDecl)):
+        return ("rule", d.name)
+    if isinstance(d, ast.OutputDecl):
+        return ("output", d.name)
+    return None
+
+
+def _merge(modules):
+    """Apply override semantics; keep each declaration at the place it was first declared."""
+    slots: dict[tuple[str, str], int] = {}
+    decls: list[tuple[ast.Decl, ast.Module]] = []
+    errors: list[Diagnostic] = []
+    codes: dict[str, ast.CodeEntry] = {}
+    for module in modules:
+        for d in module.items:
+            if isinstance(d, (ast.PolicyDecl, ast.ImportDecl)):
+                continue
+            if isinstance(d, ast.CodesDecl):
+                for e in d.entries:
+                    if e.code in codes:
+                        errors.append(Diagnostic("duplicate-code", f"reason code `{e.code}` is declared twice", e.span,
+                                                 related=(("first declared", codes[e.code].span),)))
+                    codes[e.code] = e
+                decls.append((d, module))
+                continue
+            key = _decl_key(d)
+            overriding = getattr(d, "override", False)
+            if key in slots:
+                prev, _ = decls[slots[key]]
+                provides_param = isinstance(prev, ast.ParamDecl) and isinstance(d, ast.DefDecl)
+                if overriding or provides_param:
+                    if type(prev) is not type(d) and not provides_param:
+                        errors.append(Diagnostic("bad-override", f"`{d.name}` overrides a declaration of another kind",
+                                                 d.span, related=(("overridden declaration", prev.span),)))
+                    decls[slots[key]] = (d, module)
+                else:
+                    errors.append(Diagnostic(
+                        "duplicate-name", f"`{d.name}` is already declared", d.span,
+                        f"write `override` before it to replace the declaration at {prev.span}"
+                        if key[0] in ("value", "rule") and not isinstance(prev, ast.FactDecl) else None,
+                        related=(("first declared", prev.span),)))
+            else:
+                if overriding:
+                    errors.append(Diagnostic("nothing-to-override", f"`{d.name}` overrides nothing",
+                                             d.span, "remove `override`, or import the module that declares it"))
+                slots[key] = len(decls)
+                decls.append((d, module))
+    return decls, errors
+
+
+def display_name(path: Path) -> str:
+    """How a file is named in diagnostics and traces: stable across checkouts and installs."""
+    path = Path(path)
+    try:
+        if path.resolve().parent == bundled_dir().resolve():
+            return f"policies/{path.name}"
+    except OSError:
+        pass
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def load_program(path_or_name: str | Path) -> Program:
+    path = resolve_path(path_or_name)
+    return link(_read(path), display_name(path), path.parent)

@@ -1,0 +1,422 @@
+"""Text -> AST. The only module that sees Lark trees and tokens.
+
+`parse_module(text, file)` returns an `ast.Module` or raises `PolicyError` whose
+diagnostics carry file:line:col. Syntax errors are reported with what was expected, in
+the author's terms ("a name", "`}`"); deep nesting is refused with a diagnostic before any
+later stage could recurse on it.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from lark import Lark, Token, Transformer_NonRecursive, Tree, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+
+from . import ast
+from .diagnostics import Diagnostic, PolicyError
+from .span import Span
+
+MAX_DEPTH = 100  # expression nesting a policy may use; deeper is refused with a diagnostic
+
+
+def grammar_text() -> str:
+    """The grammar, from the checkout (grammar/) or from the installed wheel."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / "grammar" / "esms.lark", here / "_data" / "grammar" / "esms.lark"):
+        if candidate.is_file():
+            return candidate.read_text(encoding="utf-8")
+    return resources.files("esms_rules").joinpath("_data/grammar/esms.lark").read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=None)
+def parser() -> Lark:
+    return Lark(grammar_text(), parser="lalr", propagate_positions=True, maybe_placeholders=True)
+
+
+# Friendly names for terminals, used in "expected …" messages.
+TERMINALS = {
+    "NAME": "a name", "CODE": "a reason code (UPPER_CASE)", "STRING": "a string",
+    "INT": "a whole number", "DECIMAL": "a number", "DATE": "a date (YYYY-MM-DD)",
+    "DATETIME": "a date-time", "SEVERITY": "`blocking`, `warning` or `inadmissible`",
+    "CMP_OP": "a comparison", "ADD_OP": "`+` or `-`", "MUL_OP": "`*`", "OPTIONAL": "`?`",
+    "OVERRIDE": "`override`", "LBRACE": "`{`", "RBRACE": "`}`", "LPAR": "`(`", "RPAR": "`)`",
+    "LSQB": "`[`", "RSQB": "`]`", "COLON": "`:`", "COMMA": "`,`", "EQUAL": "`=`", "DOT": "`.`",
+    "MINUS": "`-`", "$END": "the end of the file",
+}
+
+
+def _describe(terminal: str) -> str:
+    if terminal in TERMINALS:
+        return TERMINALS[terminal]
+    if terminal.isupper() and re.fullmatch(r"[A-Z_]+", terminal):
+        return f"`{terminal.lower()}`"  # anonymous keyword terminals are named after the keyword
+    return terminal
+
+
+def _expected(names) -> str:
+    items = sorted({_describe(n) for n in names})
+    if len(items) > 8:
+        items = items[:8] + ["…"]
+    return ", ".join(items)
+
+
+def _span_of(meta_or_token, file: str) -> Span:
+    m = meta_or_token
+    if getattr(m, "empty", False) or getattr(m, "line", None) is None:
+        return Span(file, 1, 1, 1, 2)
+    return Span(file, m.line, m.column, m.end_line, m.end_column, m.start_pos, m.end_pos)
+
+
+def _unescape(raw: str) -> str:
+    body = raw[1:-1]
+    return re.sub(r'\\(u[0-9a-fA-F]{4}|.)', lambda m: {
+        "n": "\n", "t": "\t", '"': '"', "\\": "\\", "{": "\\{", "}": "\\}",
+    }.get(m.group(1), chr(int(m.group(1)[1:], 16)) if m.group(1).startswith("u") else m.group(1)), body)
+
+
+class _Build(Transformer_NonRecursive):
+    """Lark tree -> ast nodes. Non-recursive, so deep input cannot overflow the stack."""
+
+    def __init__(self, file: str):
+        super().__init__()
+        self.file = file
+        self.errors: list[Diagnostic] = []
+
+    def sp(self, meta) -> Span:
+        return _span_of(meta, self.file)
+
+    def bad(self, code, message, span, help=None):
+        self.errors.append(Diagnostic(code, message, span, help))
+
+    # -- literals
+    @v_args(meta=True)
+    def string(self, meta, c):
+        return ast.Literal(_unescape(str(c[0])), "string", self.sp(meta))
+
+    @v_args(meta=True)
+    def int(self, meta, c):
+        return ast.Literal(int(c[0]), "int", self.sp(meta))
+
+    @v_args(meta=True)
+    def decimal(self, meta, c):
+        return ast.Literal(Decimal(str(c[0])), "decimal", self.sp(meta))
+
+    @v_args(meta=True)
+    def neg_bound(self, meta, c):
+        lit = c[0]
+        return ast.Literal(-lit.value, lit.kind, self.sp(meta))
+
+    @v_args(meta=True)
+    def date(self, meta, c):
+        span = self.sp(meta)
+        try:
+            return ast.Literal(dt.date.fromisoformat(str(c[0])), "date", span)
+        except ValueError:
+            self.bad("bad-date", f"`{c[0]}` is not a valid date", span,
+                     "dates are written YYYY-MM-DD, with a real day of a real month")
+            return ast.Literal(None, "null", span)
+
+    @v_args(meta=True)
+    def datetime(self, meta, c):
+        span = self.sp(meta)
+        try:
+            return ast.Literal(dt.datetime.fromisoformat(str(c[0]).replace("Z", "+00:00")), "datetime", span)
+        except ValueError:
+            self.bad("bad-date", f"`{c[0]}` is not a valid date-time", span,
+                     "date-times are written YYYY-MM-DDTHH:MM[:SS]+HH:MM")
+            return ast.Literal(None, "null", span)
+
+    @v_args(meta=True)
+    def true(self, meta, c):
+        return ast.Literal(True, "bool", self.sp(meta))
+
+    @v_args(meta=True)
+    def false(self, meta, c):
+        return ast.Literal(False, "bool", self.sp(meta))
+
+    @v_args(meta=True)
+    def null(self, meta, c):
+        return ast.Literal(None, "null", self.sp(meta))
+
+    # -- expressions
+    @v_args(meta=True)
+    def name(self, meta, c):
+        return ast.Name(str(c[0]), self.sp(meta))
+
+    @v_args(meta=True)
+    def attribute(self, meta, c):
+        return ast.Attribute(c[0], str(c[1]), self.sp(meta))
+
+    @v_args(meta=True)
+    def lookup(self, meta, c):
+        return ast.Lookup(c[0], c[1], self.sp(meta))
+
+    @v_args(meta=True)
+    def call(self, meta, c):
+        return ast.Call(str(c[0]), tuple(a for a in c[1:] if a is not None), self.sp(meta))
+
+    @v_args(meta=True)
+    def call_generator(self, meta, c):
+        return ast.Call(str(c[0]), (c[1],), self.sp(meta))
+
+    @v_args(meta=True)
+    def generator(self, meta, c):
+        return ast.Generator(c[0], str(c[1]), c[2], c[3], self.sp(meta))
+
+    @v_args(meta=True)
+    def comprehension(self, meta, c):
+        return ast.Comprehension(c[0], self.sp(meta))
+
+    @v_args(meta=True)
+    def list_expr(self, meta, c):
+        return ast.ListExpr(tuple(x for x in c if x is not None), self.sp(meta))
+
+    @v_args(meta=True)
+    def if_expr(self, meta, c):
+        return ast.If(c[0], c[1], c[2], self.sp(meta))
+
+    def _bin(op):
+        @v_args(meta=True)
+        def build(self, meta, c):
+            return ast.Binary(op, c[0], c[-1], self.sp(meta))
+        return build
+
+    or_op = _bin("or")
+    and_op = _bin("and")
+    in_op = _bin("in")
+    not_in_op = _bin("not in")
+    del _bin
+
+    @v_args(meta=True)
+    def compare_op(self, meta, c):
+        return ast.Binary(str(c[1]), c[0], c[2], self.sp(meta))
+
+    @v_args(meta=True)
+    def arith(self, meta, c):
+        return ast.Binary(str(c[1]), c[0], c[2], self.sp(meta))
+
+    @v_args(meta=True)
+    def not_op(self, meta, c):
+        return ast.Unary("not", c[0], self.sp(meta))
+
+    @v_args(meta=True)
+    def neg(self, meta, c):
+        return ast.Unary("-", c[0], self.sp(meta))
+
+    # -- types
+    @v_args(meta=True)
+    def named_type(self, meta, c):
+        return ast.NamedType(str(c[0]), c[1] is not None, self.sp(meta))
+
+    @v_args(meta=True)
+    def list_type(self, meta, c):
+        return ast.ListType(c[0], self.sp(meta))
+
+    @v_args(meta=True)
+    def range_constraint(self, meta, c):
+        return ast.RangeConstraint(c[0], c[1], self.sp(meta))
+
+    @v_args(meta=True)
+    def length_constraint(self, meta, c):
+        return ast.LengthConstraint(int(c[0]), self.sp(meta))
+
+    def default(self, c):
+        return c[0]
+
+    # -- declarations
+    @v_args(meta=True)
+    def policy_field(self, meta, c):
+        return ast.PolicyField(str(c[0]), c[1], self.sp(meta))
+
+    @v_args(meta=True)
+    def policy_decl(self, meta, c):
+        return ast.PolicyDecl(_unescape(str(c[0])), tuple(c[1:]), self.sp(meta))
+
+    @v_args(meta=True)
+    def import_decl(self, meta, c):
+        return ast.ImportDecl(str(c[0]), self.sp(meta))
+
+    @v_args(meta=True)
+    def enum_decl(self, meta, c):
+        return ast.EnumDecl(str(c[0]), tuple(_unescape(str(v)) for v in c[1:]), self.sp(meta))
+
+    @v_args(meta=True)
+    def field_decl(self, meta, c):
+        return ast.FieldDecl(str(c[0]), c[1], c[2], c[3], self.sp(meta))
+
+    @v_args(meta=True)
+    def fact_decl(self, meta, c):
+        return ast.FactDecl(str(c[0]), c[1], c[2], c[3], self.sp(meta))
+
+    @v_args(meta=True)
+    def record_decl(self, meta, c):
+        return ast.RecordDecl(str(c[0]), tuple(c[1:]), self.sp(meta))
+
+    @v_args(meta=True)
+    def code_entry(self, meta, c):
+        return ast.CodeEntry(str(c[0]), _unescape(str(c[1])) if c[1] is not None else None, self.sp(meta))
+
+    @v_args(meta=True)
+    def codes_decl(self, meta, c):
+        return ast.CodesDecl(tuple(c), self.sp(meta))
+
+    @v_args(meta=True)
+    def table_entry(self, meta, c):
+        return ast.TableEntry(c[0], c[1], self.sp(meta))
+
+    @v_args(meta=True)
+    def table_decl(self, meta, c):
+        override = c[0] is not None
+        entries = tuple(x for x in c[4:-1])
+        source = c[-1].value if c[-1] is not None else None
+        return ast.TableDecl(str(c[1]), c[2], c[3], entries, source, override, self.sp(meta))
+
+    @v_args(meta=True)
+    def param_decl(self, meta, c):
+        return ast.ParamDecl(str(c[0]), c[1], self.sp(meta))
+
+    @v_args(meta=True)
+    def param(self, meta, c):
+        return ast.Param(str(c[0]), c[1], self.sp(meta))
+
+    def params(self, c):
+        return tuple(c)
+
+    @v_args(meta=True)
+    def def_decl(self, meta, c):
+        override, name, params, type_, expr, source = c
+        return ast.DefDecl(str(name), params or (), type_, expr,
+                           source.value if source is not None else None, override is not None, self.sp(meta))
+
+    @v_args(meta=True)
+    def binder(self, meta, c):
+        return ast.Binder(str(c[0]), str(c[1]), self.sp(meta))
+
+    @v_args(meta=True)
+    def output_decl(self, meta, c):
+        return ast.OutputDecl(str(c[0]), c[1], c[2], self.sp(meta))
+
+    def _clause(kind, convert=lambda v: v):
+        @v_args(meta=True)
+        def build(self, meta, c):
+            return ast.Clause(kind, convert(c[0]), self.sp(meta))
+        return build
+
+    code_clause = _clause("code", str)
+    severity_clause = _clause("severity", str)
+    when_clause = _clause("when")
+    applies_clause = _clause("applies")
+    priority_clause = _clause("priority", lambda t: int(t))
+    message_clause = _clause("message", lambda t: _unescape(str(t)))
+    source_clause = _clause("source", lambda t: _unescape(str(t)))
+    del _clause
+
+    @v_args(meta=True)
+    def rule_decl(self, meta, c):
+        return ast.RuleDecl(str(c[1]), c[2], tuple(c[3:]), c[0] is not None, self.sp(meta))
+
+
+    @v_args(meta=True)
+    def exception_decl(self, meta, c):
+        return ast.ExceptionDecl(str(c[1]), str(c[2]), tuple(c[3:]), c[0] is not None, self.sp(meta))
+
+    def start(self, c):
+        return tuple(c)
+
+
+def _syntax_diagnostic(err: UnexpectedInput, text: str, file: str) -> Diagnostic:
+    lines = text.splitlines() or [""]
+    if isinstance(err, UnexpectedEOF) or getattr(err, "line", -1) in (-1, None):
+        line = len(lines)
+        col = len(lines[-1]) + 1
+        exp = _expected(getattr(err, "expected", []) or [])
+        return Diagnostic("syntax", "unexpected end of file" + (f", expected {exp}" if exp else ""),
+                          Span(file, line, col, line, col + 1, len(text), len(text)),
+                          "a block `{` may be missing its closing `}`")
+    line, col = err.line, err.column
+    pos = getattr(err, "pos_in_stream", None) or 0
+    if isinstance(err, UnexpectedCharacters):
+        ch = text[pos] if pos < len(text) else ""
+        if ch == '"':
+            return Diagnostic("unterminated-string", "unterminated string", Span(file, line, col, line, col + 1, pos, pos + 1),
+                              "close the string with `\"` on the same line; write a newline as `\\n`")
+        return Diagnostic("syntax", f"unexpected character `{ch}`", Span(file, line, col, line, col + 1, pos, pos + 1),
+                          f"expected {_expected(err.allowed)}" if err.allowed else None)
+    assert isinstance(err, UnexpectedToken)
+    tok = err.token
+    width = max(1, len(str(tok)))
+    shown = str(tok).replace("\n", " ")
+    what = "end of file" if tok.type == "$END" else f"`{shown}`"
+    help_ = None
+    if tok.type == "NAME" and "CODE" in err.expected:
+        help_ = "reason codes are written in UPPER_CASE and declared in a `codes { … }` block"
+    return Diagnostic("syntax", f"unexpected {what}, expected {_expected(err.expected)}",
+                      Span(file, line, col, line, col + width, pos, pos + width), help_)
+
+
+def _collect_comments(text: str, file: str) -> tuple[ast.Comment, ...]:
+    out = []
+    for m in re.finditer(r'"(?:[^"\\\n]|\\.)*"|(#[^\n]*)', text):
+        if m.group(1) is None:
+            continue
+        line = text.count("\n", 0, m.start(1)) + 1
+        col = m.start(1) - (text.rfind("\n", 0, m.start(1)) + 1) + 1
+        out.append(ast.Comment(m.group(1), Span(file, line, col, line, col + len(m.group(1)), m.start(1), m.end(1))))
+    return tuple(out)
+
+
+def _depth_errors(items, file) -> list[Diagnostic]:
+    """Refuse expressions nested deeper than MAX_DEPTH, iteratively (no recursion)."""
+    stack = []
+    for item in items:
+        for attr in ("expr", "clauses"):
+            v = getattr(item, attr, None)
+            if v is None:
+                continue
+            for node in (v if isinstance(v, tuple) else (v,)):
+                if isinstance(node, ast.Clause):
+                    if not isinstance(node.value, (str, int)):
+                        stack.append((node.value, 1))
+                else:
+                    stack.append((node, 1))
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return [Diagnostic("too-deep", f"expression nested more than {MAX_DEPTH} levels deep", node.span,
+                               "split it into named definitions (`def`)")]
+        stack.extend((c, depth + 1) for c in ast.children(node))
+    return []
+
+
+def parse_module(text: str, file: str = "<string>", name: str | None = None) -> ast.Module:
+    """Parse one policy file. Raises PolicyError with located diagnostics."""
+    if name is None:
+        name = Path(file).stem
+    try:
+        tree = parser().parse(text)
+    except UnexpectedInput as err:
+        raise PolicyError([_syntax_diagnostic(err, text, file)], {file: text}) from None
+    except RecursionError:
+        raise PolicyError([Diagnostic("too-deep", "policy nested too deeply to parse", Span(file, 1, 1, 1, 2))],
+                          {file: text}) from None
+    builder = _Build(file)
+    try:
+        items = builder.transform(tree)
+    except VisitError as err:  # a bug in the transformer: still report it with a location
+        raise PolicyError([Diagnostic("internal", f"could not build the syntax tree: {err.orig_exc}",
+                                      _span_of(getattr(err.obj, "meta", None), file))], {file: text}) from None
+    errors = builder.errors + _depth_errors(items, file)
+    if errors:
+        raise PolicyError(errors, {file: text})
+    return ast.Module(name, items, _collect_comments(text, file), file)
+
+
+def parse_expression(text: str, file: str = "<expr>"):
+    """Parse a lone expression (used by tests and the REPL-like CLI helpers)."""
+    module = parse_module(f"def _ = {text}", file)
+    return module.items[0].expr

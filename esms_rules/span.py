@@ -1,0 +1,37 @@
+"""Source positions. Every AST and trace node carries one, outside its equality."""
+from __future__ import annotations
+
+import attrs
+
+
+@attrs.frozen
+class Span:
+    """A region of a policy file: 1-based lines and columns, 0-based offsets."""
+
+    file: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    start: int = 0
+    end: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+    @classmethod
+    def point(cls, file: str, line: int, column: int, offset: int = 0) -> "Span":
+        return cls(file, line, column, line, column + 1, offset, offset + 1)
+
+    def to(self, other: "Span") -> "Span":
+        """The span from the start of this one to the end of `other`."""
+        return Span(self.file, self.line, self.column, other.end_line, other.end_column,
+                    self.start, other.end)
+
+
+NOWHERE = Span("<builtin>", 0, 0, 0, 0)
+
+
+def span_field():
+    """A span attribute that takes no part in equality or hashing."""
+    return attrs.field(default=NOWHERE, eq=False, repr=False)
