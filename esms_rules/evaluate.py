@@ -286,7 +286,7 @@ def policy_for(dossier) -> Policy:
             policies[-1].validator.convert(dossier)
         except DossierError as e:
             problems = e.problems
-    if not any(p.path == "campaign" for p in problems):
+    if not any(p.path in ("campaign", "programme") for p in problems):  # an invalid programme says it all
         pairs = ", ".join(f"{p.programme} {p.campaign}" for p in policies)
         problems.append(Problem("campaign", f"no policy in force for programme {programme!r} and campaign "
                                             f"{campaign!r} (bundled: {pairs})"))

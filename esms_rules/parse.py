@@ -35,7 +35,13 @@ def grammar_text() -> str:
 
 @lru_cache(maxsize=None)
 def parser() -> Lark:
-    return Lark(grammar_text(), parser="lalr", propagate_positions=True, maybe_placeholders=True)
+    # cache=True keeps the built LALR tables in a temporary file keyed by the grammar's hash,
+    # so only the first process on a machine pays for building them.
+    try:
+        return Lark(grammar_text(), parser="lalr", propagate_positions=True, maybe_placeholders=True,
+                    cache=True)
+    except OSError:  # no writable temporary directory: build in memory
+        return Lark(grammar_text(), parser="lalr", propagate_positions=True, maybe_placeholders=True)
 
 
 # Friendly names for terminals, used in "expected …" messages.
@@ -394,7 +400,15 @@ def _depth_errors(items, file) -> list[Diagnostic]:
 
 
 def parse_module(text: str, file: str = "<string>", name: str | None = None) -> ast.Module:
-    """Parse one policy file. Raises PolicyError with located diagnostics."""
+    """Parse one policy file. Raises PolicyError with located diagnostics.
+
+    Modules are immutable, so a file imported by several policies is parsed once.
+    """
+    return _parse_module(text, file, name)
+
+
+@lru_cache(maxsize=256)
+def _parse_module(text: str, file: str, name: str | None) -> ast.Module:
     if name is None:
         name = Path(file).stem
     try:

@@ -1,0 +1,134 @@
+"""The JSON Schema (draft 2020-12) of the dossier a policy reads, generated from its declarations.
+
+The schema follows the policy's `fact`, `record` and `enum` declarations and their
+constraints, as `validate.py` applies them: a field with a default may be left out, an
+optional field (`T?`) must be present but may be null, `(low..high)` bounds a number,
+`(length n)` fixes a text's (or list's) length. Records accept unknown fields
+(`additionalProperties: true`): the contract turns them into `UNKNOWN_FIELD` warnings, not errors.
+
+The schema is a description for other systems (forms, ETL checks); the validator stays the
+judge. Known differences: the validator refuses a whole number written as `1.0` where an `int`
+is expected, which JSON Schema's `integer` accepts.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from . import ast
+from . import types as T
+
+DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+# The forms validate.py accepts: a calendar date, and an ISO 8601 date-time that carries an offset.
+DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
+DATETIME_PATTERN = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$"
+
+
+def dossier_schema(policy) -> dict:
+    """The JSON Schema of the dossiers `policy` (a `Policy` or a `CheckedPolicy`) accepts."""
+    checked = getattr(policy, "checked", policy)
+    builder = _Builder()
+    root = builder.record_body(checked.facts)
+    schema = {
+        "$schema": DIALECT,
+        "$id": f"urn:esms-rules:dossier:{checked.id}",
+        "title": f"Dossier for policy {checked.id}",
+        "description": _description(checked),
+        **root,
+    }
+    if builder.defs:
+        schema["$defs"] = dict(sorted(builder.defs.items()))
+    return schema
+
+
+def _description(checked) -> str:
+    header = checked.header or {}
+    parts = [f"A dossier evaluated by the esms-rules policy `{checked.id}`"]
+    if header.get("programme") is not None and header.get("campaign") is not None:
+        parts.append(f" (programme {header['programme']}, campaign {header['campaign']})")
+    parts.append(f"; policy sha256 {checked.sha256}. Generated from the policy's declared schema.")
+    return "".join(parts)
+
+
+def _json_value(v):
+    """A literal's value as JSON: dates as ISO strings, decimals as numbers."""
+    if isinstance(v, Decimal):
+        return int(v) if v == v.to_integral_value() else float(v)
+    if isinstance(v, (dt.date, dt.datetime)):
+        return v.isoformat()
+    return v
+
+
+class _Builder:
+    def __init__(self):
+        self.defs: dict[str, dict] = {}
+
+    def record_body(self, rec: T.Record) -> dict:
+        properties, required = {}, []
+        for f in rec.fields:
+            prop = self.field(f)
+            properties[f.name] = prop
+            if not f.has_default:
+                required.append(f.name)
+        body = {"type": "object", "properties": properties}
+        if required:
+            body["required"] = required
+        body["additionalProperties"] = True
+        return body
+
+    def ref(self, kind: str, name: str, build) -> dict:
+        key = f"{kind}.{name}"
+        if key not in self.defs:
+            self.defs[key] = {}          # reserve first: a record may refer to itself
+            self.defs[key] = build()
+        return {"$ref": f"#/$defs/{key}"}
+
+    def type(self, t) -> dict:
+        if isinstance(t, T.Optional):
+            inner = self.type(t.inner)
+            if "$ref" in inner:
+                return {"anyOf": [inner, {"type": "null"}]}
+            if "enum" in inner:
+                return {**inner, "enum": [*inner["enum"], None]}
+            kinds = inner["type"] if isinstance(inner.get("type"), list) else [inner["type"]]
+            return {**inner, "type": [*kinds, "null"]}
+        if isinstance(t, T.Scalar):
+            return dict(_SCALARS[t.name])
+        if isinstance(t, T.Enum):
+            return self.ref("enum", t.name, lambda: {"type": "string", "enum": list(t.values)})
+        if isinstance(t, T.Record):
+            return self.ref("record", t.name, lambda: self.record_body(t))
+        if isinstance(t, T.List):
+            return {"type": "array", "items": self.type(t.element)}
+        raise ValueError(f"no JSON Schema for type {t}")
+
+    def field(self, f: T.Field) -> dict:
+        out = self.type(f.type)
+        c = f.constraint
+        if isinstance(c, ast.RangeConstraint):
+            out = self._constrained(out, {"minimum": _json_value(c.low.value),
+                                          "maximum": _json_value(c.high.value)})
+        elif isinstance(c, ast.LengthConstraint):
+            base = T.strip(f.type)
+            keys = ("minItems", "maxItems") if isinstance(base, T.List) else ("minLength", "maxLength")
+            out = self._constrained(out, {keys[0]: c.length, keys[1]: c.length})
+        if f.has_default and f.default is not None:
+            out = {**out, "default": _json_value(f.default.value)}
+        return out
+
+    @staticmethod
+    def _constrained(schema: dict, extra: dict) -> dict:
+        if "$ref" in schema or "anyOf" in schema:
+            return {"allOf": [schema], **extra}
+        return {**schema, **extra}
+
+
+_SCALARS = {
+    "bool": {"type": "boolean"},
+    "int": {"type": "integer"},
+    "decimal": {"type": "number"},
+    "text": {"type": "string"},
+    "date": {"type": "string", "format": "date", "pattern": DATE_PATTERN},
+    "datetime": {"type": "string", "format": "date-time", "pattern": DATETIME_PATTERN},
+}
