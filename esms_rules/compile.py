@@ -234,8 +234,8 @@ class _Gen:
         if self.mode == "reasons":
             self.emit(f"FIRED.append(({r.index}, {item or '-1'}, {msg}))", depth)
             return
-        reads = "(" + "".join(self.expr(x.expr, scope) + ", " for x in r.reads) + ")" \
-            if outcome in (FIRED, PASSED) else "()"
+        # reads are paths and definitions only, safe to evaluate whatever the outcome
+        reads = "(" + "".join(self.expr(x.expr, scope) + ", " for x in r.reads) + ")"
         extra = by.index if by is not None else -1
         self.emit(f"TRACE.append(({r.index}, {item or '-1'}, {outcome}, {reads}, {msg}, {extra}))", depth)
 
