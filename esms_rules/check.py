@@ -769,16 +769,17 @@ class Checker:
         kids = children.get(d.name, [])
         if len(kids) > 1:
             by_priority: dict[int, list] = {}
+            unordered = [k for k in kids if k.get("priority") is None]
             for k in kids:
                 p = k.get("priority")
-                if p is None:
+                if p is None and k is unordered[0]:  # one diagnostic naming every competitor
                     others = [o for o in kids if o is not k]
                     self.error("exceptions-without-priority",
                                f"exceptions `{k.name}` and `{others[0].name}` to `{d.name}` can both apply, "
                                "with no priority between them", k.span,
                                "give each a distinct `priority N`: the highest one that applies wins",
                                related=tuple(("competing exception", o.span) for o in others))
-                else:
+                elif p is not None:
                     by_priority.setdefault(p, []).append(k)
             for p, same in by_priority.items():
                 if len(same) > 1:
@@ -870,7 +871,7 @@ class Checker:
                         span = spans.get(first) or self.rules[0].span
                         self.error("cyclic-definition", "definitions depend on themselves: " + " -> ".join(names),
                                    span, "a definition may not use itself, directly or through others",
-                                   related=tuple((f"`{_node_name(n)}` is defined", spans[n]) for n in cycle[1:-1] if n in spans))
+                                   related=tuple((f"{_node_name(n)} is defined", spans[n]) for n in cycle[1:-1] if n in spans))
                 elif state.get(nxt) is None:
                     visit(nxt, stack)
             stack.pop()
