@@ -317,6 +317,17 @@ class Checker:
                 self.error("type-mismatch", f"parameter `{name}` is declared {ptype}, not {declared}", d.type.span,
                            related=(("parameter declared", param.span),))
             declared = ptype
+        first = self.program.overridden.get(name)
+        if isinstance(first, ast.DefDecl) and first.type is not None and param is None:
+            # an override keeps the interface of what it replaces
+            ftype = self.resolve_type(first.type)
+            if declared is not None and ftype is not None and declared != ftype:
+                self.error("type-mismatch", f"`{name}` overrides a definition of type {ftype} with type {declared}",
+                           d.type.span, related=(("overridden definition", first.span),))
+            if len(first.params) != len(d.params):
+                self.error("wrong-arity", f"`{name}` overrides a definition with {len(first.params)} parameter(s) "
+                           f"with one with {len(d.params)}", d.span, related=(("overridden definition", first.span),))
+            declared = declared or ftype
         got = self.infer(d.expr, env)
         if declared is not None and got is not None and not T.fits(got, declared) \
                 and not self.literals_fit_enum(d.expr, declared):

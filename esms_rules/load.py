@@ -43,6 +43,7 @@ class Program:
     sources: dict = attrs.field(eq=False)    # file -> text
     sha256: str = ""
     params: dict = attrs.field(factory=dict, eq=False)   # name -> ParamDecl, also once given a value
+    overridden: dict = attrs.field(factory=dict, eq=False)  # name -> the first declaration it replaced
 
     @property
     def header(self) -> ast.PolicyDecl | None:
@@ -132,14 +133,14 @@ def link(root_text: str, root_file: str, directory: Path | None = None) -> Progr
     visit(root_text, root_file, (Path(root_file).stem,), directory)
     if errors:
         raise PolicyError(errors, sources)
-    decls, link_errors = _merge(modules)
+    decls, link_errors, overridden = _merge(modules)
     params = {d.name: d for m in modules for d in m.items if isinstance(d, ast.ParamDecl)}
     if link_errors:
         raise PolicyError(link_errors, sources)
     digest = hashlib.sha256()
     for m in modules:
         digest.update(m.name.encode() + b"\0" + sources[m.file].encode("utf-8") + b"\0")
-    return Program(modules[-1], tuple(modules), tuple(decls), sources, digest.hexdigest(), params)
+    return Program(modules[-1], tuple(modules), tuple(decls), sources, digest.hexdigest(), params, overridden)
 
 
 def _decl_key(d) -> tuple[str, str] | None:
@@ -160,6 +161,7 @@ def _merge(modules):
     decls: list[tuple[ast.Decl, ast.Module]] = []
     errors: list[Diagnostic] = []
     codes: dict[str, ast.CodeEntry] = {}
+    overridden: dict[str, ast.Decl] = {}
     for module in modules:
         for d in module.items:
             if isinstance(d, (ast.PolicyDecl, ast.ImportDecl)):
@@ -181,6 +183,7 @@ def _merge(modules):
                     if type(prev) is not type(d) and not provides_param:
                         errors.append(Diagnostic("bad-override", f"`{d.name}` overrides a declaration of another kind",
                                                  d.span, related=(("overridden declaration", prev.span),)))
+                    overridden.setdefault(d.name, prev)
                     decls[slots[key]] = (d, module)
                 else:
                     errors.append(Diagnostic(
@@ -194,7 +197,7 @@ def _merge(modules):
                                              d.span, "remove `override`, or import the module that declares it"))
                 slots[key] = len(decls)
                 decls.append((d, module))
-    return decls, errors
+    return decls, errors, overridden
 
 
 def display_name(path: Path) -> str:

@@ -172,7 +172,7 @@ def check_expectations(decision: dict, exp: dict) -> list[str]:
 
 
 # ---- running ----------------------------------------------------------------------
-def test_files(paths: Iterable[str | Path]) -> list[Path]:
+def collect_test_files(paths: Iterable[str | Path]) -> list[Path]:
     out = []
     for p in map(Path, paths):
         if p.is_dir():
@@ -225,7 +225,7 @@ def exercised_rules(decision: Decision) -> set[str]:
 
 def run_tests(paths: Iterable[str | Path]) -> Report:
     report = Report()
-    for file in test_files(paths):
+    for file in collect_test_files(paths):
         try:
             cases = load_cases(file)
         except (OSError, ValueError, KeyError, TypeError) as e:

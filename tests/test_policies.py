@@ -3,10 +3,10 @@ from pathlib import Path
 
 import pytest
 
-from esms_rules.testing import load_cases, run_case, run_tests, test_files
+from esms_rules.testing import load_cases, run_case, run_tests, collect_test_files
 
 POLICIES = Path(__file__).resolve().parents[1] / "policies"
-CASES = [c for f in test_files([POLICIES]) for c in load_cases(f)]
+CASES = [c for f in collect_test_files([POLICIES]) for c in load_cases(f)]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[f"{Path(c.file).stem}::{c.name}" for c in CASES])
@@ -17,7 +17,7 @@ def test_policy_case(case):
 
 def test_every_bundled_policy_has_tests():
     policies = {p.stem for p in POLICIES.glob("*.esms") if "policy \"" in p.read_text(encoding="utf-8")}
-    tested = {f.name.removesuffix(".test.json") for f in test_files([POLICIES])}
+    tested = {f.name.removesuffix(".test.json") for f in collect_test_files([POLICIES])}
     assert policies <= tested, f"policies without tests: {sorted(policies - tested)}"
 
 
