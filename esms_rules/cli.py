@@ -1,0 +1,658 @@
+"""The `esms-rules` command line: check, format and test policies; evaluate, explain and replay dossiers.
+
+Exit codes (docs/cli.md has the details):
+
+    0  success
+    1  the command ran and the answer is "no": a policy has errors (`check`, `fmt`, `test`),
+       files need formatting (`fmt --check`), policy tests failed (`test`), a replay differs
+       (`replay`), a decision is ineligible (`evaluate --fail-on-ineligible`)
+    2  usage, input or environment error: bad options, a missing or unreadable file, text
+       that is not JSON, a dossier that breaks the contract (a batch still writes one record
+       per row), an unknown policy, a policy given to evaluate/explain/schema/compile that
+       does not load, a feature module missing from this installation
+    3  internal error (a bug of esms-rules): a message and the traceback on stderr
+  130  interrupted (Ctrl-C)
+
+User errors never print a traceback. Commands that use modules written separately (`fmt`,
+`test`, `explain`, `replay`) import them lazily.
+"""
+from __future__ import annotations
+
+import contextlib
+import difflib
+import errno
+import importlib
+import io
+import json
+import os
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+from typing import Iterator
+
+import click
+
+from . import __version__
+from .diagnostics import DossierError, EsmsError, PolicyError
+
+EXIT_OK, EXIT_FAIL, EXIT_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+MAX_ERROR_MESSAGES = 20   # error rows reported on stderr during a batch; the records hold them all
+
+
+# ---- errors ------------------------------------------------------------------
+class InputError(click.ClickException):
+    """Usage, input or environment error: printed as `Error: …` on stderr, exit 2."""
+
+    exit_code = EXIT_INPUT
+
+
+class _Cli(click.Group):
+    """The command group; maps the library's errors to clean messages and exit codes."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            click.echo("\nesms-rules: interrupted", err=True)
+            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+        except PolicyError as e:
+            click.echo(e.render(), err=True)
+            raise InputError("the policy has errors (shown above)") from None
+        except EsmsError as e:
+            raise InputError(str(e)) from None
+        except OSError as e:
+            if e.errno == errno.EPIPE:
+                raise
+            raise InputError(_os_message(e)) from None
+        except Exception:   # a bug: say so, and keep the traceback for the report
+            traceback.print_exc()
+            click.echo(f"esms-rules {__version__}: internal error (this is a bug; please report it "
+                       "with the traceback above)", err=True)
+            raise click.exceptions.Exit(EXIT_INTERNAL) from None
+
+
+def _os_message(e: OSError) -> str:
+    where = f"{e.filename}: " if e.filename else ""
+    return where + (e.strerror or str(e))
+
+
+def _feature(module: str, command: str):
+    """Import esms_rules.<module> on first use, or explain that this installation lacks it."""
+    name = f"esms_rules.{module}"
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as e:
+        if e.name != name:
+            raise
+        raise InputError(f"`esms-rules {command}` is not available: this installation of esms-rules "
+                         f"{__version__} has no `{name}` module") from None
+
+
+# ---- reading inputs -------------------------------------------------------------
+def _read_bytes(path: str) -> bytes:
+    if path == "-":
+        return _stdin().read()
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise InputError(_os_message(e)) from None
+
+
+def _stdin():
+    """Standard input as bytes."""
+    stream = sys.stdin
+    return getattr(stream, "buffer", None) or io.BytesIO(stream.read().encode("utf-8"))
+
+
+def _parse_json(data: bytes):
+    """Parse JSON text (UTF-8, with or without a BOM). Raises ValueError with a short message."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"not UTF-8 text ({e.reason} at byte {e.start})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"not valid JSON: {e.msg} (line {e.lineno}, column {e.colno})") from None
+    except RecursionError:
+        raise ValueError("not valid JSON: nested too deeply") from None
+
+
+def _read_json(path: str):
+    try:
+        return _parse_json(_read_bytes(path))
+    except ValueError as e:
+        raise InputError(f"{_shown(path)}: {e}") from None
+
+
+def _shown(path: str) -> str:
+    return "<stdin>" if path == "-" else str(path)
+
+
+def _rel(path) -> str:
+    """A file path as people read it: relative to the working directory when under it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return str(path)
+
+
+# ---- writing outputs ----------------------------------------------------------------
+def _umask() -> int:
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | None) -> Iterator:
+    """A text stream for `path` (stdout when None or "-").
+
+    A file is written under a temporary name in its own directory and moved into place with
+    `os.replace` only once everything was written: an interrupted run leaves no half-written
+    output (and an existing file as it was).
+    """
+    if path is None or path == "-":
+        yield sys.stdout
+        sys.stdout.flush()
+        return
+    target = Path(path)
+    directory = target.parent if str(target.parent) else Path(".")
+    try:
+        mode = target.stat().st_mode & 0o7777
+    except OSError:
+        mode = 0o666 & ~_umask()
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    except OSError as e:
+        raise InputError(f"cannot write {path}: {e.strerror or e}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+# ---- policies ---------------------------------------------------------------------
+def _bundled_names() -> list[str]:
+    from .load import bundled_names
+    return bundled_names()
+
+
+def load_policy_or_exit(spec: str):
+    """A policy by bundled name or path; a clean exit-2 error when it is unknown or does not load."""
+    import esms_rules
+    try:
+        return esms_rules.load_policy(spec)
+    except PolicyError as e:
+        first = e.diagnostics[0] if e.diagnostics else None
+        if first is not None and first.code == "no-such-policy":
+            msg = first.message + (f" ({first.help})" if first.help else "")
+            raise InputError(f"{msg}; bundled policies: {', '.join(_bundled_names())}") from None
+        click.echo(e.render(), err=True)
+        raise InputError(f"policy `{spec}` has errors (shown above); `esms-rules check {spec}` lists them") from None
+
+
+def default_policy():
+    """The newest bundled policy of the esms-numerique programme (any, failing that)."""
+    import esms_rules
+    policies = list(esms_rules.bundled_policies())
+    pool = [p for p in policies if p.programme == "esms-numerique"] or policies
+    if not pool:
+        raise InputError("no bundled policy found")
+    return max(pool, key=lambda p: (p.campaign or 0, str(p.header.get("effective", ""))))
+
+
+def _policy_files(paths: tuple[str, ...], command: str) -> list[Path]:
+    """Expand PATHS: files as given, directories to their `.esms` files, bundled policy names."""
+    from .load import EXTENSION, bundled_dir, resolve_path
+    if not paths:
+        paths = (str(bundled_dir()),)
+    files: list[Path] = []
+    missing: list[str] = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            found = sorted(path.glob("*" + EXTENSION))
+            if not found:
+                missing.append(f"{p} (a directory with no {EXTENSION} file)")
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        elif path.suffix != EXTENSION and os.sep not in p and "/" not in p:
+            try:
+                files.append(resolve_path(p))   # a bundled policy by name
+            except PolicyError:
+                missing.append(f"{p} (no such file, directory or bundled policy)")
+        else:
+            missing.append(f"{p} (no such file or directory)")
+    if missing:
+        raise InputError(f"{command}: " + "; ".join(missing))
+    return list(dict.fromkeys(files))
+
+
+# ---- the command group -------------------------------------------------------------
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(cls=_Cli, context_settings=CONTEXT)
+@click.version_option(__version__, "--version", prog_name="esms-rules")
+def cli():
+    """Rules engine for the French « ESMS numérique » funding instructions.
+
+    Policy authors: `check`, `fmt`, `test`. Developers and operators: `evaluate`, `schema`,
+    `policies`, `compile`. Auditors: `explain`, `replay`. Exit codes: 0 ok, 1 policy errors or
+    a failed verdict, 2 usage or input error, 3 internal error. See docs/cli.md.
+    """
+
+
+def main(argv: list[str] | None = None):
+    """The console script: `esms-rules …` (exits with the command's exit code)."""
+    return cli.main(args=argv, prog_name="esms-rules")
+
+
+# ---- check -------------------------------------------------------------------------
+@cli.command()
+@click.argument("paths", nargs=-1, metavar="[PATHS]...")
+@click.option("--format", "fmt", type=click.Choice(["human", "gnu", "json"]), default="human", show_default=True,
+              help="human: message, source line and caret; gnu: one `file:line:col: error: …` line each; "
+                   "json: an object with every diagnostic.")
+def check(paths, fmt):
+    """Parse and check policy files.
+
+    PATHS are `.esms` files, directories (every `.esms` file in them) or names of bundled
+    policies; the default is the bundled policies. Library modules without a `policy` header
+    (such as `common`) are checked too. Exit 1 if any file has errors.
+    """
+    from .check import check as check_program
+    from .load import load_program
+    files = _policy_files(paths, "check")
+    seen: set = set()
+    results, diagnostics = [], []
+    for path in files:
+        errors = []
+        policy_id = None
+        try:
+            checked = check_program(load_program(path))
+            policy_id = checked.id
+        except PolicyError as e:
+            for d in e.diagnostics:
+                key = (d.code, d.message, str(d.span))
+                if key not in seen:         # an imported module's errors are shown once
+                    seen.add(key)
+                    diagnostics.append((d, e.sources))
+                errors.append(d)
+        results.append({"file": _rel(path), "policy": policy_id, "ok": not errors, "errors": len(errors)})
+    n_errors = len(diagnostics)
+    if fmt == "json":
+        click.echo(json.dumps({"files": results, "errors": n_errors,
+                               "diagnostics": [d.to_dict() for d, _ in diagnostics]}, ensure_ascii=False, indent=2))
+    elif fmt == "gnu":
+        for d, _ in diagnostics:
+            click.echo(f"{d.span}: {d.severity}: {d.message} [{d.code}]")
+            for note, span in d.related:
+                click.echo(f"{span}: note: {note}")
+    else:
+        for d, sources in diagnostics:
+            click.echo(d.render(sources))
+            click.echo()
+        bad = sum(1 for r in results if not r["ok"])
+        click.echo(f"checked {len(results)} file{'s' * (len(results) != 1)}: "
+                   + (f"{n_errors} error{'s' * (n_errors != 1)} in {bad} file{'s' * (bad != 1)}"
+                      if n_errors or bad else "no errors"))
+    return _exit(EXIT_FAIL if any(not r["ok"] for r in results) else EXIT_OK)
+
+
+def _exit(code: int):
+    click.get_current_context().exit(code)
+
+
+# ---- fmt -----------------------------------------------------------------------------
+@cli.command()
+@click.argument("paths", nargs=-1, metavar="[PATHS]...")
+@click.option("--check", "check_only", is_flag=True,
+              help="Change nothing; list the files that would change, exit 1 if any.")
+@click.option("--diff", is_flag=True, help="With --check, also show what would change, as a unified diff.")
+def fmt(paths, check_only, diff):
+    """Format policy files in the canonical layout.
+
+    PATHS as for `check` (default: the bundled policies). Files are rewritten in place,
+    atomically. With --check nothing is written. Exit 1 if a file would change (--check) or
+    does not parse.
+    """
+    formatter = _feature("fmt", "fmt")
+    files = _policy_files(paths, "fmt")
+    changed, broken = [], 0
+    for path in files:
+        try:
+            with open(path, encoding="utf-8", newline="") as f:
+                text = f.read()
+        except (OSError, UnicodeDecodeError) as e:
+            raise InputError(f"cannot read {_rel(path)}: {getattr(e, 'strerror', None) or e}") from None
+        try:
+            new = formatter.format_source(text, str(path))
+        except PolicyError as e:
+            click.echo(e.render(), err=True)
+            broken += 1
+            continue
+        if new == text:
+            continue
+        changed.append(path)
+        if check_only:
+            click.echo(f"would reformat {_rel(path)}")
+            if diff:
+                click.echo("".join(difflib.unified_diff(text.splitlines(True), new.splitlines(True),
+                                                        _rel(path), f"{_rel(path)} (formatted)")), nl=False)
+        else:
+            with atomic_output(str(path)) as out:
+                out.write(new)
+            click.echo(f"reformatted {_rel(path)}")
+    unchanged = len(files) - len(changed) - broken
+    verb = "would be reformatted" if check_only else "reformatted"
+    click.echo(f"{len(changed)} file{'s' * (len(changed) != 1)} {verb}, {unchanged} unchanged"
+               + (f", {broken} with errors" if broken else ""), err=True)
+    return _exit(EXIT_FAIL if broken or (check_only and changed) else EXIT_OK)
+
+
+# ---- test ----------------------------------------------------------------------------
+@cli.command("test")
+@click.argument("paths", nargs=-1, metavar="[PATHS]...")
+def test_cmd(paths):
+    """Run policy tests and report rule coverage.
+
+    PATHS are test files or directories (default: the bundled policies directory). Prints
+    each failure, the rule coverage, and ends with the line `N passed, N failed`. Exit 1 if
+    a test failed.
+    """
+    testing = _feature("testing", "test")
+    from .load import bundled_dir
+    targets = [str(p) for p in paths] or [str(bundled_dir())]
+    report = testing.run_tests(targets)
+    for line in report.failures:
+        click.echo(line)
+    closing = f"{report.passed} passed, {report.failed} failed"
+    summary = report.summary().rstrip("\n").splitlines() if hasattr(report, "summary") else []
+    if not any(line.startswith("rule coverage") for line in summary):
+        total, covered = report.rules_total, report.rules_covered
+        pct = f" ({100 * covered / total:.0f}%)" if total else ""
+        click.echo(f"rule coverage: {covered}/{total} rules{pct}")
+        summary = [f"  not exercised: {u}" for u in report.uncovered]
+    summary = [line for line in summary if line != closing]
+    for line in summary:
+        click.echo(line)
+    click.echo(closing)                   # always the last line
+    return _exit(EXIT_FAIL if report.failed else EXIT_OK)
+
+
+# ---- evaluate --------------------------------------------------------------------------
+def _is_batch(path: str, fmt: str | None) -> bool:
+    return path.lower().endswith((".jsonl", ".ndjson")) or (path == "-" and fmt == "jsonl")
+
+
+def _error_record(file: str, line: int | None, dossier, error: str, problems: list[dict]) -> dict:
+    return {"file": _shown(file), "line": line, "dossier": dossier if isinstance(dossier, str) else None,
+            "error": error, "problems": problems}
+
+
+def _rows(path: str, batch: bool) -> Iterator[tuple[int | None, object, dict | None]]:
+    """(line, dossier, error record or None) for each dossier of one input, in order."""
+    if not batch:
+        try:
+            yield None, _parse_json(_read_bytes(path)), None
+        except ValueError as e:
+            yield None, None, _error_record(path, None, None, "invalid_json", [{"path": "$", "message": str(e)}])
+        return
+    if path == "-":
+        stream, close = _stdin(), False
+    else:
+        try:
+            stream, close = open(path, "rb"), True
+        except OSError as e:
+            raise InputError(_os_message(e)) from None
+    try:
+        for n, raw in enumerate(stream, start=1):
+            if n == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            if not raw.strip():
+                continue          # blank lines are not rows (line numbers still count them)
+            try:
+                yield n, _parse_json(raw), None
+            except ValueError as e:
+                yield n, None, _error_record(path, n, None, "invalid_json", [{"path": "$", "message": str(e)}])
+    finally:
+        if close:
+            stream.close()
+
+
+def _first_problem(record: dict) -> str:
+    probs = record.get("problems") or []
+    head = f"{probs[0]['path']}: {probs[0]['message']}" if probs else record.get("error", "error")
+    return head + (f" (and {len(probs) - 1} more)" if len(probs) > 1 else "")
+
+
+@cli.command()
+@click.argument("dossiers", nargs=-1, required=True, metavar="DOSSIER...",
+                type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.option("--policy", "-p", "policy_spec", metavar="NAME|PATH",
+              help="Evaluate with this policy (bundled name or .esms file) instead of the one in force "
+                   "for each dossier.")
+@click.option("--format", "fmt", type=click.Choice(["json", "jsonl"]),
+              help="json: one indented decision, or an array of them for several; jsonl: one compact line per "
+                   "dossier (and: read stdin as JSON Lines). Default: json for one .json dossier, else jsonl.")
+@click.option("--no-trace", is_flag=True, help="Leave out the explanation trace (faster).")
+@click.option("--output", "-o", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Write here (atomically: a temporary file moved into place at the end) instead of stdout.")
+@click.option("--fail-on-ineligible", is_flag=True, help="Exit 1 if any decision is ineligible.")
+def evaluate(dossiers, policy_spec, fmt, no_trace, output, fail_on_ineligible):
+    """Evaluate dossiers and print the decisions as JSON.
+
+    Each DOSSIER is a .json file holding one dossier, a .jsonl file holding one dossier per
+    line (a batch), or `-` for stdin (a batch with --format jsonl). Every input row gives one
+    output record, in order; a row that is not JSON or breaks the contract gives an error
+    record {"file", "line", "dossier", "error", "problems"} and the exit code is 2. Without
+    --policy each dossier is decided by the bundled policy in force for its programme and
+    campaign.
+    """
+    import esms_rules
+    policy = load_policy_or_exit(policy_spec) if policy_spec else None
+    single = len(dossiers) == 1 and not _is_batch(dossiers[0], fmt)
+    out_fmt = fmt or ("json" if single else "jsonl")
+    trace = not no_trace
+    counts = {"eligible": 0, "ineligible": 0, "errors": 0, "internal": 0}
+    reported = 0
+
+    def results():
+        nonlocal reported
+        for path in dossiers:
+            for line, dossier, error in _rows(path, _is_batch(path, fmt)):
+                if error is None:
+                    try:
+                        decision = esms_rules.evaluate(dossier, policy=policy, trace=trace)
+                        counts["eligible" if decision.eligible else "ineligible"] += 1
+                        yield decision.to_dict(trace)
+                        continue
+                    except DossierError as e:
+                        d = e.to_dict()
+                        error = _error_record(path, line, d["dossier"], d["error"], d["problems"])
+                    except Exception as e:     # a bug: keep the row, report it, go on
+                        if counts["internal"] == 0:
+                            traceback.print_exc()
+                        counts["internal"] += 1
+                        ident = dossier.get("id") if isinstance(dossier, dict) else None
+                        error = _error_record(path, line, ident, "internal_error",
+                                              [{"path": "$", "message": f"{type(e).__name__}: {e}"}])
+                counts["errors"] += 1
+                if reported < MAX_ERROR_MESSAGES:
+                    where = _shown(path) + (f":{line}" if line is not None else "")
+                    click.echo(f"esms-rules: {where}: {error['error']}: {_first_problem(error)}", err=True)
+                elif reported == MAX_ERROR_MESSAGES:
+                    click.echo("esms-rules: … more errors: see the error records", err=True)
+                reported += 1
+                yield error
+
+    with atomic_output(output) as out:
+        if out_fmt == "jsonl":
+            for record in results():
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        elif single:
+            for record in results():
+                out.write(json.dumps(record, ensure_ascii=False, indent=2) + "\n")
+        else:
+            first = True
+            out.write("[")
+            for record in results():
+                item = json.dumps(record, ensure_ascii=False, indent=2).replace("\n", "\n  ")
+                out.write(("\n  " if first else ",\n  ") + item)
+                first = False
+            out.write("\n]\n" if not first else "]\n")
+    total = sum(counts.values()) - counts["internal"]
+    if not single:
+        click.echo(f"esms-rules: {total} dossier{'s' * (total != 1)}: {counts['eligible']} eligible, "
+                   f"{counts['ineligible']} ineligible, {counts['errors']} error{'s' * (counts['errors'] != 1)}",
+                   err=True)
+    if counts["internal"]:
+        return _exit(EXIT_INTERNAL)
+    if counts["errors"]:
+        return _exit(EXIT_INPUT)
+    return _exit(EXIT_FAIL if fail_on_ineligible and counts["ineligible"] else EXIT_OK)
+
+
+# ---- explain ---------------------------------------------------------------------------
+@cli.command()
+@click.argument("dossier", metavar="DOSSIER", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.option("--policy", "-p", "policy_spec", metavar="NAME|PATH", help="Policy to use (default: the one in force).")
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "html", "json"]), default="text",
+              show_default=True, help="text, Markdown or a standalone HTML page for people; json: the trace.")
+@click.option("--suggest", is_flag=True,
+              help="Add « Ce qui changerait la décision »: the smallest changes that would lift each blocking reason.")
+@click.option("--output", "-o", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Write here (atomically) instead of stdout.")
+def explain(dossier, policy_spec, fmt, suggest, output):
+    """Explain the decision on one dossier: each rule, the facts it read, its outcome.
+
+    DOSSIER is a .json file or `-` for stdin. text, markdown and html are in French, for
+    people (the HTML page is standalone and printable); json is the trace tree
+    (`Decision.trace.to_dict()`).
+    """
+    import esms_rules
+    policy = load_policy_or_exit(policy_spec) if policy_spec else None
+    data = _read_json(dossier)
+    decision = esms_rules.evaluate(data, policy=policy, trace=True)
+    suggestions = None
+    if suggest:
+        suggestions = _feature("counterfactual", "explain --suggest").suggest(policy, data)
+    if fmt == "json":
+        doc = decision.trace.to_dict()
+        if suggestions is not None:
+            doc["suggestions"] = [s.to_dict() for s in suggestions]
+        text = json.dumps(doc, ensure_ascii=False, indent=2)
+    elif suggestions is not None:
+        text = _feature("render", "explain").render(decision, fmt, suggestions=suggestions)
+    else:
+        text = _feature("render", "explain").render(decision, fmt)
+    with atomic_output(output) as out:
+        out.write(text if text.endswith("\n") else text + "\n")
+    return _exit(EXIT_OK)
+
+
+# ---- replay ------------------------------------------------------------------------------
+@cli.command()
+@click.argument("decision", metavar="DECISION.json", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.argument("dossier", metavar="DOSSIER.json", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.option("--policy", "-p", "policy_spec", metavar="NAME|PATH",
+              help="Replay with this policy (e.g. an archived .esms file) instead of the bundled one "
+                   "the decision names.")
+def replay(decision, dossier, policy_spec):
+    """Re-run a recorded decision on its dossier and compare.
+
+    DECISION.json is a decision written by `esms-rules evaluate` (or `Decision.to_json()`).
+    Checks the policy's sha256 and engine, then that the decision comes out the same, and
+    prints what differs. Exit 0 if it is the same, 1 if anything differs.
+    """
+    if decision == "-" and dossier == "-":
+        raise InputError("only one of DECISION.json and DOSSIER.json can be read from stdin")
+    replayer = _feature("replay", "replay")
+    recorded = _read_json(decision)
+    if not isinstance(recorded, dict):
+        raise InputError(f"{_shown(decision)}: a decision is a JSON object")
+    data = _read_json(dossier)
+    if policy_spec:
+        result = replayer.replay(recorded, data, policy=load_policy_or_exit(policy_spec))
+    else:
+        result = replayer.replay(recorded, data)
+    for line in result.lines:
+        click.echo(line)
+    return _exit(EXIT_OK if result.same else EXIT_FAIL)
+
+
+# ---- schema ------------------------------------------------------------------------------
+@cli.command()
+@click.option("--policy", "-p", "policy_spec", metavar="NAME|PATH",
+              help="Policy whose dossier schema to print (default: the newest bundled esms-numerique policy).")
+@click.option("--output", "-o", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Write here (atomically) instead of stdout.")
+def schema(policy_spec, output):
+    """Print the JSON Schema (draft 2020-12) of the dossiers a policy reads."""
+    from .jsonschema import dossier_schema
+    policy = load_policy_or_exit(policy_spec) if policy_spec else default_policy()
+    with atomic_output(output) as out:
+        out.write(json.dumps(dossier_schema(policy), ensure_ascii=False, indent=2) + "\n")
+    return _exit(EXIT_OK)
+
+
+# ---- policies ------------------------------------------------------------------------------
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def policies(fmt):
+    """List the bundled policies: id, programme, campaign, effective date, sha256, instruction."""
+    import esms_rules
+    rows = []
+    for p in esms_rules.bundled_policies():
+        h = p.header
+        rows.append({"id": p.id, "programme": h.get("programme"), "campaign": h.get("campaign"),
+                     "effective": None if h.get("effective") is None else str(h.get("effective")),
+                     "sha256": p.sha256, "instruction": h.get("instruction")})
+    if fmt == "json":
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return _exit(EXIT_OK)
+    cols = [("id", "id"), ("programme", "programme"), ("campaign", "campaign"), ("effective", "effective"),
+            ("sha256", "sha256"), ("instruction", "instruction")]
+    table = [[("" if r[k] is None else (r[k][:12] if k == "sha256" else str(r[k]))) for k, _ in cols] for r in rows]
+    widths = [max([len(title)] + [len(row[i]) for row in table]) for i, (_, title) in enumerate(cols)]
+
+    def line(cells):
+        return "  ".join(c.ljust(w) for c, w in zip(cells[:-1], widths[:-1], strict=True)) + "  " + cells[-1]
+    click.echo(line([title for _, title in cols]))
+    for row in table:
+        click.echo(line(row))
+    return _exit(EXIT_OK)
+
+
+# ---- compile --------------------------------------------------------------------------------
+@cli.command("compile")
+@click.argument("policy_spec", metavar="POLICY")
+@click.option("--emit", type=click.Choice(["python"]), default="python", show_default=True,
+              help="What to print: the generated Python source.")
+@click.option("--mode", type=click.Choice(["decision", "reasons", "trace"]), default="decision", show_default=True,
+              help="decision: verdict only; reasons: with the rules that fired; trace: with every rule's record.")
+def compile_cmd(policy_spec, emit, mode):
+    """Print the Python source the compiler generates for POLICY (a bundled name or a file)."""
+    from .compile import emit as emit_source
+    policy = load_policy_or_exit(policy_spec)
+    source = emit_source(policy.checked, mode)[0]
+    click.echo(source, nl=not source.endswith("\n"))
+    return _exit(EXIT_OK)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
