@@ -363,7 +363,7 @@ class Checker:
 
     def expect(self, e, env, want: Callable[[T.Type], bool], what: str) -> T.Type | None:
         t = self.infer(e, env)
-        if t is None:
+        if t is None or isinstance(t, T.Never):   # nothing: an unknown type or a cycle, reported already
             return None
         if isinstance(t, T.Optional) and want(t.inner):
             p = _path(e)

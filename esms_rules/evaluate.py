@@ -12,7 +12,6 @@ import datetime as dt
 import json
 from decimal import Decimal
 from functools import cached_property, lru_cache
-from pathlib import Path
 from typing import Iterable, Iterator, NamedTuple
 
 import attrs
@@ -20,9 +19,10 @@ import attrs
 from . import __version__
 from .check import CheckedPolicy, RuleInfo, check
 from .compile import compile_policy
-from .diagnostics import DossierError, EsmsError, PolicyError, Problem
+from .diagnostics import Diagnostic, DossierError, PolicyError, Problem
+from .span import Span
 from .load import bundled_dir, bundled_names, link, load_program
-from .validate import Validator
+from .validate import Validator, _kind
 
 CONTRACT_SOURCE = "Contrat dossier/décision v1.1"
 
@@ -148,6 +148,13 @@ class Policy:
     """A checked, compiled policy. Build with `load_policy` or `Policy.from_text`."""
 
     def __init__(self, checked: CheckedPolicy):
+        header = checked.program.header
+        if header is None:
+            root = checked.program.root
+            raise PolicyError([Diagnostic(
+                "not-a-policy", f"`{root.name}` is a module, not a policy: it has no `policy \"…\" {{ … }}` header",
+                Span(root.file, 1, 1, 1, 2), "evaluate with a policy that imports it, e.g. `esms-numerique-2025`")],
+                checked.program.sources)
         self.checked = checked
         self.id = checked.id
         self.sha256 = checked.sha256
@@ -157,6 +164,7 @@ class Policy:
         self._key_field = {lst: checked.facts.field(lst).type.element.fields[0].name
                            for lst in checked.item_lists}
         self._output_names = tuple(checked.outputs)
+        self._decide_fast = None   # built on the first `decide` (see _fused_decider)
 
     @classmethod
     def from_text(cls, text: str, file: str = "<string>") -> "Policy":
@@ -181,6 +189,18 @@ class Policy:
 
     # -- the fast path
     def decide(self, dossier: dict) -> Verdict:
+        v = (self._decide_fast or self._fused_decider())(dossier)
+        return v if v is not None else self._decide_slow(dossier)
+
+    def _fused_decider(self):
+        """Speed (docs/performance.md): the fast validator fused with the compiled "decision"
+        evaluator, `dossier -> Verdict`, or None when the fast validator has a doubt."""
+        from .validate import fused_evaluator
+        fused = fused_evaluator(self.checked, self.compiled("decision"), verdict=(Verdict, self._output_names))
+        self._decide_fast = fused or (lambda dossier: None)
+        return self._decide_fast
+
+    def _decide_slow(self, dossier: dict) -> Verdict:
         facts, _ = self.validator.convert(dossier)
         ok, rec, outs = self.compiled("decision")(facts)
         return Verdict(ok, rec, dict(zip(self._output_names, outs)))
@@ -198,6 +218,15 @@ class Policy:
 
     def evaluate_many(self, dossiers: Iterable[dict], *, mode: str = "trace") -> Iterator:
         """One result per input, in order: a Decision (or Verdict in mode "decision"), or a DossierError."""
+        if mode == "decision":  # speed: the per-record compiled path, one local call per dossier
+            fast, slow = self._decide_fast or self._fused_decider(), self._decide_slow
+            for d in dossiers:
+                try:
+                    v = fast(d)
+                    yield v if v is not None else slow(d)
+                except DossierError as e:
+                    yield e
+            return
         for d in dossiers:
             try:
                 if mode == "decision":
@@ -273,6 +302,8 @@ def bundled_policies() -> tuple[Policy, ...]:
 
 def policy_for(dossier) -> Policy:
     """The bundled policy in force for the dossier's programme and campaign, or DossierError."""
+    if not isinstance(dossier, dict):
+        raise DossierError([Problem("$", f"a dossier is a JSON object, not {_kind(dossier)}")])
     programme = dossier.get("programme", "esms-numerique") if isinstance(dossier, dict) else None
     campaign = dossier.get("campaign") if isinstance(dossier, dict) else None
     candidates = [p for p in bundled_policies() if p.programme == programme and p.campaign == campaign

@@ -86,7 +86,8 @@ def _read(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
-        raise PolicyError([Diagnostic("unreadable", f"cannot read `{path}`: {e}", _nowhere(str(path)))]) from None
+        raise PolicyError([Diagnostic("unreadable", f"cannot read `{path}`: {e}", _nowhere(str(path)))],
+                          {str(path): ""}) from None   # no snippet: the file is what cannot be read
 
 
 def link(root_text: str, root_file: str, directory: Path | None = None) -> Program:

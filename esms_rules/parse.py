@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-from lark import Lark, Token, Transformer_NonRecursive, Tree, v_args
+from lark import Lark, Transformer_NonRecursive, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from . import ast
@@ -59,13 +59,19 @@ TERMINALS = {
 def _describe(terminal: str) -> str:
     if terminal in TERMINALS:
         return TERMINALS[terminal]
+    try:  # keywords and punctuation (`code`, `..`, `->` are __ANON_n in Lark): what the author types
+        pattern = parser().get_terminal(terminal).pattern
+    except KeyError:
+        pattern = None
+    if pattern is not None and pattern.type == "str":
+        return f"`{pattern.value}`"
     if terminal.isupper() and re.fullmatch(r"[A-Z_]+", terminal):
         return f"`{terminal.lower()}`"  # anonymous keyword terminals are named after the keyword
     return terminal
 
 
 def _expected(names) -> str:
-    items = sorted({_describe(n) for n in names})
+    items = sorted({_describe(n) for n in names}, key=lambda s: (s.startswith("`"), s))  # "a name" first
     if len(items) > 8:
         items = items[:8] + ["…"]
     return ", ".join(items)
@@ -337,13 +343,15 @@ class _Build(Transformer_NonRecursive):
 
 def _syntax_diagnostic(err: UnexpectedInput, text: str, file: str) -> Diagnostic:
     lines = text.splitlines() or [""]
-    if isinstance(err, UnexpectedEOF) or getattr(err, "line", -1) in (-1, None):
+    at_end = isinstance(err, UnexpectedToken) and err.token.type == "$END"   # Lark places it on the last token
+    if isinstance(err, UnexpectedEOF) or at_end or getattr(err, "line", -1) in (-1, None):
         line = len(lines)
         col = len(lines[-1]) + 1
-        exp = _expected(getattr(err, "expected", []) or [])
+        expected = getattr(err, "expected", []) or []
+        exp = _expected(expected)
         return Diagnostic("syntax", "unexpected end of file" + (f", expected {exp}" if exp else ""),
                           Span(file, line, col, line, col + 1, len(text), len(text)),
-                          "a block `{` may be missing its closing `}`")
+                          "a block `{` may be missing its closing `}`" if "RBRACE" in expected or not expected else None)
     line, col = err.line, err.column
     pos = getattr(err, "pos_in_stream", None) or 0
     if isinstance(err, UnexpectedCharacters):

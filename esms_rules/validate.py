@@ -3,10 +3,24 @@
 Validation follows the policy's declared schema (`fact`, `record`, `enum`, constraints):
 every problem is collected with its JSON path, never only the first. Unknown fields are
 not errors: they are returned as paths, for the UNKNOWN_FIELD warning of the contract.
+
+Two validators share that contract:
+
+- the *precise* validator (`Validator.precise`) walks the schema and collects every
+  problem with its path and message; it is the specification;
+- the *fast* validator is Python source generated once per schema (`fast_source`) from
+  the checked types only: field names and enum values are data (`repr` or named
+  constants), identifiers come from a counter. It accepts only dossiers it can prove
+  valid, with no unknown field, and returns exactly what the precise validator returns
+  for them; on the first doubt it gives up (returns None) and `convert` runs the precise
+  validator, which then finds the problems, or accepts what the fast one was too strict
+  for (an int subclass, a date-time written with a space, an unknown field…).
 """
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import linecache
 import math
 import re
 from decimal import Decimal
@@ -40,8 +54,25 @@ class Validator:
 
     def __init__(self, facts: T.Record):
         self.facts = facts
+        self._fast = None          # the generated fast path, built on first use
 
     def convert(self, dossier) -> tuple[dict, list[str]]:
+        fast = self._fast
+        if fast is None:
+            fast = self._fast = build_fast(self.facts)
+        out = fast(dossier)
+        if out is not None:
+            return out, []
+        return self.precise(dossier)
+
+    @property
+    def fast(self):
+        """The generated function `dossier -> facts or None` (None: use the precise validator)."""
+        if self._fast is None:
+            self._fast = build_fast(self.facts)
+        return self._fast
+
+    def precise(self, dossier) -> tuple[dict, list[str]]:
         problems: list[Problem] = []
         unknown: list[str] = []
         if not isinstance(dossier, dict):
@@ -140,3 +171,341 @@ class Validator:
             problems.append(Problem(path, f"must be {c.length} characters long, found {len(v)} ({v!r})"))
         if isinstance(c, ast.RangeConstraint) and not (c.low.value <= v <= c.high.value):
             problems.append(Problem(path, f"must be between {c.low.value} and {c.high.value}, found {v}"))
+
+
+# ---- the generated fast path ------------------------------------------------------------
+def _datetime_general(v):
+    """The precise validator's date-time rule for the forms the fast path does not inline."""
+    if not _DATETIME.fullmatch(v):
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(v.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+# Parsed values of the strings and floats the fast path has already accepted. Bounded: once
+# full, values are still parsed, just no longer remembered.
+_CACHE_SIZE = 1 << 16
+_DATE_CACHE: dict[str, dt.date] = {}
+
+
+def _never(dossier):
+    return None
+
+
+class _Unsupported(Exception):
+    """The schema has a shape the generator does not handle (e.g. a recursive record)."""
+
+
+class _FastGen:
+    """Python source for `fast(d)`, from checked types only.
+
+    Every check is a type test (`type(v) is int`, so that bool and subclasses go to the
+    precise validator), a membership test in a frozenset constant, a comparison with a
+    constant bound, or a parse by `fromisoformat` of a string whose shape has been checked
+    character by character. A string that passes those shape checks and parses is one the
+    precise validator's regular expressions accept too (tests/test_validate.py checks this
+    on random strings).
+    """
+
+    MAX_LOOPS = 15            # Python refuses more than 20 statically nested blocks
+
+    def __init__(self):
+        self.lines: list[str] = []
+        self.consts: dict[str, object] = {
+            "_v_Decimal": Decimal, "_v_date": dt.date.fromisoformat, "_v_datetime": dt.datetime.fromisoformat,
+            "_v_datetime_general": _datetime_general, "_v_DATETIME_SHAPES": frozenset({"--T::+:", "--T::-:"}),
+            "_v_dates": _DATE_CACHE,
+        }
+        self.counter = 0
+        self.loops = 0
+        self.stack: list[str] = []
+
+    def fresh(self, prefix: str) -> str:
+        # every name starts with V: never one of compile.py's (so that `fuse` can join them)
+        self.counter += 1
+        return f"V{prefix}{self.counter}"
+
+    def const(self, value, prefix="K") -> str:
+        name = self.fresh(prefix)
+        self.consts[name] = value
+        return name
+
+    def emit(self, line: str, depth: int):
+        self.lines.append("    " * depth + line)
+
+    # `value` returns the name of a local holding the converted value of local `v`.
+    def value(self, t, v: str, depth: int, constraint=None) -> str:
+        if isinstance(t, T.Optional):
+            inner = t.inner
+            if _passthrough(inner):
+                self.check(inner, v, depth, constraint, optional=True)
+                return v
+            x = self.fresh("x")
+            self.emit(f"if {v} is None:", depth)
+            self.emit(f"{x} = None", depth + 1)
+            self.emit("else:", depth)
+            y = self.value(inner, v, depth + 1, constraint)
+            self.emit(f"{x} = {y}", depth + 1)
+            return x
+        if _passthrough(t):
+            self.check(t, v, depth, constraint)
+            return v
+        if isinstance(t, T.Record):
+            return self.record(t, v, depth)
+        if isinstance(t, T.List):
+            return self.list(t, v, depth)
+        name = t.name
+        x = self.fresh("x")
+        if name == "decimal":
+            # A per-field cache of the numbers already accepted (constraint included): the
+            # Decimal of a float is a function of its value, except that 0.0 and -0.0 share a
+            # key, so zeros are not cached; ints and floats have separate caches (1 == 1.0).
+            floats, ints = self.const({}, "DECF"), self.const({}, "DECI")
+            self.emit(f"if type({v}) is float:", depth)
+            self.emit(f"{x} = {floats}.get({v})", depth + 1)
+            self.emit(f"if {x} is None:", depth + 1)
+            self.emit(f"if {v} - {v} != 0.0: return None", depth + 2)       # nan or infinite
+            self.emit(f"{x} = _v_Decimal(repr({v}))", depth + 2)
+            self.constrain(x, constraint, depth + 2)
+            self.emit(f"if {v} and len({floats}) < {_CACHE_SIZE}: {floats}[{v}] = {x}", depth + 2)
+            self.emit(f"elif type({v}) is int:", depth)
+            self.emit(f"{x} = {ints}.get({v})", depth + 1)
+            self.emit(f"if {x} is None:", depth + 1)
+            self.emit(f"{x} = _v_Decimal({v})", depth + 2)
+            self.constrain(x, constraint, depth + 2)
+            self.emit(f"if len({ints}) < {_CACHE_SIZE}: {ints}[{v}] = {x}", depth + 2)
+            self.emit("else: return None", depth)
+            return x
+        elif name == "date":
+            # the cache holds only strings that passed the checks below
+            self.emit(f"{x} = _v_dates.get({v})", depth)
+            self.emit(f"if {x} is None:", depth)
+            self.emit(f"if type({v}) is not str or len({v}) != 10 or {v}[4:8:3] != '--' "
+                      f"or not {v}.isascii(): return None", depth + 1)
+            self.emit(f"{x} = _v_date({v})", depth + 1)
+            self.emit(f"if len(_v_dates) < {_CACHE_SIZE}: _v_dates[{v}] = {x}", depth + 1)
+        elif name == "datetime":
+            # YYYY-MM-DDTHH:MM:SS±HH:MM inline; any other form (Z, fractions, a space, no
+            # seconds…) through the precise validator's own rule
+            self.emit(f"if type({v}) is not str: return None", depth)
+            self.emit(f"if len({v}) == 25 and {v}[4:23:3] in _v_DATETIME_SHAPES and {v}.isascii():", depth)
+            self.emit(f"{x} = _v_datetime({v})", depth + 1)
+            self.emit("else:", depth)
+            self.emit(f"{x} = _v_datetime_general({v})", depth + 1)
+            self.emit(f"if {x} is None: return None", depth + 1)
+        else:
+            raise _Unsupported(name)
+        self.constrain(x, constraint, depth)
+        return x
+
+    def check(self, t, v: str, depth: int, constraint, optional=False):
+        """Type test of a value kept as it is (bool, int, text, enum)."""
+        if isinstance(t, T.Enum):
+            # `v not in frozenset`: only a str (or str subclass) equals a str; an unhashable
+            # value raises TypeError, which sends the dossier to the precise validator.
+            test = f"{v} not in {self.const(frozenset(t.values), 'ENUM')}"
+        else:
+            test = f"type({v}) is not {_PY_TYPE[t.name]}"
+        if optional:
+            test = f"{v} is not None and {test}"
+        self.emit(f"if {test}: return None", depth)
+        if constraint is not None:
+            if optional:
+                self.emit(f"if {v} is not None:", depth)
+                depth += 1
+            self.constrain(v, constraint, depth)
+
+    def constrain(self, x: str, c, depth: int):
+        if isinstance(c, ast.LengthConstraint):
+            self.emit(f"if len({x}) != {int(c.length)!r}: return None", depth)
+        elif isinstance(c, ast.RangeConstraint):
+            lo, hi = self.bound(c.low.value), self.bound(c.high.value)
+            self.emit(f"if not ({lo} <= {x} <= {hi}): return None", depth)
+
+    def bound(self, value) -> str:
+        if type(value) is int:
+            return repr(value)
+        return self.const(value, "B")
+
+    def record(self, rec: T.Record, v: str, depth: int, targets: dict | None = None) -> str | None:
+        """Check record `v`; return the local holding its dict, or, with `targets` (field name ->
+        local), leave each field's value in its local and build no dict."""
+        if rec.name in self.stack:
+            raise _Unsupported(f"recursive record {rec.name}")
+        self.stack.append(rec.name)
+        self.emit(f"if type({v}) is not dict: return None", depth)
+        required = [f for f in rec.fields if not f.has_default]
+        defaulted = [f for f in rec.fields if f.has_default]
+        count = None
+        if not defaulted:
+            # every field read below must be there, so no other key iff the sizes agree
+            self.emit(f"if len({v}) != {len(required)!r}: return None", depth)
+        else:
+            count = self.fresh("n")
+            self.emit(f"{count} = {len(required)!r}", depth)
+        items = []
+        for f in rec.fields:
+            key = repr(f.name)
+            target = targets[f.name] if targets is not None else None
+            if f.has_default:
+                x = target or self.fresh("x")
+                self.emit(f"if {key} in {v}:", depth)
+                self.emit(f"{count} += 1", depth + 1)
+                e = self.fresh("e")
+                self.emit(f"{e} = {v}[{key}]", depth + 1)
+                y = self.value(f.type, e, depth + 1, f.constraint)
+                self.emit(f"{x} = {y}", depth + 1)
+                self.emit("else:", depth)
+                self.emit(f"{x} = {self.default(f.default.value)}", depth + 1)
+            else:
+                e = target or self.fresh("e")
+                self.emit(f"{e} = {v}[{key}]", depth)      # KeyError: missing, the precise path says so
+                x = self.value(f.type, e, depth, f.constraint)
+                if target is not None and x != target:
+                    self.emit(f"{target} = {x}", depth)
+            items.append(f"{key}: {x}")
+        if count is not None:
+            self.emit(f"if len({v}) != {count}: return None", depth)
+        self.stack.pop()
+        if targets is not None:
+            return None
+        out = self.fresh("r")
+        self.emit(f"{out} = {{{', '.join(items)}}}", depth)
+        return out
+
+    def default(self, value) -> str:
+        if value is None or type(value) in (bool, int, str):
+            return repr(value)
+        return self.const(value, "D")
+
+    def list(self, t: T.List, v: str, depth: int) -> str:
+        el = t.element
+        self.emit(f"if type({v}) is not list: return None", depth)
+        x = self.fresh("x")
+        if isinstance(el, T.Enum):
+            self.emit(f"if not {self.const(frozenset(el.values), 'ENUM')}.issuperset({v}): return None", depth)
+            self.emit(f"{x} = list({v})", depth)
+            return x
+        self.loops += 1
+        if self.loops > self.MAX_LOOPS:
+            raise _Unsupported("too deeply nested lists")
+        g = self.fresh("g")
+        if isinstance(el, T.Scalar) and el.name in _PY_TYPE:
+            self.emit(f"for {g} in {v}:", depth)
+            self.emit(f"if type({g}) is not {_PY_TYPE[el.name]}: return None", depth + 1)
+            self.emit(f"{x} = list({v})", depth)
+            self.loops -= 1
+            return x
+        self.emit(f"{x} = []", depth)
+        self.emit(f"for {g} in {v}:", depth)
+        y = self.value(el, g, depth + 1)
+        self.emit(f"{x}.append({y})", depth + 1)
+        self.loops -= 1
+        return x
+
+
+_PY_TYPE = {"bool": "bool", "int": "int", "text": "str"}
+
+
+def _passthrough(t) -> bool:
+    return isinstance(t, T.Enum) or (isinstance(t, T.Scalar) and t.name in _PY_TYPE)
+
+
+def fast_source(facts: T.Record) -> tuple[str, dict]:
+    """The source of the fast validator for a schema, and the constants it refers to."""
+    g = _FastGen()
+    g.emit("def fast(d):", 0)
+    g.emit("try:", 1)
+    out = g.record(facts, "d", 2)
+    g.emit(f"return {out}", 2)
+    g.emit("except Exception:", 1)      # any doubt: the precise validator decides
+    g.emit("return None", 2)
+    header = "# Generated by esms-rules: fast validator (see esms_rules/validate.py). Do not edit.\n"
+    return header + "\n".join(g.lines) + "\n", g.consts
+
+
+def _exec(source: str, consts: dict, name: str, builtins: dict):
+    filename = f"<esms-rules {name} {hashlib.sha256(source.encode()).hexdigest()[:12]}>"
+    code = compile(source, filename, "exec")
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    namespace = dict(consts)
+    namespace["__builtins__"] = builtins
+    exec(code, namespace)  # generated from checked types and checked AST nodes only
+    return namespace[name]
+
+
+_BUILTINS = {"type": type, "len": len, "repr": repr, "list": list, "float": float, "int": int, "str": str,
+             "bool": bool, "dict": dict, "Exception": Exception}
+
+
+def fuse(facts: T.Record, source: str, consts: dict, builtins: dict, verdict=None):
+    """The fast validator and a compiled evaluator (compile.emit's source) as one function.
+
+    `evaluate(dossier)` returns the evaluator's tuple, or None when the fast validator has a
+    doubt (then validate with `Validator.convert` and call the evaluator as usual). The
+    facts go straight into the evaluator's locals: no facts dict is built or read. With
+    `verdict=(cls, output_names)` (mode "decision" only), it returns
+    `cls(ok, rec, {name: output})` instead of the tuple. Returns None when the evaluator's
+    source does not have the expected shape (one `fN = d['name']` line per fact, in order;
+    one final `return ok, rec, (…)`), or when the schema has no fast validator.
+    """
+    lines = source.splitlines()
+    try:
+        start = lines.index("def evaluate(d):") + 1
+    except ValueError:
+        return None
+    targets = {}
+    for i, f in enumerate(facts.fields):
+        m = _PROLOGUE.fullmatch(lines[start + i]) if start + i < len(lines) else None
+        if m is None or m.group(2) != repr(f.name) or m.group(1).startswith("V"):
+            return None
+        targets[f.name] = m.group(1)
+    g = _FastGen()
+    try:
+        g.emit("def evaluate(d):", 0)
+        g.emit("try:", 1)
+        g.record(facts, "d", 2, targets)
+        g.emit("except Exception:", 1)
+        g.emit("return None", 2)
+    except _Unsupported:
+        return None
+    if set(g.consts) & set(consts):
+        return None
+    body = lines[start + len(facts.fields):]
+    if verdict is not None:
+        returns = [i for i, line in enumerate(body) if line.lstrip().startswith("return")]
+        if len(returns) != 1 or not body[returns[0]].startswith("    return ok, rec, ("):
+            return None
+        line = body[returns[0]]
+        outputs = ", ".join(f"{name!r}: Vout[{i}]" for i, name in enumerate(verdict[1]))
+        body[returns[0]:returns[0] + 1] = [f"    Vout = {line[len('    return ok, rec, '):]}",
+                                           f"    return _v_new(_v_Verdict, (ok, rec, {{{outputs}}}))"]
+        g.consts.update(_v_new=tuple.__new__, _v_Verdict=verdict[0])
+    fused = "\n".join(lines[:start - 1] + ["# fused with the fast validator (esms_rules/validate.py)"]
+                      + g.lines + body) + "\n"
+    try:
+        return _exec(fused, {**consts, **g.consts}, "evaluate", {**builtins, **_BUILTINS})
+    except (SyntaxError, RecursionError, MemoryError):
+        return None
+
+
+_PROLOGUE = re.compile(r"    ([A-Za-z_][A-Za-z0-9_]*) = d\[('[A-Za-z_][A-Za-z0-9_]*')\]")
+
+
+def build_fast(facts: T.Record):
+    """The fast validator of a schema, or a function that always defers to the precise one."""
+    try:
+        source, consts = fast_source(facts)
+        return _exec(source, consts, "fast", _BUILTINS)
+    except (_Unsupported, SyntaxError, RecursionError, MemoryError):
+        return _never
+
+
+def fused_evaluator(checked, compiled, mode: str = "decision", verdict=None):
+    """`fuse` for a checked policy and one of its compiled evaluators (same mode), or None."""
+    from .compile import emit
+    source, consts = emit(checked, mode)
+    return fuse(checked.facts, source, consts, compiled.__globals__["__builtins__"], verdict)
