@@ -768,7 +768,12 @@ class Checker:
             self.expect(applies, env, lambda t: t == T.BOOL, "a condition (bool)")
         if when is not None:
             self.expect(when, env, lambda t: t == T.BOOL, "a condition (bool)")
-        message = self.message_parts(d, env)
+        # a message is shown only when the rule fires: what `applies` and `when` test holds there
+        msg_env = env
+        for cond in (applies, when):
+            if cond is not None:
+                msg_env = msg_env.narrow(_facts(cond)[0])
+        message = self.message_parts(d, msg_env)
         deps, reads, repeated = self._deps, self._reads, self._repeated
         # keep the most precise paths: `software.segur_referenced` rather than all of `software`
         reads = {k: v for k, v in reads.items() if not any(o.startswith(k + ".") for o in reads)}
@@ -986,4 +991,10 @@ def _relocate(expr, span):
 
 def check(program: Program) -> CheckedPolicy:
     """Run every stage; raise PolicyError listing all diagnostics, or return the checked policy."""
-    return Checker(program).run()
+    try:
+        return Checker(program).run()
+    except RecursionError:   # e.g. hundreds of definitions, each using the one declared after it
+        raise PolicyError([Diagnostic(
+            "too-deep", "definitions depend on each other too deeply to be checked",
+            Span(program.root.file, 1, 1, 1, 2),
+            "declare definitions after those they use, and split very long chains")], program.sources) from None

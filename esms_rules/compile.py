@@ -365,12 +365,25 @@ def emit(policy: CheckedPolicy, mode: str = "reasons") -> tuple[str, dict]:
 
 def compile_policy(policy: CheckedPolicy, mode: str = "reasons"):
     """A plain Python function `evaluate(validated_dossier) -> tuple` for `mode`."""
-    source, consts = emit(policy, mode)
-    filename = f"<esms-rules {policy.id} {mode} {hashlib.sha256(source.encode()).hexdigest()[:12]}>"
+    try:
+        source, consts = emit(policy, mode)
+        filename = f"<esms-rules {policy.id} {mode} {hashlib.sha256(source.encode()).hexdigest()[:12]}>"
+        code = compile(source, filename, "exec")
+    except (RecursionError, SyntaxError) as e:
+        # Calls of functions are inlined: deep chains of them nest beyond what Python accepts
+        # (RecursionError, or "too many nested parentheses"). Anything else is our bug.
+        from .diagnostics import Diagnostic, PolicyError
+        from .span import Span
+        deep = isinstance(e, RecursionError) or "nested" in str(e)
+        raise PolicyError([Diagnostic(
+            "too-deep" if deep else "internal",
+            "definitions call each other too deeply to be compiled" if deep else f"generated code is invalid: {e}",
+            Span(policy.program.root.file, 1, 1, 1, 2),
+            "call fewer functions inside functions" if deep else "please report this bug with the policy")],
+            policy.program.sources) from None
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     namespace = dict(consts)
     namespace["__builtins__"] = {"len": len, "sum": sum, "any": any, "all": all, "min": min, "max": max,
                                  "id": id, "set": set, "enumerate": enumerate}
-    code = compile(source, filename, "exec")
     exec(code, namespace)  # the source was generated from checked AST nodes only (see module doc)
     return namespace["evaluate"]

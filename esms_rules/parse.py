@@ -385,9 +385,19 @@ def _collect_comments(text: str, file: str) -> tuple[ast.Comment, ...]:
 
 
 def _depth_errors(items, file) -> list[Diagnostic]:
-    """Refuse expressions nested deeper than MAX_DEPTH, iteratively (no recursion)."""
+    """Refuse expressions and types nested deeper than MAX_DEPTH, iteratively (no recursion)."""
     stack = []
     for item in items:
+        types = [getattr(item, a, None) for a in ("type", "key_type", "value_type")]
+        types += [f.type for f in getattr(item, "fields", ()) if isinstance(f, ast.FieldDecl)]
+        types += [p.type for p in getattr(item, "params", ())]
+        for t in types:
+            depth = 0
+            while isinstance(t, ast.ListType):   # `list of list of …`: types nest only there
+                t, depth = t.element, depth + 1
+                if depth > MAX_DEPTH:
+                    return [Diagnostic("too-deep", f"type nested more than {MAX_DEPTH} levels deep", t.span,
+                                       "declare a `record` for the inner lists")]
         for attr in ("expr", "clauses"):
             v = getattr(item, attr, None)
             if v is None:
