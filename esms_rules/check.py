@@ -544,8 +544,10 @@ class Checker:
         if f == "end_of_day":
             return self.infer_end_of_day(e, env)
         if f == "round":
-            if len(args) != 2 or not isinstance(args[1], ast.Literal) or args[1].kind != "int":
-                self.error("wrong-arity", "`round` takes a number and a whole number of decimals: `round(x, 2)`", e.span)
+            if len(args) != 2 or not isinstance(args[1], ast.Literal) or args[1].kind != "int" \
+                    or not 0 <= args[1].value <= 10:   # more decimals than that fail at run time
+                self.error("wrong-arity", "`round` takes a number and a whole number of decimals (0 to 10): "
+                           "`round(x, 2)`", e.span)
                 return None
             return self.expect(args[0], env, T.is_numeric, "a number") and T.DECIMAL
         if f == "coalesce":

@@ -15,9 +15,10 @@ author spaced the text:
   (if < or < and < not < comparison, in < +, - < * < unary - < postfix), except that an
   `and` inside an `or` keeps its parentheses; strings re-escaped;
 - one blank line around blocks (policy, record, codes, table, rule, exception, a wrapped
-  enum); between other declarations the author's grouping is kept (at most one blank line); comments are kept: a comment on its own line stays before the
-  declaration, clause, field or entry that follows it, a comment at the end of a line stays
-  at the end of the line that holds what preceded it.
+  enum); between other declarations the author's grouping is kept (at most one blank line);
+- comments kept: a comment on its own line stays before the declaration, clause, field or
+  entry that follows it; a comment at the end of a line stays at the end of the line that
+  holds what preceded it (a second one for the same line moves just above it).
 
 Soundness, as Cedar's formatter does it: the output is parsed again and must give the same
 declarations (spans are outside equality; clause order is normalised by `canonical`) and the
