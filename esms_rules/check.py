@@ -188,8 +188,10 @@ class Checker:
     # ---- stage: schema ----------------------------------------------------
     def stage_schema(self):
         for d in self.decls(ast.EnumDecl):
-            if len(set(d.values)) != len(d.values):
-                self.error("duplicate-enum-value", f"enum `{d.name}` lists a value twice", d.span)
+            twice = sorted({v for v in d.values if d.values.count(v) > 1})
+            if twice:
+                self.error("duplicate-enum-value", f"enum `{d.name}` lists "
+                           + ", ".join(f"`\"{v}\"`" for v in twice) + " twice", d.span)
             self.enums[d.name] = T.Enum(d.name, d.values)
         pending = self.decls(ast.RecordDecl)
         for d in pending:  # declare first so records may refer to each other
@@ -701,7 +703,8 @@ class Checker:
             seen, cur = [], d
             while isinstance(cur, ast.ExceptionDecl) and cur.target in by_name:
                 if cur.name in seen:
-                    self.error("exception-cycle", "exceptions form a cycle: " + " -> ".join(seen + [cur.name]),
+                    self.error("exception-cycle", "exceptions form a cycle: "
+                               + " -> ".join(f"`{n}`" for n in seen + [cur.name]),
                                d.span, "an exception overrides a rule, or another exception, never itself")
                     return
                 seen.append(cur.name)

@@ -38,6 +38,7 @@ class _Gen:
         self.const_ids: dict = {}
         self.lines: list[str] = []
         self.names: dict[str, str] = {}     # policy value name -> python local
+        self.functions: dict[str, str] = {}  # policy function -> python nested function
         self.counter = 0
 
     # -- naming
@@ -152,6 +153,8 @@ class _Gen:
         if f in self.p.defs:
             info = self.p.defs[f]
             arg_code = [self.expr(a, scope) for a in args]
+            if f in self.functions:  # emitted once as a nested function: see function()
+                return f"{self.functions[f]}({', '.join(arg_code)})"
             inner, binds = dict(scope), []
             for (pname, _), code in zip(info.params, arg_code):
                 if code.isidentifier():
@@ -296,6 +299,17 @@ class _Gen:
         value_defs = [n for n in p.def_order if isinstance(n, str) and not p.defs[n].params]
         for name in value_defs:
             self.names[name] = self.fresh("v")
+        # A function whose body calls no other function is inlined at each call (cheap, and the
+        # code stays linear in size); the others are emitted once, as nested functions, so that
+        # chains of calls cannot make the generated code grow exponentially.
+        nested = [n for n in p.def_order if isinstance(n, str) and p.defs[n].params and not _is_leaf(p, n)]
+        for name in nested:
+            self.functions[name] = self.fresh("fn")
+        for name in nested:
+            info = p.defs[name]
+            params = {pname: self.fresh("p") for pname, _ in info.params}
+            self.emit(f"def {self.functions[name]}({', '.join(params.values())}):", 1)
+            self.emit(f"return {self.expr(info.expr, params)}", 2)
         for node in p.def_order:
             if isinstance(node, tuple):
                 for lst in p.item_lists:
@@ -349,6 +363,17 @@ def _end_of_day_utc_in(zone: str):
                 cache[day] = v
         return v
     return cache, end
+
+
+def _is_leaf(policy: CheckedPolicy, name: str) -> bool:
+    """Does the body of function `name` call no other function of the policy?"""
+    stack = [policy.defs[name].expr]
+    while stack:
+        e = stack.pop()
+        if isinstance(e, ast.Call) and e.func in policy.defs and policy.defs[e.func].params:
+            return False
+        stack.extend(ast.children(e))
+    return True
 
 
 def _is_null(e) -> bool:

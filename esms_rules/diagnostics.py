@@ -56,7 +56,7 @@ def _snippet(span: Span, sources: dict[str, str] | None) -> list[str]:
         try:
             with open(span.file, encoding="utf-8") as f:
                 text = f.read()
-        except OSError:
+        except (OSError, UnicodeDecodeError):
             return []
     lines = text.splitlines()
     if not 1 <= span.line <= len(lines):

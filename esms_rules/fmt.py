@@ -41,7 +41,7 @@ from .span import Span
 
 WIDTH = 100
 INDENT = 2
-CLAUSE_ORDER = ("code", "severity", "applies", "priority", "when", "message", "source")
+CLAUSE_ORDER = ("priority", "applies", "code", "severity", "when", "message", "source")
 KEYWORD_COLUMN = len("severity") + 1     # `code     X`: values of clauses start in one column
 
 # Declarations laid out as blocks: always one blank line around them.
