@@ -31,9 +31,11 @@ PASSED, FIRED, OVERRIDDEN, NOT_APPLICABLE, LIFTED = 0, 1, 2, 3, 4
 
 
 class _Gen:
-    def __init__(self, policy: CheckedPolicy, mode: str):
+    def __init__(self, policy: CheckedPolicy, mode: str, prologue=None, verdict=None):
         self.p = policy
         self.mode = mode
+        self.prologue = prologue
+        self.verdict = verdict
         self.consts: dict[str, object] = {"_rt": runtime}
         self.const_ids: dict = {}
         self.lines: list[str] = []
@@ -286,9 +288,16 @@ class _Gen:
         p = self.p
         self.emit("def evaluate(d):", 0)
         for fname in [f.name for f in p.facts.fields]:
-            local = self.fresh("f")
-            self.names[fname] = local
-            self.emit(f"{local} = d[{fname!r}]", 1)
+            self.names[fname] = self.fresh("f")
+        if self.prologue is None:  # `d` holds validated facts
+            for fname in [f.name for f in p.facts.fields]:
+                self.emit(f"{self.names[fname]} = d[{fname!r}]", 1)
+        else:  # `d` is the raw dossier: the prologue checks it and loads each fact into its local
+            lines, consts = self.prologue({f: self.names[f] for f in (x.name for x in p.facts.fields)})
+            if set(consts) & set(self.consts):
+                raise AssertionError("prologue constants collide with the evaluator's")
+            self.consts.update(consts)
+            self.lines += lines
         self.emit("ok = True", 1)
         self.emit("rec = True", 1)
         self.emit("FAILED = set()", 1)
@@ -330,7 +339,13 @@ class _Gen:
                 v = self.fresh("o")
                 outs.append(f"[{self.expr(o.expr, {**scope, o.binder.var: v})} for {v} in {self.names[o.binder.list_name]}]")
         out = "(" + "".join(o + ", " for o in outs) + ")"
-        if self.mode == "decision":
+        if self.mode == "decision" and self.verdict is not None:
+            # return the Verdict itself: `verdict` is (its class, the output names)
+            cls = self.const(self.verdict[0], "VERDICT")
+            fields = ", ".join(f"{name!r}: {code}" for name, code in zip(self.verdict[1], outs))
+            self.emit(f"return _new({cls}, (ok, rec, {{{fields}}}))", 1)
+            self.consts["_new"] = tuple.__new__
+        elif self.mode == "decision":
             self.emit(f"return ok, rec, {out}", 1)
         elif self.mode == "reasons":
             self.emit(f"return ok, rec, {out}, FIRED", 1)
@@ -380,22 +395,44 @@ def _is_null(e) -> bool:
     return isinstance(e, ast.Literal) and e.kind == "null"
 
 
-def emit(policy: CheckedPolicy, mode: str = "reasons") -> tuple[str, dict]:
-    """The Python source of the evaluator for `mode`, and the constants it refers to."""
+def emit(policy: CheckedPolicy, mode: str = "reasons", *, prologue=None, verdict=None) -> tuple[str, dict]:
+    """The Python source of the evaluator for `mode`, and the constants it refers to.
+
+    `prologue(targets) -> (lines, constants)`, if given, replaces the loading of validated
+    facts: it receives the local each fact goes to and returns the first lines of the body
+    (indented one level), which read the raw dossier `d` (see validate.fast_prologue).
+    `verdict=(cls, output_names)`, in mode "decision", makes the function return
+    `cls(ok, rec, {name: output})`.
+    """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
-    g = _Gen(policy, mode)
+    g = _Gen(policy, mode, prologue, verdict)
     return g.function(), g.consts
 
 
-def compile_policy(policy: CheckedPolicy, mode: str = "reasons"):
-    """A plain Python function `evaluate(validated_dossier) -> tuple` for `mode`."""
+BUILTINS = {"len": len, "sum": sum, "any": any, "all": all, "min": min, "max": max,
+            "id": id, "set": set, "enumerate": enumerate}
+
+
+def load_source(source: str, consts: dict, name: str, builtins: dict, label: str):
+    """Compile generated source, register it in linecache, and return its function `name`."""
+    filename = f"<esms-rules {label} {hashlib.sha256(source.encode()).hexdigest()[:12]}>"
+    code = compile(source, filename, "exec")
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    namespace = dict(consts)
+    namespace["__builtins__"] = builtins
+    exec(code, namespace)  # the source was generated from checked AST nodes and types only
+    return namespace[name]
+
+
+def compile_policy(policy: CheckedPolicy, mode: str = "reasons", *, prologue=None, verdict=None,
+                   builtins: dict | None = None):
+    """A plain Python function `evaluate(validated_dossier) -> tuple` for `mode` (see `emit`)."""
     try:
-        source, consts = emit(policy, mode)
-        filename = f"<esms-rules {policy.id} {mode} {hashlib.sha256(source.encode()).hexdigest()[:12]}>"
-        code = compile(source, filename, "exec")
+        source, consts = emit(policy, mode, prologue=prologue, verdict=verdict)
+        return load_source(source, consts, "evaluate", {**BUILTINS, **(builtins or {})}, f"{policy.id} {mode}")
     except (RecursionError, SyntaxError) as e:
-        # Calls of functions are inlined: deep chains of them nest beyond what Python accepts
+        # Leaf functions are inlined: deep bodies can nest beyond what Python accepts
         # (RecursionError, or "too many nested parentheses"). Anything else is our bug.
         from .diagnostics import Diagnostic, PolicyError
         from .span import Span
@@ -406,9 +443,3 @@ def compile_policy(policy: CheckedPolicy, mode: str = "reasons"):
             Span(policy.program.root.file, 1, 1, 1, 2),
             "call fewer functions inside functions" if deep else "please report this bug with the policy")],
             policy.program.sources) from None
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    namespace = dict(consts)
-    namespace["__builtins__"] = {"len": len, "sum": sum, "any": any, "all": all, "min": min, "max": max,
-                                 "id": id, "set": set, "enumerate": enumerate}
-    exec(code, namespace)  # the source was generated from checked AST nodes only (see module doc)
-    return namespace["evaluate"]

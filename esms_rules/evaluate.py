@@ -164,6 +164,7 @@ class Policy:
         self._key_field = {lst: checked.facts.field(lst).type.element.fields[0].name
                            for lst in checked.item_lists}
         self._output_names = tuple(checked.outputs)
+        self.compiled("decision")  # compile now, so that a policy that cannot compile fails to load
         self._decide_fast = None   # built on the first `decide` (see _fused_decider)
 
     @classmethod
@@ -196,7 +197,7 @@ class Policy:
         """Speed (docs/performance.md): the fast validator fused with the compiled "decision"
         evaluator, `dossier -> Verdict`, or None when the fast validator has a doubt."""
         from .validate import fused_evaluator
-        fused = fused_evaluator(self.checked, self.compiled("decision"), verdict=(Verdict, self._output_names))
+        fused = fused_evaluator(self.checked, verdict=(Verdict, self._output_names))
         self._decide_fast = fused or (lambda dossier: None)
         return self._decide_fast
 
@@ -255,7 +256,7 @@ class Policy:
             warnings.append(Reason("UNKNOWN_FIELD", "contract", f"Champ inconnu ignoré : « {path} ».",
                                    CONTRACT_SOURCE, "dossier", "warning"))
         structures = []
-        for lst in self.checked.item_lists[:1]:
+        for lst in tuple(self._key_field)[:1]:   # speed: the item lists, in order (not recomputed)
             key = self._key_field[lst]
             shares = outputs.get("funded_share")
             for i, item in enumerate(facts[lst]):

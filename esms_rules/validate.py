@@ -19,15 +19,14 @@ Two validators share that contract:
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import linecache
 import math
 import re
 from decimal import Decimal
 
 from . import ast
 from . import types as T
-from .diagnostics import DossierError, Problem
+from .compile import load_source
+from .diagnostics import DossierError, EsmsError, Problem
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?")
@@ -222,9 +221,10 @@ class _FastGen:
         self.counter = 0
         self.loops = 0
         self.stack: list[str] = []
+        self.share_lists = False      # keep the dossier's own lists of scalars (no copy)
 
     def fresh(self, prefix: str) -> str:
-        # every name starts with V: never one of compile.py's (so that `fuse` can join them)
+        # every name starts with V: never one of compile.py's (the two share one function)
         self.counter += 1
         return f"V{prefix}{self.counter}"
 
@@ -330,7 +330,8 @@ class _FastGen:
             return repr(value)
         return self.const(value, "B")
 
-    def record(self, rec: T.Record, v: str, depth: int, targets: dict | None = None) -> str | None:
+    def record(self, rec: T.Record, v: str, depth: int, targets: dict | None = None,
+               share_lists: bool = False) -> str | None:
         """Check record `v`; return the local holding its dict, or, with `targets` (field name ->
         local), leave each field's value in its local and build no dict."""
         if rec.name in self.stack:
@@ -363,7 +364,9 @@ class _FastGen:
             else:
                 e = target or self.fresh("e")
                 self.emit(f"{e} = {v}[{key}]", depth)      # KeyError: missing, the precise path says so
+                self.share_lists = targets is not None and share_lists
                 x = self.value(f.type, e, depth, f.constraint)
+                self.share_lists = False
                 if target is not None and x != target:
                     self.emit(f"{target} = {x}", depth)
             items.append(f"{key}: {x}")
@@ -385,9 +388,12 @@ class _FastGen:
         el = t.element
         self.emit(f"if type({v}) is not list: return None", depth)
         x = self.fresh("x")
+        copy = f"list({v})" if not self.share_lists else v   # see fast_prologue(share_lists=…)
         if isinstance(el, T.Enum):
             self.emit(f"if not {self.const(frozenset(el.values), 'ENUM')}.issuperset({v}): return None", depth)
-            self.emit(f"{x} = list({v})", depth)
+            if copy == v:
+                return v
+            self.emit(f"{x} = {copy}", depth)
             return x
         self.loops += 1
         if self.loops > self.MAX_LOOPS:
@@ -396,11 +402,14 @@ class _FastGen:
         if isinstance(el, T.Scalar) and el.name in _PY_TYPE:
             self.emit(f"for {g} in {v}:", depth)
             self.emit(f"if type({g}) is not {_PY_TYPE[el.name]}: return None", depth + 1)
-            self.emit(f"{x} = list({v})", depth)
             self.loops -= 1
+            if copy == v:
+                return v
+            self.emit(f"{x} = {copy}", depth)
             return x
         self.emit(f"{x} = []", depth)
         self.emit(f"for {g} in {v}:", depth)
+        self.share_lists = False
         y = self.value(el, g, depth + 1)
         self.emit(f"{x}.append({y})", depth + 1)
         self.loops -= 1
@@ -427,85 +436,50 @@ def fast_source(facts: T.Record) -> tuple[str, dict]:
     return header + "\n".join(g.lines) + "\n", g.consts
 
 
-def _exec(source: str, consts: dict, name: str, builtins: dict):
-    filename = f"<esms-rules {name} {hashlib.sha256(source.encode()).hexdigest()[:12]}>"
-    code = compile(source, filename, "exec")
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    namespace = dict(consts)
-    namespace["__builtins__"] = builtins
-    exec(code, namespace)  # generated from checked types and checked AST nodes only
-    return namespace[name]
-
-
 _BUILTINS = {"type": type, "len": len, "repr": repr, "list": list, "float": float, "int": int, "str": str,
              "bool": bool, "dict": dict, "Exception": Exception}
 
 
-def fuse(facts: T.Record, source: str, consts: dict, builtins: dict, verdict=None):
-    """The fast validator and a compiled evaluator (compile.emit's source) as one function.
-
-    `evaluate(dossier)` returns the evaluator's tuple, or None when the fast validator has a
-    doubt (then validate with `Validator.convert` and call the evaluator as usual). The
-    facts go straight into the evaluator's locals: no facts dict is built or read. With
-    `verdict=(cls, output_names)` (mode "decision" only), it returns
-    `cls(ok, rec, {name: output})` instead of the tuple. Returns None when the evaluator's
-    source does not have the expected shape (one `fN = d['name']` line per fact, in order;
-    one final `return ok, rec, (…)`), or when the schema has no fast validator.
-    """
-    lines = source.splitlines()
-    try:
-        start = lines.index("def evaluate(d):") + 1
-    except ValueError:
-        return None
-    targets = {}
-    for i, f in enumerate(facts.fields):
-        m = _PROLOGUE.fullmatch(lines[start + i]) if start + i < len(lines) else None
-        if m is None or m.group(2) != repr(f.name) or m.group(1).startswith("V"):
-            return None
-        targets[f.name] = m.group(1)
-    g = _FastGen()
-    try:
-        g.emit("def evaluate(d):", 0)
+def fast_prologue(facts: T.Record, share_lists: bool = False):
+    """A `prologue` for `compile.emit`: the fast validator, loading each fact into the
+    evaluator's own local, so that no facts dict is built. The evaluator then returns None
+    when the fast validator has a doubt (the caller validates precisely and runs the plain
+    evaluator). `share_lists`: read the dossier's lists of scalars in place (only for
+    evaluators whose results cannot hold a list)."""
+    def prologue(targets: dict):
+        g = _FastGen()
         g.emit("try:", 1)
-        g.record(facts, "d", 2, targets)
-        g.emit("except Exception:", 1)
+        g.record(facts, "d", 2, targets, share_lists)
+        g.emit("except Exception:", 1)      # any doubt: the precise validator decides
         g.emit("return None", 2)
-    except _Unsupported:
-        return None
-    if set(g.consts) & set(consts):
-        return None
-    body = lines[start + len(facts.fields):]
-    if verdict is not None:
-        returns = [i for i, line in enumerate(body) if line.lstrip().startswith("return")]
-        if len(returns) != 1 or not body[returns[0]].startswith("    return ok, rec, ("):
-            return None
-        line = body[returns[0]]
-        outputs = ", ".join(f"{name!r}: Vout[{i}]" for i, name in enumerate(verdict[1]))
-        body[returns[0]:returns[0] + 1] = [f"    Vout = {line[len('    return ok, rec, '):]}",
-                                           f"    return _v_new(_v_Verdict, (ok, rec, {{{outputs}}}))"]
-        g.consts.update(_v_new=tuple.__new__, _v_Verdict=verdict[0])
-    fused = "\n".join(lines[:start - 1] + ["# fused with the fast validator (esms_rules/validate.py)"]
-                      + g.lines + body) + "\n"
-    try:
-        return _exec(fused, {**consts, **g.consts}, "evaluate", {**builtins, **_BUILTINS})
-    except (SyntaxError, RecursionError, MemoryError):
-        return None
-
-
-_PROLOGUE = re.compile(r"    ([A-Za-z_][A-Za-z0-9_]*) = d\[('[A-Za-z_][A-Za-z0-9_]*')\]")
+        return g.lines, g.consts
+    return prologue
 
 
 def build_fast(facts: T.Record):
     """The fast validator of a schema, or a function that always defers to the precise one."""
     try:
         source, consts = fast_source(facts)
-        return _exec(source, consts, "fast", _BUILTINS)
+        return load_source(source, consts, "fast", _BUILTINS, "fast validator")
     except (_Unsupported, SyntaxError, RecursionError, MemoryError):
         return _never
 
 
-def fused_evaluator(checked, compiled, mode: str = "decision", verdict=None):
-    """`fuse` for a checked policy and one of its compiled evaluators (same mode), or None."""
-    from .compile import emit
-    source, consts = emit(checked, mode)
-    return fuse(checked.facts, source, consts, compiled.__globals__["__builtins__"], verdict)
+def fused_evaluator(checked, verdict):
+    """`dossier -> Verdict`, or None when the fast validator has a doubt: the compiled
+    "decision" evaluator with the fast validator as its prologue. None if the schema has no
+    fast validator."""
+    from .compile import compile_policy
+    # a Verdict holds only the outputs: the dossier's lists cannot escape unless an output can
+    # hold a list or a record
+    share = not any(_holds_list(o.type) for o in checked.outputs.values())
+    try:
+        return compile_policy(checked, "decision", prologue=fast_prologue(checked.facts, share),
+                              verdict=verdict, builtins=_BUILTINS)
+    except (_Unsupported, EsmsError):
+        return None
+
+
+def _holds_list(t) -> bool:
+    t = T.strip(t)
+    return not isinstance(t, (T.Scalar, T.Enum, T.Null, T.Never))
