@@ -10,7 +10,8 @@ A test file `policies/<policy>.test.json` holds::
 A fixture or a `set` value for `structures` may use groups that expand into structures:
 `{"repeat": 15, "department": "35", "sector": "PA"}` (other fields take defaults, FINESS are
 numbered uniquely from the department). `set` takes dotted paths with list indices
-(`structures[0].casf_item`); `"add"` appends items to lists (`{"structures": [group…]}`).
+(`structures[0].casf_item`; the value `"$delete"` removes the field); `"add"` appends items
+to lists (`{"structures": [group…]}`).
 
 `expect` keys: those of the shared examples (`eligible`, `recevable`, `call`, `amount_eur`,
 `codes_all`, `codes_any`, `warnings_all`, `warnings_none`, `structure_codes`,
@@ -94,33 +95,33 @@ def expand_structures(groups, counter: list) -> list:
 _STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 
-def _set_path(doc, path: str, value, counter):
-    steps = [m.group(1) if m.group(1) is not None else int(m.group(2)) for m in _STEP.finditer(path)]
-    target = doc
-    for step in steps[:-1]:
-        target = target[step]
-    last = steps[-1]
-    if last == "structures" and isinstance(value, list):
-        value = expand_structures(value, counter)
-    if value == "$delete":
-        del target[last]
-    else:
-        target[last] = value
+def _steps(path: str) -> list:
+    """`structures[2].finess` -> ["structures", 2, "finess"]."""
+    return [m.group(1) if m.group(1) is not None else int(m.group(2)) for m in _STEP.finditer(path)]
 
 
-def build_dossier(spec: dict, fixtures: dict, counter=None) -> dict:
-    counter = counter if counter is not None else [0]
-    given = spec.get("given")
-    base = copy.deepcopy(fixtures[given]) if given else {}
+def _walk(doc, steps):
+    for step in steps:
+        doc = doc[step]
+    return doc
+
+
+def build_dossier(spec: dict, fixtures: dict) -> dict:
+    """A test's dossier: its fixture, then its `set` patches, then its `add` items."""
+    counter = [0]  # FINESS are numbered from 1 in each test
+    base = copy.deepcopy(fixtures[spec["given"]]) if spec.get("given") else {}
     if isinstance(base.get("structures"), list):
         base["structures"] = expand_structures(base["structures"], counter)
     for path, value in spec.get("set", {}).items():
-        _set_path(base, path, copy.deepcopy(value), counter)
+        *parents, last = _steps(path)
+        target, value = _walk(base, parents), copy.deepcopy(value)
+        if value == "$delete":
+            del target[last]
+            continue
+        target[last] = expand_structures(value, counter) if last == "structures" and isinstance(value, list) else value
     for path, items in spec.get("add", {}).items():
-        lst = base
-        for step in [m.group(1) if m.group(1) is not None else int(m.group(2)) for m in _STEP.finditer(path)]:
-            lst = lst[step]
-        lst.extend(expand_structures(copy.deepcopy(items), counter) if path == "structures" else copy.deepcopy(items))
+        items = copy.deepcopy(items)
+        _walk(base, _steps(path)).extend(expand_structures(items, counter) if path == "structures" else items)
     return base
 
 
@@ -192,7 +193,7 @@ def load_cases(file: Path) -> list[Case]:
     fixtures = data.get("fixtures", {})
     cases = []
     for t in data["tests"]:
-        dossier = build_dossier(t, fixtures)  # FINESS numbered from 1 in each test
+        dossier = build_dossier(t, fixtures)
         cases.append(Case(str(file), t["name"], t.get("policy", policy), dossier, t.get("expect", {})))
     return cases
 
