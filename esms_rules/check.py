@@ -55,7 +55,7 @@ class RuleInfo:
     binder: ast.Binder | None
     item_type: T.Record | None
     code: str | None
-    severity: str
+    severity: str | None          # None: an exception that only lifts its rule
     when: ast.Expr | None
     applies: ast.Expr | None
     priority: int | None
@@ -368,7 +368,9 @@ class Checker(ExprChecker):
                        d.span, "add `source \"<instruction>, <section>: « <sentence> »\"`: auditors need it")
         if is_exc and d.clause("applies") is None:
             self.error("missing-applies", f"exception `{d.name}` does not say when it `applies`", d.span)
-        severity = d.get("severity", parent.severity if parent is not None else "blocking")
+        # an exception that only lifts its rule has no severity; a coded one defaults to its rule's
+        severity = d.get("severity", parent.severity if parent is not None else "blocking") \
+            if has_outcome or not is_exc else None
         self._deps, self._reads, self._repeated = set(), {}, []
         when = d.get("when")
         applies = d.get("applies")
