@@ -17,7 +17,6 @@ from .load import Program
 from .infer import BUILTINS, ExprChecker, Read, Env, null_tests
 from .span import Span
 
-SEVERITIES = ("blocking", "warning", "inadmissible")
 RULE_CLAUSES = ("code", "severity", "when", "message", "source")
 EXCEPTION_CLAUSES = RULE_CLAUSES + ("applies", "priority")
 INTERPOLATION = re.compile(r"(?<!\\)\{([^{}]*)\}")
@@ -42,7 +41,6 @@ class DefInfo:
     expr: ast.Expr
     source: str | None
     span: Span = attrs.field(eq=False)
-    abstract: bool = False
 
 
 
@@ -51,7 +49,6 @@ class DefInfo:
 class RuleInfo:
     name: str
     index: int
-    decl: object = attrs.field(eq=False, repr=False)
     binder: ast.Binder | None
     item_type: T.Record | None
     code: str | None
@@ -116,6 +113,15 @@ class CheckedPolicy:
     @property
     def item_lists(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(r.binder.list_name for r in self.rules if r.binder))
+
+    @property
+    def value_defs(self) -> tuple[str, ...]:
+        """Definitions without parameters, in evaluation order: the order of a trace's values."""
+        return tuple(n for n in self.def_order if isinstance(n, str) and not self.defs[n].params)
+
+    def key_field(self, list_name: str) -> str:
+        """The field that names an item of a list in decisions: the first of its record."""
+        return self.facts.field(list_name).type.element.fields[0].name
 
 
 # ---------------------------------------------------------------------------
@@ -245,7 +251,7 @@ class Checker(ExprChecker):
             return None  # a cycle: reported by stage_cycles with every span
         if isinstance(d, ast.ParamDecl):
             t = self.resolve_type(d.type)
-            info = DefInfo(name, (), t or T.NEVER, ast.Literal(None, "null", d.span), None, d.span, abstract=True)
+            info = DefInfo(name, (), t or T.NEVER, ast.Literal(None, "null", d.span), None, d.span)
             self.defs[name] = info
             self.def_deps[name] = set()
             return info
@@ -317,14 +323,21 @@ class Checker(ExprChecker):
                 info = self.rule_info(d, None, children)
                 if info is not None:
                     self.rules.append(info)
+        # indices, dense and in declaration order, once every rule and exception is known
+        index = {x.name: i for i, x in enumerate(x for top in self.rules for x in top.walk())}
+        self.rules = [self._renumber(r, index) for r in self.rules]
+        self.all_rules = [x for top in self.rules for x in top.walk()]
+        lists = {}
         for r in self.rules:
-            self.all_rules.extend(r.walk())
-        # indices are assigned after the walk so that they are stable and dense
-        renumbered = {}
-        for i, r in enumerate(self.all_rules):
-            renumbered[r.name] = i
-        self.rules = [self._renumber(r, renumbered) for r in self.rules]
-        self.all_rules = [r for top in self.rules for r in top.walk()]
+            if r.binder is not None:
+                lists.setdefault(r.binder.list_name, r)
+        if len(lists) > 1:  # a decision reports the items of one list (the contract's `structures`)
+            first, second = list(lists.values())[:2]
+            self.error("multiple-item-lists", f"rules `for … in` go over `{first.binder.list_name}` and "
+                       f"`{second.binder.list_name}`: a policy checks the items of one list", second.binder.span,
+                       "check the other list with an aggregate in a dossier-level rule, e.g. "
+                       f"`any(… for x in {second.binder.list_name})`",
+                       related=(("the first list", first.binder.span),))
 
     def _renumber(self, r, idx):
         return attrs.evolve(r, index=idx[r.name], exceptions=tuple(self._renumber(x, idx) for x in r.exceptions))
@@ -389,7 +402,7 @@ class Checker(ExprChecker):
         reads = {k: v for k, v in reads.items() if not any(o.startswith(k + ".") for o in reads)}
         self._deps, self._reads, self._repeated = None, None, None
         self.rule_deps[d.name] = deps
-        info = RuleInfo(d.name, 0, d, binder, item_type, code, severity, when, applies, d.get("priority"),
+        info = RuleInfo(d.name, 0, binder, item_type, code, severity, when, applies, d.get("priority"),
                         message, d.get("source"), d.target if is_exc else None, (), tuple(reads.values()),
                         tuple(repeated), d.span)
         kids = children.get(d.name, [])
@@ -578,5 +591,5 @@ def check(program: Program) -> CheckedPolicy:
     except RecursionError:   # e.g. hundreds of definitions, each using the one declared after it
         raise PolicyError([Diagnostic(
             "too-deep", "definitions depend on each other too deeply to be checked",
-            Span(program.root.file, 1, 1, 1, 2),
+            Span.point(program.root.file, 1, 1),
             "declare definitions after those they use, and split very long chains")], program.sources) from None

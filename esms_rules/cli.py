@@ -380,17 +380,7 @@ def test_cmd(paths):
     report = testing.run_tests(targets)
     for line in report.failures:
         click.echo(line)
-    closing = f"{report.passed} passed, {report.failed} failed"
-    summary = report.summary().rstrip("\n").splitlines() if hasattr(report, "summary") else []
-    if not any(line.startswith("rule coverage") for line in summary):
-        total, covered = report.rules_total, report.rules_covered
-        pct = f" ({100 * covered / total:.0f}%)" if total else ""
-        click.echo(f"rule coverage: {covered}/{total} rules{pct}")
-        summary = [f"  not exercised: {u}" for u in report.uncovered]
-    summary = [line for line in summary if line != closing]
-    for line in summary:
-        click.echo(line)
-    click.echo(closing)                   # always the last line
+    click.echo(report.summary())          # rule coverage, then `N passed, N failed` as the last line
     return _exit(EXIT_FAIL if report.failed else EXIT_OK)
 
 
@@ -547,19 +537,18 @@ def explain(dossier, policy_spec, fmt, suggest, output):
     import esms_rules
     policy = load_policy_or_exit(policy_spec) if policy_spec else None
     data = _read_json(dossier)
-    decision = esms_rules.evaluate(data, policy=policy, trace=True)
+    policy = policy or esms_rules.policy_for(data)
+    decision = policy.evaluate(data, trace=True)
     suggestions = None
     if suggest:
-        suggestions = _feature("counterfactual", "explain --suggest").suggest(policy, data)
+        suggestions = _feature("counterfactual", "explain --suggest").suggest(policy, data, decision=decision)
     if fmt == "json":
         doc = decision.trace.to_dict()
         if suggestions is not None:
             doc["suggestions"] = [s.to_dict() for s in suggestions]
         text = json.dumps(doc, ensure_ascii=False, indent=2)
-    elif suggestions is not None:
-        text = _feature("render", "explain").render(decision, fmt, suggestions=suggestions)
     else:
-        text = _feature("render", "explain").render(decision, fmt)
+        text = _feature("render", "explain").render(decision, fmt, suggestions=suggestions)
     with atomic_output(output) as out:
         out.write(text if text.endswith("\n") else text + "\n")
     return _exit(EXIT_OK)
@@ -586,10 +575,7 @@ def replay(decision, dossier, policy_spec):
     if not isinstance(recorded, dict):
         raise InputError(f"{_shown(decision)}: a decision is a JSON object")
     data = _read_json(dossier)
-    if policy_spec:
-        result = replayer.replay(recorded, data, policy=load_policy_or_exit(policy_spec))
-    else:
-        result = replayer.replay(recorded, data)
+    result = replayer.replay(recorded, data, policy=load_policy_or_exit(policy_spec) if policy_spec else None)
     for line in result.lines:
         click.echo(line)
     return _exit(EXIT_OK if result.same else EXIT_FAIL)

@@ -36,6 +36,7 @@ from dateutil import tz
 
 from .diagnostics import DossierError
 from .evaluate import Decision, Policy, french, load_policy, policy_for
+from .render import call_name
 
 PARIS = tz.gettz("Europe/Paris")
 MAX_ADDED = 100          # the most structures GROUPING_TOO_SMALL may suggest adding
@@ -163,15 +164,10 @@ class Context:
     def read(self, name: str, default=None):
         """A value the fired rule read (from the trace), else the definition of that name."""
         trace = self.decision.trace
-        if trace is not None:
-            roots = trace.rules if self.index is None else next(
-                (it.rules for it in trace.items if it.index == self.index), ())
-            for root in roots:
-                for n in _walk(root):
-                    if n.rule == self.rule and n.outcome == "fired":
-                        for r in n.reads:
-                            if r.name == name:
-                                return r.value
+        node = trace.fired(self.rule, self.index) if trace is not None else None
+        for r in node.reads if node is not None else ():
+            if r.name == name:
+                return r.value
         return self.definition(name, default)
 
     def region_of(self, department) -> str | None:
@@ -187,12 +183,6 @@ class Context:
             return ()
 
 
-def _walk(n):
-    yield n
-    for c in n.children:
-        yield from _walk(c)
-
-
 GENERATORS: dict[str, list[Callable[[Context], Iterator[Candidate]]]] = {}
 
 
@@ -204,14 +194,22 @@ def generator(code: str):
     return deco
 
 
-def suggest(policy, dossier: dict) -> list[Suggestion]:
+def suggest(policy, dossier: dict, *, decision: Decision | None = None) -> list[Suggestion]:
     """Verified suggestions, one per blocking reason that some registered change lifts.
 
     `policy` is a `Policy`, a bundled policy name or a path, or None for the policy in force.
-    Raises `DossierError` if the dossier itself breaks the contract.
+    `decision`, if the caller already has it, is the decision of `dossier` under that policy:
+    the dossier is then not evaluated again (unless `decision` has no trace: the generators read
+    it). Every suggestion is still verified by evaluating the changed dossier.
+    Raises `DossierError` if the dossier itself breaks the contract, `ValueError` if `decision`
+    was rendered by another policy.
     """
     policy = load_policy(policy) if policy is not None else policy_for(dossier)
-    decision = policy.evaluate(dossier)
+    if decision is not None and decision.sha256 != policy.sha256:
+        raise ValueError(f"the decision was rendered by policy {decision.policy_id} ({decision.sha256}), "
+                         f"not {policy.id} ({policy.sha256})")
+    if decision is None or decision.trace is None:
+        decision = policy.evaluate(dossier)
     out: list[Suggestion] = []
     seen = set()
     for r in decision.reasons:
@@ -285,10 +283,6 @@ def _plural(k: int, one: str, many: str) -> str:
 
 def _label(s: dict) -> str:
     return f"{s.get('finess')} ({s.get('name')})"
-
-
-def _call_fr(call) -> str:
-    return {"regional": "régional", "national": "national"}.get(call, str(call))
 
 
 def _counted(ctx: Context) -> list[int]:
@@ -398,8 +392,8 @@ def _wrong_call(ctx: Context):
         if isinstance(regions, (list, tuple)):
             size += f" sur {len(regions)} {_plural(len(regions), 'région', 'régions')}"
         size += " en relève"
-    yield Candidate(f"déposer à l'appel {_call_fr(expected)} (et non à l'appel "
-                    f"{_call_fr(ctx.dossier.get('call'))}){size}", [replace("/call", expected)])
+    yield Candidate(f"déposer à l'appel {call_name(expected)} (et non à l'appel "
+                    f"{call_name(ctx.dossier.get('call'))}){size}", [replace("/call", expected)])
 
 
 @generator("LATE_SUBMISSION")
@@ -410,7 +404,7 @@ def _late_submission(ctx: Context):
     at = dt.datetime.combine(deadline, dt.time(23, 59), tzinfo=PARIS)
     call = ctx.dossier.get("call")
     yield Candidate(f"déposer au plus tard le {french(deadline)} à 23:59 heure de Paris "
-                    f"(date limite de l'appel {_call_fr(call)})", [replace("/submitted_at", at.isoformat())])
+                    f"(date limite de l'appel {call_name(call)})", [replace("/submitted_at", at.isoformat())])
 
 
 @generator("DUI_NOT_SEGUR_REFERENCED")

@@ -22,6 +22,7 @@ from .compile import compile_policy
 from .diagnostics import Diagnostic, DossierError, PolicyError, Problem
 from .span import Span
 from .load import bundled_dir, bundled_names, link, load_program
+from .explain import json_number
 from .validate import Validator, _kind
 
 CONTRACT_SOURCE = "Contrat dossier/décision v1.1"
@@ -96,7 +97,7 @@ class Decision:
             "recevable": self.recevable,
             "eligible": self.eligible,
             "call": self.call,
-            "amount_eur": _json_number(self.amount_eur),
+            "amount_eur": json_number(self.amount_eur),
             "structures": [s.to_dict() for s in self.structures],
             "reasons": [r.to_dict() for r in self.reasons],
             "warnings": [r.to_dict() for r in self.warnings],
@@ -109,10 +110,14 @@ class Decision:
         return json.dumps(self.to_dict(trace), ensure_ascii=False, indent=indent, sort_keys=False)
 
 
-def _json_number(v):
-    if isinstance(v, Decimal):
-        return int(v) if v == v.to_integral_value() and abs(v) < 2**53 else float(v)
-    return v
+_ARITHMETIC = (ArithmeticError, OverflowError)
+
+
+def _out_of_range(e: Exception, dossier) -> DossierError:
+    """A value the policy cannot compute with (a decimal beyond precision, a date past 9999)."""
+    ident = dossier.get("id") if isinstance(dossier, dict) else None
+    return DossierError([Problem("$", f"a value of this dossier is out of the range the policy can compute "
+                                      f"with ({type(e).__name__}: {e})")], ident if isinstance(ident, str) else None)
 
 
 # ---- French rendering of values in messages -------------------------------
@@ -153,7 +158,7 @@ class Policy:
             root = checked.program.root
             raise PolicyError([Diagnostic(
                 "not-a-policy", f"`{root.name}` is a module, not a policy: it has no `policy \"…\" {{ … }}` header",
-                Span(root.file, 1, 1, 1, 2), "evaluate with a policy that imports it, e.g. `esms-numerique-2025`")],
+                Span.point(root.file, 1, 1), "evaluate with a policy that imports it, e.g. `esms-numerique-2025`")],
                 checked.program.sources)
         self.checked = checked
         self.id = checked.id
@@ -161,9 +166,9 @@ class Policy:
         self.header = checked.header
         self.validator = Validator(checked.facts)
         self._compiled: dict[str, object] = {}
-        self._key_field = {lst: checked.facts.field(lst).type.element.fields[0].name
-                           for lst in checked.item_lists}
         self._output_names = tuple(checked.outputs)
+        # what a reason says of its rule, worked out once: (code, rule, source, level, severity)
+        self._reason_parts = [(r.code, r.name, r.source or "", r.level, r.severity) for r in checked.all_rules]
         self.compiled("decision")  # compile now, so that a policy that cannot compile fails to load
         self._decide_fast = None   # built on the first `decide` (see _fused_decider)
 
@@ -190,8 +195,11 @@ class Policy:
 
     # -- the fast path
     def decide(self, dossier: dict) -> Verdict:
-        v = (self._decide_fast or self._fused_decider())(dossier)
-        return v if v is not None else self._decide_slow(dossier)
+        try:
+            v = (self._decide_fast or self._fused_decider())(dossier)
+            return v if v is not None else self._decide_slow(dossier)
+        except _ARITHMETIC as e:
+            raise _out_of_range(e, dossier) from None
 
     def _fused_decider(self):
         """Speed (docs/performance.md): the fast validator fused with the compiled "decision"
@@ -209,16 +217,24 @@ class Policy:
     # -- decisions with reasons (and trace)
     def evaluate(self, dossier: dict, *, trace: bool = True) -> Decision:
         facts, unknown = self.validator.convert(dossier)
-        if trace:
-            ok, rec, outs, records, def_values = self.compiled("trace")(facts)
-            fired = [(r[0], r[1], r[4]) for r in records if r[2] == 1]
-        else:
-            ok, rec, outs, fired = self.compiled("reasons")(facts)
-            records = def_values = None
+        try:
+            if trace:
+                ok, rec, outs, records, def_values = self.compiled("trace")(facts)
+                fired = [(r[0], r[1], r[4]) for r in records if r[2] == 1]
+            else:
+                ok, rec, outs, fired = self.compiled("reasons")(facts)
+                records = def_values = None
+        except _ARITHMETIC as e:
+            raise _out_of_range(e, dossier) from None
         return self._decision(dossier, facts, unknown, ok, rec, outs, fired, records, def_values)
 
     def evaluate_many(self, dossiers: Iterable[dict], *, mode: str = "trace") -> Iterator:
-        """One result per input, in order: a Decision (or Verdict in mode "decision"), or a DossierError."""
+        """One result per input, in order: a Decision (a Verdict in mode "decision"), or a DossierError.
+
+        `mode` is "trace" (decisions with their trace), "reasons" (without) or "decision".
+        """
+        if mode not in ("trace", "reasons", "decision"):
+            raise ValueError(f"mode must be 'trace', 'reasons' or 'decision', not {mode!r}")
         if mode == "decision":  # speed: the per-record compiled path, one local call per dossier
             fast, slow = self._decide_fast or self._fused_decider(), self._decide_slow
             for d in dossiers:
@@ -227,28 +243,26 @@ class Policy:
                     yield v if v is not None else slow(d)
                 except DossierError as e:
                     yield e
+                except _ARITHMETIC as e:
+                    yield _out_of_range(e, d)
             return
         for d in dossiers:
             try:
-                if mode == "decision":
-                    yield self.decide(d)
-                else:
-                    yield self.evaluate(d, trace=(mode == "trace"))
+                yield self.evaluate(d, trace=(mode == "trace"))
             except DossierError as e:
                 yield e
 
     def _decision(self, dossier, facts, unknown, ok, rec, outs, fired, records, def_values) -> Decision:
-        rules = self.checked.all_rules
+        rules, parts = self.checked.all_rules, self._reason_parts
         outputs = dict(zip(self._output_names, outs))
         reasons, warnings = [], []
         per_item: dict[int, list] = {}
         for idx, item, values in fired:
-            r = rules[idx]
-            reason = Reason(r.code, r.name, render_message(r, values), r.source or "", r.level,
-                            "warning" if r.severity == "warning" else r.severity)
+            code, name, source, level, severity = parts[idx]
+            reason = Reason(code, name, render_message(rules[idx], values), source, level, severity)
             if item >= 0:
                 per_item.setdefault(item, []).append(reason)
-            elif r.severity == "warning":
+            elif severity == "warning":
                 warnings.append(reason)
             else:
                 reasons.append(reason)
@@ -256,8 +270,8 @@ class Policy:
             warnings.append(Reason("UNKNOWN_FIELD", "contract", f"Champ inconnu ignoré : « {path} ».",
                                    CONTRACT_SOURCE, "dossier", "warning"))
         structures = []
-        for lst in tuple(self._key_field)[:1]:   # speed: the item lists, in order (not recomputed)
-            key = self._key_field[lst]
+        for lst in self.checked.item_lists:   # one at most (the checker's `multiple-item-lists`)
+            key = self.checked.key_field(lst)
             shares = outputs.get("funded_share")
             for i, item in enumerate(facts[lst]):
                 found = per_item.get(i, [])
@@ -269,8 +283,7 @@ class Policy:
         if records is not None:
             from .explain import build_trace
             builder = lambda: build_trace(self, facts, records, def_values, ok, rec)  # noqa: E731
-        ident = dossier.get("id") if isinstance(dossier, dict) else None
-        return Decision(ident, self.id, self.sha256, rec, ok, outputs.get("call"), outputs.get("amount_eur"),
+        return Decision(dossier.get("id"), self.id, self.sha256, rec, ok, outputs.get("call"), outputs.get("amount_eur"),
                         tuple(structures), tuple(reasons), tuple(warnings), outputs, __version__, builder)
 
 
@@ -305,8 +318,8 @@ def policy_for(dossier) -> Policy:
     """The bundled policy in force for the dossier's programme and campaign, or DossierError."""
     if not isinstance(dossier, dict):
         raise DossierError([Problem("$", f"a dossier is a JSON object, not {_kind(dossier)}")])
-    programme = dossier.get("programme", "esms-numerique") if isinstance(dossier, dict) else None
-    campaign = dossier.get("campaign") if isinstance(dossier, dict) else None
+    programme = dossier.get("programme", "esms-numerique")
+    campaign = dossier.get("campaign")
     candidates = [p for p in bundled_policies() if p.programme == programme and p.campaign == campaign
                   and not isinstance(campaign, bool)]
     if candidates:
@@ -322,7 +335,7 @@ def policy_for(dossier) -> Policy:
         pairs = ", ".join(f"{p.programme} {p.campaign}" for p in policies)
         problems.append(Problem("campaign", f"no policy in force for programme {programme!r} and campaign "
                                             f"{campaign!r} (bundled: {pairs})"))
-    ident = dossier.get("id") if isinstance(dossier, dict) else None
+    ident = dossier.get("id")
     raise DossierError(problems, ident if isinstance(ident, str) else None)
 
 

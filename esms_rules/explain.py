@@ -17,12 +17,19 @@ from .span import Span
 OUTCOMES = {0: "passed", 1: "fired", 2: "overridden", 3: "not-applicable", 4: "lifted"}
 
 
+def json_number(v):
+    """A Decimal as JSON: an int when whole (and exact as a JSON number), else a float."""
+    if isinstance(v, Decimal):
+        return int(v) if v == v.to_integral_value() and abs(v) < 2**53 else float(v)
+    return v
+
+
 def jsonable(v, depth: int = 0):
     """A JSON-ready copy of a value read by a rule; records inside lists shown by their key."""
     if isinstance(v, bool) or v is None or isinstance(v, (int, str)):
         return v
     if isinstance(v, Decimal):
-        return float(v)
+        return json_number(v)
     if isinstance(v, (dt.datetime, dt.date)):
         return v.isoformat()
     if isinstance(v, (list, tuple)):
@@ -64,6 +71,12 @@ class RuleNode:
     citation: str | None
     children: tuple["RuleNode", ...] = ()
     span: Span = attrs.field(default=None, eq=False)
+
+    def walk(self, depth: int = 0):
+        """`(node, depth)` for this node and every exception below it, depth first."""
+        yield self, depth
+        for c in self.children:
+            yield from c.walk(depth + 1)
 
     def to_dict(self):
         return {"rule": self.rule, "kind": self.kind, "code": self.code, "level": self.level,
@@ -117,15 +130,18 @@ class Trace:
 
     def walk(self):
         """Every rule node, dossier level then structure level, depth first."""
-        def go(n):
-            yield n
-            for c in n.children:
-                yield from go(c)
-        for r in self.rules:
-            yield from go(r)
-        for item in self.items:
-            for r in item.rules:
-                yield from go(r)
+        for top in self.rules + tuple(r for item in self.items for r in item.rules):
+            for n, _ in top.walk():
+                yield n
+
+    def fired(self, rule: str, item: int | None = None) -> RuleNode | None:
+        """The node of `rule` that fired, at the dossier level or for structure `item`."""
+        roots = self.rules if item is None else (self.items[item].rules if 0 <= item < len(self.items) else ())
+        for top in roots:
+            for n, _ in top.walk():
+                if n.rule == rule and n.outcome == "fired":
+                    return n
+        return None
 
 
 def build_trace(policy, facts, records, def_values, ok, rec) -> Trace:
@@ -151,19 +167,15 @@ def build_trace(policy, facts, records, def_values, ok, rec) -> Trace:
 
     top = tuple(n for n in (node(r, -1) for r in checked.rules if r.binder is None) if n is not None)
     items = []
-    for lst in checked.item_lists[:1]:
-        key = policy._key_field[lst]
+    for lst in checked.item_lists:   # the checker allows one list with rules `for … in`
+        key = checked.key_field(lst)
+        item_rules = checked.item_rules(lst)
         for i, item in enumerate(facts[lst]):
-            nodes = tuple(n for n in (node(r, i) for r in checked.item_rules(lst)) if n is not None)
-            blocked = any(n.outcome == "fired" and n.severity != "warning" for n in nodes for n in _all(n))
+            nodes = tuple(n for n in (node(r, i) for r in item_rules) if n is not None)
+            blocked = any(n.outcome == "fired" and n.severity not in (None, "warning")
+                          for top in nodes for n, _ in top.walk())
             items.append(ItemNode(i, item[key], not blocked, nodes))
-    value_defs = [n for n in checked.def_order if isinstance(n, str) and not checked.defs[n].params]
     defs = tuple(DefinitionNode(n, v, checked.defs[n].source, checked.defs[n].span)
-                 for n, v in zip(value_defs, def_values))
+                 for n, v in zip(checked.value_defs, def_values))
     return Trace(checked.id, checked.sha256, __version__, ok, rec, defs, top, tuple(items))
 
-
-def _all(n):
-    yield n
-    for c in n.children:
-        yield from _all(c)

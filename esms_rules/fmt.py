@@ -69,7 +69,7 @@ def _clause_rank(c: ast.Clause) -> int:
 
 def _soundness_check(module: ast.Module, out: str, file: str) -> None:
     def internal(message):
-        raise PolicyError([Diagnostic("internal", message, Span(file, 1, 1, 1, 2),
+        raise PolicyError([Diagnostic("internal", message, Span.point(file, 1, 1),
                                       "please report this bug of `esms-rules fmt` with the policy; "
                                       "the file was left unchanged")], {file: out})
 
@@ -309,7 +309,6 @@ def _layout(e, column: int, first_tag: int, chain: bool = False) -> list[tuple[i
 class _Printer:
     def __init__(self, module: ast.Module, text: str):
         self.module_ = module
-        self.text = text
         self.source_lines = text.split("\n")
 
     # -- whole module

@@ -16,6 +16,7 @@ import attrs
 from . import ast
 from .diagnostics import Diagnostic, PolicyError, did_you_mean
 from .parse import parse_module
+from .span import Span
 
 EXTENSION = ".esms"
 
@@ -67,26 +68,21 @@ def resolve_path(path_or_name: str | Path) -> Path:
     if p.suffix == EXTENSION or p.exists():
         if not p.is_file():
             raise PolicyError([Diagnostic("no-such-policy", f"no policy file `{p}`",
-                                          _nowhere(str(p)))])
+                                          Span.point(str(p), 1, 1))])
         return p
     found = _module_file(str(path_or_name), None)
     if found is None:
         raise PolicyError([Diagnostic("no-such-policy", f"no bundled policy named `{path_or_name}`",
-                                      _nowhere(str(path_or_name)),
+                                      Span.point(str(path_or_name), 1, 1),
                                       did_you_mean(str(path_or_name), bundled_names()))])
     return found
-
-
-def _nowhere(file: str):
-    from .span import Span
-    return Span(file, 1, 1, 1, 2)
 
 
 def _read(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
-        raise PolicyError([Diagnostic("unreadable", f"cannot read `{path}`: {e}", _nowhere(str(path)))],
+        raise PolicyError([Diagnostic("unreadable", f"cannot read `{path}`: {e}", Span.point(str(path), 1, 1))],
                           {str(path): ""}) from None   # no snippet: the file is what cannot be read
 
 

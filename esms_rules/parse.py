@@ -80,7 +80,7 @@ def _expected(names) -> str:
 def _span_of(meta_or_token, file: str) -> Span:
     m = meta_or_token
     if getattr(m, "empty", False) or getattr(m, "line", None) is None:
-        return Span(file, 1, 1, 1, 2)
+        return Span.point(file, 1, 1)
     return Span(file, m.line, m.column, m.end_line, m.end_column, m.start_pos, m.end_pos)
 
 
@@ -417,24 +417,23 @@ def _depth_errors(items, file) -> list[Diagnostic]:
     return []
 
 
-def parse_module(text: str, file: str = "<string>", name: str | None = None) -> ast.Module:
+def parse_module(text: str, file: str = "<string>") -> ast.Module:
     """Parse one policy file. Raises PolicyError with located diagnostics.
 
     Modules are immutable, so a file imported by several policies is parsed once.
     """
-    return _parse_module(text, file, name)
+    return _parse_module(text, file)
 
 
 @lru_cache(maxsize=256)
-def _parse_module(text: str, file: str, name: str | None) -> ast.Module:
-    if name is None:
-        name = Path(file).stem
+def _parse_module(text: str, file: str) -> ast.Module:
+    name = Path(file).stem
     try:
         tree = parser().parse(text)
     except UnexpectedInput as err:
         raise PolicyError([_syntax_diagnostic(err, text, file)], {file: text}) from None
     except RecursionError:
-        raise PolicyError([Diagnostic("too-deep", "policy nested too deeply to parse", Span(file, 1, 1, 1, 2))],
+        raise PolicyError([Diagnostic("too-deep", "policy nested too deeply to parse", Span.point(file, 1, 1))],
                           {file: text}) from None
     builder = _Build(file)
     try:

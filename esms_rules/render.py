@@ -48,17 +48,23 @@ CALL_LABELS = {"regional": "régional", "national": "national"}
 
 
 # ---- values ------------------------------------------------------------------
-def outcome_label(node) -> str:
-    label = OUTCOME_LABELS.get((node.kind, node.outcome), node.outcome)
+def outcome_label(node, *, text=str, name=str) -> str:
+    """The outcome in French, with the overriding exception; `text` and `name` format them (markup)."""
+    label = text(OUTCOME_LABELS.get((node.kind, node.outcome), node.outcome))
     if node.outcome == "overridden" and node.overridden_by:
-        label = f"{label} {node.overridden_by}"
+        label = f"{label} {name(node.overridden_by)}"
     return label
+
+
+def call_name(call) -> str:
+    """A call's French name (`regional` → « régional »); any other value the French way."""
+    return CALL_LABELS.get(call, french(call)) if isinstance(call, str) else french(call)
 
 
 def call_label(call) -> str:
     if call is None:
         return "aucun (le regroupement ne relève d'aucun appel)"
-    return CALL_LABELS.get(call, str(call))
+    return call_name(call)
 
 
 def amount_label(v) -> str:
@@ -117,21 +123,8 @@ class _View:
             for r in tuple(s.reasons) + tuple(s.warnings):
                 self.structure_reasons.append(self._reason(r, i))
 
-    def _node_for(self, rule: str, item: int | None):
-        if self.trace is None:
-            return None
-        if item is None:
-            roots = self.trace.rules
-        else:
-            roots = next((it.rules for it in self.trace.items if it.index == item), ())
-        for root in roots:
-            for n in _walk(root):
-                if n.rule == rule and n.outcome == "fired":
-                    return n
-        return None
-
     def _reason(self, r, item):
-        node = self._node_for(r.rule, item)
+        node = self.trace.fired(r.rule, item) if self.trace is not None else None
         finess = self.d.structures[item].finess if item is not None else None
         return {"code": r.code, "rule": r.rule, "message": r.message, "source": r.source,
                 "severity": r.severity, "span": span_label(node.span) if node is not None else "",
@@ -152,17 +145,11 @@ class _View:
             return out
         for item in self.trace.items:
             for root in item.rules:
-                for n in _walk(root):
+                for n, _ in root.walk():
                     if n.rule not in seen:
                         seen.add(n.rule)
                         out.append(n)
         return out
-
-
-def _walk(n):
-    yield n
-    for c in n.children:
-        yield from _walk(c)
 
 
 def _reads_inline(node) -> str:
@@ -176,10 +163,16 @@ def _severity(node) -> str:
     return SEVERITY_LABELS.get(node.severity, node.severity)
 
 
+def _head_parts(node, *, text=str, code=str) -> str:
+    """What a rule head says after its name: « exception », the code, the severity (`text`, `code` format them)."""
+    severity = _severity(node)
+    parts = (["exception"] if node.kind == "exception" else []) + ([code(node.code)] if node.code else []) \
+        + ([text(severity)] if severity else [])
+    return ", ".join(parts)
+
+
 def _rule_head(node) -> str:
-    parts = (["exception"] if node.kind == "exception" else []) + ([node.code] if node.code else []) \
-        + ([_severity(node)] if _severity(node) else [])
-    return f"{node.rule} [{', '.join(parts)}]"
+    return f"{node.rule} [{_head_parts(node)}]"
 
 
 # ---- public API --------------------------------------------------------------------
@@ -301,18 +294,12 @@ def _text(v: _View) -> str:
         for item in v.trace.items:
             w(f"  Structure {item.index + 1} — {t(item.key)} : {'éligible' if item.eligible else 'non éligible'}")
             for root in item.rules:
-                for n, depth in _walk_depth(root, 0):
+                for n, depth in root.walk():
                     reads = _reads_inline(n)
                     w(f"  {'  ' * depth}  {OUTCOME_MARKS.get(n.outcome, '?')} {n.rule} : {outcome_label(n)}"
                       + (f" — {t(reads)}" if reads else ""))
         w("")
     return "\n".join(out).rstrip("\n") + "\n"
-
-
-def _walk_depth(n, depth):
-    yield n, depth
-    for c in n.children:
-        yield from _walk_depth(c, depth + 1)
 
 
 # ---- Markdown -----------------------------------------------------------------------------
@@ -331,10 +318,7 @@ def _code(s) -> str:
 
 
 def _md_outcome(node) -> str:
-    label = OUTCOME_LABELS.get((node.kind, node.outcome), node.outcome)
-    if node.outcome == "overridden" and node.overridden_by:
-        return f"{md(label)} {_code(node.overridden_by)}"
-    return md(label)
+    return outcome_label(node, text=md, name=_code)
 
 
 def _markdown(v: _View) -> str:
@@ -391,10 +375,8 @@ def _markdown(v: _View) -> str:
     else:
         def node(n, depth):
             pad = "  " * depth
-            parts = (["exception"] if n.kind == "exception" else []) + ([_code(n.code)] if n.code else []) \
-                + ([_severity(n)] if _severity(n) else [])
             w(f"{pad}- {OUTCOME_MARKS.get(n.outcome, '?')} **{_code(n.rule)}** "
-              f"({', '.join(parts)}) : {_md_outcome(n)} ({_code(n.outcome)})")
+              f"({_head_parts(n, code=_code)}) : {_md_outcome(n)} ({_code(n.outcome)})")
             for r in n.reads:
                 w(f"{pad}  - lu : {_code(r.name)} = {md(value_label(r.value))}")
             if n.message:
@@ -453,7 +435,7 @@ def _markdown(v: _View) -> str:
         for item in v.trace.items:
             w(f"- Structure {item.index + 1} — {md(item.key)} : {'éligible' if item.eligible else 'non éligible'}")
             for root in item.rules:
-                for n, depth in _walk_depth(root, 0):
+                for n, depth in root.walk():
                     reads = _reads_inline(n)
                     w(f"  {'  ' * depth}- {OUTCOME_MARKS.get(n.outcome, '?')} {_code(n.rule)} : "
                       f"{_md_outcome(n)}" + (f" — {md(reads)}" if reads else ""))
@@ -521,6 +503,10 @@ def _csp_hash(s: str) -> str:
 def h(s) -> str:
     """Untrusted text in HTML (element content or a quoted attribute)."""
     return html.escape(str(s), quote=True)
+
+
+def _html_code(s) -> str:
+    return f"<code>{h(s)}</code>"
 
 
 def _yes_no(b: bool) -> str:
@@ -594,11 +580,9 @@ def _html(v: _View) -> str:
 
     def node(n, open_):
         cls = h(n.outcome)
-        parts = (["exception"] if n.kind == "exception" else []) \
-            + ([f"<code>{h(n.code)}</code>"] if n.code else []) + ([h(_severity(n))] if _severity(n) else [])
         w(f'<details class="node {cls}"{" open" if open_ else ""}>')
         w(f"<summary>{h(OUTCOME_MARKS.get(n.outcome, '?'))} <strong><code>{h(n.rule)}</code></strong> "
-          f"({', '.join(parts)}) : "
+          f"({_head_parts(n, text=h, code=_html_code)}) : "
           f'<span class="outcome">{h(outcome_label(n))}</span> (<code>{h(n.outcome)}</code>)</summary>')
         w("<ul>")
         for r in n.reads:

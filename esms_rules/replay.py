@@ -25,7 +25,8 @@ from decimal import Decimal
 import attrs
 
 from . import __version__
-from .evaluate import bundled_policies, load_policy
+from .evaluate import bundled_policies, french, load_policy
+from .render import call_name
 
 STATUSES = ("same", "policy-changed", "engine-changed", "outcome-changed", "policy-not-found")
 
@@ -97,19 +98,9 @@ def replay(decision: dict, dossier: dict, *, policy=None) -> ReplayResult:
 
 def _summary(d: dict) -> str:
     codes = [r.get("code") for r in d.get("reasons") or []]
-    return (f"recevable {_fr(d.get('recevable'))}, éligible {_fr(d.get('eligible'))}, "
-            f"appel {_fr(d.get('call'))}, montant {_fr(d.get('amount_eur'))}, "
-            f"motifs {_fr(codes)}")
-
-
-def _fr(v) -> str:
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "oui" if v else "non"
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_fr(x) for x in v) + "]"
-    return str(v)
+    return (f"recevable {french(d.get('recevable'))}, éligible {french(d.get('eligible'))}, "
+            f"appel {call_name(d.get('call'))}, montant {french(d.get('amount_eur'))}, "
+            f"motifs {french(codes)}")
 
 
 def _number(v):
@@ -130,13 +121,15 @@ def _compare(old: dict, new: dict) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for f in ("dossier", "recevable", "eligible", "call"):
         if old.get(f) != new.get(f):
-            out.append((f, f"{f} : {_fr(old.get(f))} → {_fr(new.get(f))}"))
+            fr = call_name if f == "call" else french
+            out.append((f, f"{f} : {fr(old.get(f))} → {fr(new.get(f))}"))
     if _number(old.get("amount_eur")) != _number(new.get("amount_eur")):
-        out.append(("amount_eur", f"amount_eur : {_fr(old.get('amount_eur'))} → {_fr(new.get('amount_eur'))}"))
+        out.append(("amount_eur", f"amount_eur : {french(old.get('amount_eur'))} → "
+                                  f"{french(new.get('amount_eur'))}"))
     for f in ("reasons", "warnings"):
         a, b = old.get(f) or [], new.get(f) or []
         if _codes(a) != _codes(b):
-            out.append((f, f"{f} : {_fr(_codes(a))} → {_fr(_codes(b))}"))
+            out.append((f, f"{f} : {french(_codes(a))} → {french(_codes(b))}"))
         else:
             for x, y in zip(a, b):
                 if isinstance(x, dict) and x.get("message") != y.get("message"):
@@ -148,13 +141,14 @@ def _compare(old: dict, new: dict) -> list[tuple[str, str]]:
     for i, (x, y) in enumerate(zip(a, b)):
         label = f"structures[{i}] ({y.get('finess')})"
         if x.get("finess") != y.get("finess"):
-            out.append(("structures", f"{label}.finess : {_fr(x.get('finess'))} → {_fr(y.get('finess'))}"))
+            out.append(("structures", f"{label}.finess : {french(x.get('finess'))} → {french(y.get('finess'))}"))
         if x.get("eligible") != y.get("eligible"):
-            out.append(("structures", f"{label}.eligible : {_fr(x.get('eligible'))} → {_fr(y.get('eligible'))}"))
+            out.append(("structures", f"{label}.eligible : {french(x.get('eligible'))} → "
+                                      f"{french(y.get('eligible'))}"))
         if _number(x.get("funded_share")) != _number(y.get("funded_share")):
-            out.append(("structures", f"{label}.funded_share : {_fr(x.get('funded_share'))} → "
-                                      f"{_fr(y.get('funded_share'))}"))
+            out.append(("structures", f"{label}.funded_share : {french(x.get('funded_share'))} → "
+                                      f"{french(y.get('funded_share'))}"))
         for f in ("reasons", "warnings"):
             if _codes(x.get(f)) != _codes(y.get(f)):
-                out.append(("structures", f"{label}.{f} : {_fr(_codes(x.get(f)))} → {_fr(_codes(y.get(f)))}"))
+                out.append(("structures", f"{label}.{f} : {french(_codes(x.get(f)))} → {french(_codes(y.get(f)))}"))
     return out

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 from functools import lru_cache
 
 from dateutil import tz as dateutil_tz
@@ -14,12 +14,17 @@ def end_of_day(day: dt.date, zone: str) -> dt.datetime:
 
     "jusqu'au 15 septembre à minuit" is on time if and only if strictly before this instant.
     """
+    if day == dt.date.max:  # no next day to start: the end of time, for comparisons
+        return dt.datetime.max.replace(tzinfo=dt.timezone.utc)
     nxt = day + dt.timedelta(days=1)
     return dt.datetime(nxt.year, nxt.month, nxt.day, tzinfo=dateutil_tz.gettz(zone))
 
 
 def round_half_up(x, places: int) -> Decimal:
-    return Decimal(x).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    x = Decimal(x)
+    # enough digits for the whole part and the decimals kept, whatever the size of x
+    context = Context(prec=max(28, x.adjusted() + places + 2), rounding=ROUND_HALF_UP)
+    return x.quantize(Decimal(1).scaleb(-places), context=context)
 
 
 def distinct(items) -> list:

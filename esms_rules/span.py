@@ -23,10 +23,6 @@ class Span:
     def point(cls, file: str, line: int, column: int, offset: int = 0) -> "Span":
         return cls(file, line, column, line, column + 1, offset, offset + 1)
 
-    def to(self, other: "Span") -> "Span":
-        """The span from the start of this one to the end of `other`."""
-        return Span(self.file, self.line, self.column, other.end_line, other.end_column,
-                    self.start, other.end)
 
 
 NOWHERE = Span("<builtin>", 0, 0, 0, 0)

@@ -154,9 +154,20 @@ def check_expectations(decision: dict, exp: dict) -> list[str]:
     by_finess: dict = {}
     for s in structures:
         by_finess.setdefault(s.get("finess"), []).append(s)
+
+    def structure(key: str):
+        """A structure by FINESS, or by position as `#3`; None if there is none."""
+        if key.startswith("#"):
+            i = int(key[1:]) if key[1:].isdigit() else -1
+            return structures[i] if 0 <= i < len(structures) else None
+        return (by_finess.get(key) or [None])[0]
+
     for key, want in exp.get("structure_codes", {}).items():
-        found = structures[int(key[1:])] if key.startswith("#") else (by_finess.get(key) or [None])[0]
-        got = {r["code"] for r in (found or {}).get("reasons", [])}
+        found = structure(key)
+        if found is None:
+            errs.append(f"structure {key}: no such structure")
+            continue
+        got = {r["code"] for r in found.get("reasons", [])}
         if isinstance(want, list) and not want and got:
             errs.append(f"structure {key}: reasons {sorted(got)}, expected none")
         errs += [f"structure {key}: missing {c} (got {sorted(got)})" for c in want if c not in got]
@@ -165,7 +176,7 @@ def check_expectations(decision: dict, exp: dict) -> list[str]:
         if not got & set(exp["structure_codes_any"]):
             errs.append(f"no structure has any of {exp['structure_codes_any']}")
     for key, share in exp.get("funded_share", {}).items():
-        found = structures[int(key[1:])] if key.startswith("#") else (by_finess.get(key) or [None])[0]
+        found = structure(key)
         got = None if found is None else found.get("funded_share")
         if got is None or abs(float(got) - share) > 1e-9:
             errs.append(f"structure {key}: funded_share {got!r}, expected {share}")

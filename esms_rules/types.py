@@ -76,16 +76,9 @@ class Never:
         return "nothing"
 
 
-@attrs.frozen
-class Function:
-    params: tuple["Type", ...]
-    result: "Type"
-
-    def __str__(self):
-        return f"function({', '.join(map(str, self.params))}) -> {self.result}"
 
 
-Type = Union[Scalar, Enum, Record, List, Optional, Null, Never, Function]
+Type = Union[Scalar, Enum, Record, List, Optional, Null, Never]
 
 BOOL, INT, DECIMAL, TEXT, DATE, DATETIME = (Scalar(n) for n in SCALARS)
 NULL = Null()

@@ -40,7 +40,7 @@ STAGES = [
         "duplicate-enum-value", "duplicate-field", "unknown-type", "bad-constraint"]),
     ("Tables", "check.py, stage `tables`", [
         "bad-table-key", "duplicate-key", "incomplete-table"]),
-    ("Names and types", "check.py, stages `defs`, `rules` and `outputs`: every expression", [
+    ("Names and types", "infer.py, in stages `defs`, `rules` and `outputs`: every expression", [
         "unknown-name", "unknown-field", "not-a-record", "type-mismatch", "maybe-null",
         "unknown-enum-value", "missing-arguments", "bare-table", "bare-builtin", "not-a-table",
         "unknown-table-key", "not-a-list", "unknown-function", "wrong-arity", "bad-time-zone",
@@ -48,7 +48,8 @@ STAGES = [
     ("Rules and exceptions", "check.py, stage `rules`", [
         "unknown-rule", "exception-cycle", "misplaced-clause", "duplicate-clause", "unknown-code",
         "missing-code", "missing-severity", "missing-when", "missing-message", "missing-citation",
-        "missing-applies", "exceptions-without-priority", "bad-interpolation", "bad-binder"]),
+        "missing-applies", "exceptions-without-priority", "bad-interpolation", "bad-binder",
+        "multiple-item-lists"]),
     ("Parameters and cycles", "check.py, stages `params` and `cycles`", [
         "unset-param", "cyclic-definition"]),
     ("Internal errors", "any stage", ["internal"]),

@@ -287,6 +287,39 @@ def test_policy_in_force_by_default_and_dossier_untouched():
     assert d == snapshot
 
 
+def test_a_given_decision_is_not_evaluated_again(monkeypatch):
+    """With `decision=`, the dossier is not evaluated again; every candidate still is."""
+    p = esms_rules.load_policy(P2025)
+    d = base("ahi_candidate_too_late_2025")
+    decision = p.evaluate(d)
+    expected = suggest(p, d)
+    calls = []
+    real = type(p).evaluate
+
+    def counting(self, dossier, *args, **kwargs):
+        calls.append(kwargs.get("trace", True))
+        return real(self, dossier, *args, **kwargs)
+    monkeypatch.setattr(type(p), "evaluate", counting)
+    got = suggest(p, d, decision=decision)
+    assert got == expected and [s.code for s in got] == ["AHI_CANDIDATE_TOO_LATE"]
+    assert calls and True not in calls          # only the candidates' checks (trace=False)
+    calls.clear()
+    assert suggest(p, d) == expected
+    assert calls[0] is True                     # without it: evaluated first, with its trace
+    calls.clear()
+    assert suggest(p, d, decision=p.evaluate(d, trace=False)) == expected   # no trace: evaluated again
+    assert calls.count(True) == 1
+
+
+def test_a_decision_from_another_policy_is_refused():
+    d = base("late_submission_2025")
+    other = next((b for b in esms_rules.bundled_policies() if b.id != P2025), None)
+    if other is None:
+        pytest.skip("one bundled policy only")
+    with pytest.raises(ValueError, match="rendered by policy"):
+        suggest(P2025, d, decision=other.evaluate(dict(d, campaign=other.campaign, programme=other.programme)))
+
+
 def test_describe_and_to_dict():
     s = only(suggest(P2025, base("structure_reasons_confort_2025")), "DUPLICATE_STRUCTURE")
     assert s.changes == ["retirer /structures/17"]

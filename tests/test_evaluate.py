@@ -72,12 +72,11 @@ def test_trace_says_which_exception_overrode_which_rule():
     assert defs["n"] == 16 and defs["only_ahi_or_pjm"] is True
 
 
-def test_trace_is_json_serialisable_and_deterministic():
-    dossier = _example("c21_conformite_18_pub")
-    a = esms_rules.evaluate(dossier).to_json()
-    b = esms_rules.evaluate(copy.deepcopy(dossier)).to_json()
-    assert a == b
-    assert json.loads(a)["amount_eur"] == 180000
+def test_decision_and_trace_write_numbers_alike():
+    # determinism across processes is tests/test_determinism.py; here: one JSON form per number
+    d = json.loads(esms_rules.evaluate(_example("c21_conformite_18_pub")).to_json())
+    grant = next(x["value"] for x in d["trace"]["definitions"] if x["name"] == "grant")
+    assert d["amount_eur"] == grant == 180000 and isinstance(grant, int)
 
 
 def test_decide_is_the_fast_path_with_the_same_verdict():

@@ -147,20 +147,26 @@ def test_french_values():
     assert "Recevable : non" in text
 
 
+CONTRACT_KEYS = {"dossier", "policy", "recevable", "eligible", "call", "amount_eur", "structures", "reasons",
+                 "warnings", "trace"}   # shared/spec/CONTRACT.md, « Decision (output, JSON) »
+
+
 def test_json_is_the_contract_decision():
     decision = esms_rules.evaluate(load_input("eligible_regional_2025"))
-    assert render(decision, "json") == json.dumps(decision.to_dict(), ensure_ascii=False, indent=2)
+    got = json.loads(render(decision, "json"))
+    assert got == decision.to_dict()
+    assert CONTRACT_KEYS <= set(got) and "suggestions" not in got
+    assert set(got["policy"]) == {"id", "sha256", "engine"}
+    assert got["dossier"] == decision.dossier and got["eligible"] is True and got["call"] == "regional"
     dossier = load_input("late_submission_2025")
-    with_s = json.loads(render(esms_rules.evaluate(dossier), "json", suggestions=suggest(None, dossier)))
-    assert with_s["suggestions"][0]["code"] == "LATE_SUBMISSION"
-
-
-@pytest.mark.parametrize("fmt", FORMATS)
-def test_deterministic(fmt):
-    dossier = load_input("structure_reasons_confort_2025")
-    a = render(esms_rules.evaluate(dossier), fmt, suggestions=suggest(None, dossier))
-    b = render(esms_rules.evaluate(dossier), fmt, suggestions=suggest(None, dossier))
-    assert a == b
+    decision = esms_rules.evaluate(dossier)
+    suggestions = suggest(None, dossier)
+    assert suggestions
+    with_s = json.loads(render(decision, "json", suggestions=suggestions))
+    assert {k: v for k, v in with_s.items() if k != "suggestions"} == decision.to_dict()
+    assert isinstance(with_s["suggestions"], list)
+    assert [x["code"] for x in with_s["suggestions"]] == [x.code for x in suggestions] == ["LATE_SUBMISSION"]
+    assert json.loads(render(decision, "json", suggestions=[]))["suggestions"] == []
 
 
 @pytest.mark.parametrize("fmt", ["text", "markdown", "html"])

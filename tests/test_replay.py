@@ -29,6 +29,9 @@ def test_same_decision_replays_the_same(name):
     assert (r.status, r.same, r.outcome_same, r.fields) == ("same", True, True, ())
     assert r.policy_id == recorded["policy"]["id"] and r.sha256 == recorded["policy"]["sha256"]
     assert any("même hash" in line for line in r.lines)
+    summary = next(line for line in r.lines if line.startswith("résultat identique : "))
+    assert "appel régional" in summary and "montant non renseigné" in summary   # French, not JSON
+    assert "null" not in summary and "regional" not in summary
 
 
 def test_without_trace_too():
@@ -40,8 +43,8 @@ def test_without_trace_too():
 @pytest.mark.parametrize("field,value,line", [
     ("eligible", True, "eligible : oui → non"),
     ("recevable", False, "recevable : non → oui"),
-    ("call", "national", "call : national → regional"),
-    ("amount_eur", 1000, "amount_eur : 1000 → null"),
+    ("call", "national", "call : national → régional"),
+    ("amount_eur", 1000, "amount_eur : 1000 → non renseigné"),
     ("dossier", "OTHER-ID", "dossier : OTHER-ID → P25-03"),
 ])
 def test_tampered_outcome_is_named(field, value, line):
@@ -61,9 +64,20 @@ def test_tampered_reasons_and_structures():
     r = replay(recorded, dossier)
     assert r.status == "outcome-changed"
     assert r.fields == ("reasons", "structures")
-    assert "reasons : [LATE_SUBMISSION] → [AHI_CANDIDATE_TOO_LATE]" in r.lines
+    assert "reasons : LATE_SUBMISSION → AHI_CANDIDATE_TOO_LATE" in r.lines
     assert "structures[3] (130000530).eligible : non → oui" in r.lines
     assert "structures[3] (130000530).funded_share : 0.5 → 1.0" in r.lines
+
+
+def test_lists_and_nulls_in_french():
+    recorded, dossier = case("eligible_regional_2025")
+    recorded["reasons"] = [{"code": "LATE_SUBMISSION", "rule": "r", "message": "m", "source": "s"}]
+    recorded["call"] = None
+    recorded["structures"][0]["reasons"] = ["X", "Y"]
+    r = replay(recorded, dossier)
+    assert "reasons : LATE_SUBMISSION → aucun" in r.lines
+    assert "call : non renseigné → régional" in r.lines
+    assert f"structures[0] ({recorded['structures'][0]['finess']}).reasons : X, Y → aucun" in r.lines
 
 
 def test_tampered_message():
