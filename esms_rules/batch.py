@@ -30,7 +30,6 @@ date strings); a table that breaks the schema raises `DossierError` with row pat
 from __future__ import annotations
 
 import datetime as dt
-import re
 import weakref
 from decimal import Decimal
 from pathlib import Path
@@ -38,6 +37,7 @@ from pathlib import Path
 from . import ast, runtime
 from . import types as T
 from .diagnostics import DossierError, EsmsError, Problem
+from .validate import DATE_RE, DATE_SHAPE, DATETIME_USUAL_SHAPE, EXPECTED, expected
 
 UTC = dt.timezone.utc
 MAX_PROBLEMS = 100
@@ -389,10 +389,16 @@ def supports(policy) -> bool:
 
 
 # ---- input: typed columns, checked like the per-record validator ------------------------
-_DATE_SHAPE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
-_DATETIME_SHAPE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[+-][0-9]{2}:[0-9]{2}$"
-_WHAT = {"bool": "true or false", "int": "a whole number", "decimal": "a number", "text": "a string",
-         "date": "a date YYYY-MM-DD", "datetime": "an ISO 8601 date-time with offset"}
+def _polars_shape(shape: str) -> str:
+    """A shape of validate.py for polars' `str.contains` (Rust regex): anchored, as `contains`
+    matches anywhere, and with ASCII digits, as Rust's `\\d` is any Unicode digit, which
+    `%Y-%m-%d` would not parse (such strings then take the per-record rule, in `_parse`)."""
+    return "^" + shape.replace(r"\d", "[0-9]") + "$"
+
+
+# the strings polars parses itself (`_parse`); any other goes through validate.py's rule
+_DATE_SHAPE = _polars_shape(DATE_SHAPE)
+_DATETIME_SHAPE = _polars_shape(DATETIME_USUAL_SHAPE)
 
 
 class _Problems:
@@ -421,15 +427,6 @@ class _Problems:
             if self.more:
                 items.append(Problem("$", f"… and {self.more} more problem(s)"))
             raise DossierError(items)
-
-
-def _what(t) -> str:
-    base = T.strip(t)
-    if isinstance(base, T.Enum):
-        return "one of " + ", ".join(map(repr, base.values))
-    if isinstance(base, T.List):
-        return "a list"
-    return _WHAT[base.name]
 
 
 def _frame(pl, table, columns):
@@ -494,13 +491,13 @@ def _column(pl, s, f, problems, checks):
     def check(mask, message, any_=None):
         checks.append((mask.any() if any_ is None else any_, mask, name, message))
 
-    bad_type = lambda: problems.add(name, f"column of type {dtype}, expected {_what(t)}")  # noqa: E731
+    bad_type = lambda: problems.add(name, f"column of type {dtype}, expected {expected(t)}")  # noqa: E731
     if not optional:
         if dtype == pl.String and base in (T.DATE, T.DATETIME):
             missing = s.is_null()   # before parsing: a string that is no date is reported as such
-            check(pl.lit(missing), lambda v: f"expected {_what(t)}, found null", pl.lit(bool(missing.any())))
+            check(pl.lit(missing), lambda v: f"expected {expected(t)}, found null", pl.lit(bool(missing.any())))
         else:
-            check(col.is_null(), lambda v: f"expected {_what(t)}, found null")
+            check(col.is_null(), lambda v: f"expected {expected(t)}, found null")
     if isinstance(base, T.List):
         if not isinstance(dtype, pl.List):
             return bad_type()
@@ -576,12 +573,6 @@ def _column(pl, s, f, problems, checks):
     return s.alias(name)
 
 
-def _known(distinct, values) -> bool:
-    """Whether every distinct value of a column is one of `values` (few distinct values: cheap)."""
-    allowed = set(values)
-    return all(v in allowed for v in distinct.to_list())
-
-
 def _parse(pl, s, kind, name, problems):
     """ISO strings -> Date / Datetime(UTC), exactly as the per-record validator reads them:
     the usual shape by polars, every other string by the validator's own rule."""
@@ -605,15 +596,15 @@ def _parse(pl, s, kind, name, problems):
         v = raw[i]
         if kind == "date":
             try:
-                value = dt.date.fromisoformat(v) if re.fullmatch(r"\d{4}-\d{2}-\d{2}", v) else None
+                value = dt.date.fromisoformat(v) if DATE_RE.fullmatch(v) else None
             except ValueError:
                 value = None
             if value is None:
-                problems.add(f"[{i}].{name}", f"expected a date YYYY-MM-DD, found {v!r}")
+                problems.add(f"[{i}].{name}", f"expected {EXPECTED['date']}, found {v!r}")
         else:
             value = _datetime_general(v)
             if value is None:
-                problems.add(f"[{i}].{name}", f"expected an ISO 8601 date-time with offset, found {v!r}")
+                problems.add(f"[{i}].{name}", f"expected {EXPECTED['datetime']}, found {v!r}")
             else:
                 value = value.astimezone(UTC)
         fixed.append(value)
@@ -694,16 +685,14 @@ def table_from_dicts(policy, records):
     pl = pl_plan.pl
     if not isinstance(records, list):
         records = list(records)
-    validator = policy.validator
-    fast = validator.fast
+    convert = policy.validator.convert
     problems = _Problems()
     for i, r in enumerate(records):
-        if fast(r) is None:
-            try:
-                validator.precise(r)
-            except DossierError as e:
-                for prob in e.problems:
-                    problems.add(f"[{i}]" + ("" if prob.path == "$" else "." + prob.path), prob.message)
+        try:
+            convert(r)
+        except DossierError as e:
+            for prob in e.problems:
+                problems.add(f"[{i}]" + ("" if prob.path == "$" else "." + prob.path), prob.message)
     problems.raise_if_any()
     columns = {}
     for f in pl_plan.facts:

@@ -3,7 +3,7 @@
 The schema follows the policy's `fact`, `record` and `enum` declarations and their
 constraints, as `validate.py` applies them: a field with a default may be left out, an
 optional field (`T?`) must be present but may be null, `(low..high)` bounds a number,
-`(length n)` fixes a text's (or list's) length. Records accept unknown fields
+`(length n)` fixes a text's length. Records accept unknown fields
 (`additionalProperties: true`): the contract turns them into `UNKNOWN_FIELD` warnings, not errors.
 
 The schema is a description for other systems (forms, ETL checks); the validator stays the
@@ -17,12 +17,15 @@ from decimal import Decimal
 
 from . import ast
 from . import types as T
+from .validate import DATE_SHAPE, OFFSET_SHAPE, TIME_SHAPE
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
-# The forms validate.py accepts: a calendar date, and an ISO 8601 date-time that carries an offset.
-DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
-DATETIME_PATTERN = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$"
+# The forms validate.py accepts, from its shapes: a calendar date, and an ISO 8601 date-time
+# that carries an offset (mandatory here: validate.DATETIME_RE leaves it optional only to word
+# its absence as a problem of its own). Anchored: a JSON Schema `pattern` may match anywhere.
+DATE_PATTERN = f"^{DATE_SHAPE}$"
+DATETIME_PATTERN = f"^{DATE_SHAPE}{TIME_SHAPE}{OFFSET_SHAPE}$"
 
 
 def dossier_schema(policy) -> dict:
@@ -109,10 +112,8 @@ class _Builder:
         if isinstance(c, ast.RangeConstraint):
             out = self._constrained(out, {"minimum": _json_value(c.low.value),
                                           "maximum": _json_value(c.high.value)})
-        elif isinstance(c, ast.LengthConstraint):
-            base = T.strip(f.type)
-            keys = ("minItems", "maxItems") if isinstance(base, T.List) else ("minLength", "maxLength")
-            out = self._constrained(out, {keys[0]: c.length, keys[1]: c.length})
+        elif isinstance(c, ast.LengthConstraint):      # only on text (check.py)
+            out = self._constrained(out, {"minLength": c.length, "maxLength": c.length})
         if f.has_default and f.default is not None:
             out = {**out, "default": _json_value(f.default.value)}
         return out

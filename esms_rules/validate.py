@@ -28,8 +28,35 @@ from . import types as T
 from .compile import load_source
 from .diagnostics import DossierError, EsmsError, Problem
 
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?")
+# The shapes of the strings a `date` and a `datetime` are written as: the one definition, which
+# jsonschema.py (patterns) and batch.py (polars shapes) derive theirs from. Python's `\d`: any
+# Unicode digit matches the shape (then fails to parse: "… is not a real date").
+DATE_SHAPE = r"\d{4}-\d{2}-\d{2}"
+TIME_SHAPE = r"[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?"
+OFFSET_SHAPE = r"(Z|[+-]\d{2}:?\d{2})"
+# The usual date-time form, YYYY-MM-DDTHH:MM:SS±HH:MM: the one the fast path checks inline
+# (`_FastGen.value`, by its separators) and polars parses in batch.py; other forms go through DATETIME_RE.
+DATETIME_USUAL_SHAPE = DATE_SHAPE + r"T\d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}"
+
+DATE_RE = re.compile(DATE_SHAPE)
+# the offset is optional here so that a missing one gets its own message ("has no UTC offset")
+DATETIME_RE = re.compile(DATE_SHAPE + TIME_SHAPE + OFFSET_SHAPE + "?")
+
+# What a value of each scalar type is expected to be, in problems ("expected …, found …").
+EXPECTED = {"bool": "true or false", "int": "a whole number", "decimal": "a number", "text": "a string",
+            "date": "a date YYYY-MM-DD", "datetime": "an ISO 8601 date-time with offset"}
+
+
+def expected(t) -> str:
+    """What a value of type `t` (optional or not) must be, as problems word it after "expected"."""
+    t = T.strip(t)
+    if isinstance(t, T.Enum):
+        return "one of " + ", ".join(map(repr, t.values))
+    if isinstance(t, T.List):
+        return "a list"
+    if isinstance(t, T.Record):
+        return "an object"
+    return EXPECTED[t.name]
 
 
 def _kind(v) -> str:
@@ -56,10 +83,7 @@ class Validator:
         self._fast = None          # the generated fast path, built on first use
 
     def convert(self, dossier) -> tuple[dict, list[str]]:
-        fast = self._fast
-        if fast is None:
-            fast = self._fast = build_fast(self.facts)
-        out = fast(dossier)
+        out = self.fast(dossier)
         if out is not None:
             return out, []
         return self.precise(dossier)
@@ -116,46 +140,44 @@ class Validator:
 
         if isinstance(t, T.Record):
             if not isinstance(v, dict):
-                return bad(f"expected an object, found {_kind(v)}")
+                return bad(f"expected {expected(t)}, found {_kind(v)}")
             return self.record(v, t, path, problems, unknown)
         if isinstance(t, T.List):
             if not isinstance(v, list):
-                return bad(f"expected a list, found {_kind(v)}")
+                return bad(f"expected {expected(t)}, found {_kind(v)}")
             return [self.value(x, t.element, f"{path}[{i}]", problems, unknown) for i, x in enumerate(v)]
         if isinstance(t, T.Enum):
             if not isinstance(v, str):
-                return bad(f"expected one of {', '.join(map(repr, t.values))}, found {_kind(v)}")
+                return bad(f"expected {expected(t)}, found {_kind(v)}")
             if v not in t.values:
                 shown = ", ".join(map(repr, t.values[:12])) + (", …" if len(t.values) > 12 else "")
                 return bad(f"unknown value {v!r}, expected one of {shown}")
             return v
         name = t.name
         if name == "bool":
-            return v if isinstance(v, bool) else bad(f"expected true or false, found {_kind(v)}")
+            return v if isinstance(v, bool) else bad(f"expected {EXPECTED[name]}, found {_kind(v)}")
         if name == "int":
             if isinstance(v, int) and not isinstance(v, bool):
                 return v
-            return bad(f"expected a whole number, found {_kind(v)}")
+            return bad(f"expected {EXPECTED[name]}, found {_kind(v)}")
         if name == "decimal":
             if isinstance(v, bool) or not isinstance(v, (int, float)):
-                return bad(f"expected a number, found {_kind(v)}")
+                return bad(f"expected {EXPECTED[name]}, found {_kind(v)}")
             if isinstance(v, float) and not math.isfinite(v):
                 return bad("expected a finite number")
             return Decimal(v) if isinstance(v, int) else Decimal(repr(v))
         if name == "text":
-            return v if isinstance(v, str) else bad(f"expected a string, found {_kind(v)}")
+            return v if isinstance(v, str) else bad(f"expected {EXPECTED[name]}, found {_kind(v)}")
         if name == "date":
-            if not isinstance(v, str) or not _DATE.fullmatch(v):
-                return bad(f"expected a date YYYY-MM-DD, found {v!r}" if isinstance(v, str) else
-                           f"expected a date YYYY-MM-DD, found {_kind(v)}")
+            if not isinstance(v, str) or not DATE_RE.fullmatch(v):
+                return bad(f"expected {EXPECTED[name]}, found {repr(v) if isinstance(v, str) else _kind(v)}")
             try:
                 return dt.date.fromisoformat(v)
             except ValueError:
                 return bad(f"{v!r} is not a real date")
         if name == "datetime":
-            if not isinstance(v, str) or not _DATETIME.fullmatch(v):
-                return bad(f"expected an ISO 8601 date-time with offset, found {v!r}" if isinstance(v, str)
-                           else f"expected an ISO 8601 date-time with offset, found {_kind(v)}")
+            if not isinstance(v, str) or not DATETIME_RE.fullmatch(v):
+                return bad(f"expected {EXPECTED[name]}, found {repr(v) if isinstance(v, str) else _kind(v)}")
             try:
                 parsed = dt.datetime.fromisoformat(v.replace("Z", "+00:00"))
             except ValueError:
@@ -175,7 +197,7 @@ class Validator:
 # ---- the generated fast path ------------------------------------------------------------
 def _datetime_general(v):
     """The precise validator's date-time rule for the forms the fast path does not inline."""
-    if not _DATETIME.fullmatch(v):
+    if not DATETIME_RE.fullmatch(v):
         return None
     try:
         parsed = dt.datetime.fromisoformat(v.replace("Z", "+00:00"))

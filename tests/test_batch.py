@@ -8,6 +8,7 @@ raise BatchUnsupported (an EsmsError) before reading a row.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import sys
 from decimal import Decimal
 from pathlib import Path
@@ -101,6 +102,27 @@ def test_arrow_table():
     arrow = table.to_arrow()
     assert isinstance(arrow, pa.Table)
     assert batch.evaluate_table(GROUPING, arrow).equals(batch.evaluate_table(GROUPING, table))
+
+
+SHAPE_SAMPLES = ["2025-09-15", "2025-9-15", "2025-09-1٣", "2025-09-15\n", " 2025-09-15", "2025-09-15x", "",
+                 "2025-09-15T23:59:59+02:00", "2025-09-15T23:59:59-00:00", "2025-09-15 23:59:59+02:00",
+                 "2025-09-15T23:59:59Z", "2025-09-15T23:59+02:00", "2025-09-15T23:59:59.1+02:00",
+                 "2025-09-15T23:59:59+0200", "2025-09-15T23:59:5٣+02:00", "2025-09-15T23:59:59+02:00\n",
+                 "x2025-09-15T23:59:59+02:00", "2025-09-15T23:59:59"]
+
+
+def test_polars_shapes_are_the_validator_shapes():
+    """The shapes polars parses are validate.py's, in ASCII digits, whole strings only; the
+    date-time one is the usual form only, a part of what the validator accepts."""
+    from esms_rules.validate import DATE_RE, DATETIME_RE, DATETIME_USUAL_SHAPE
+    s = pl.Series(SHAPE_SAMPLES)
+    date = s.str.contains(batch._DATE_SHAPE).to_list()
+    usual = s.str.contains(batch._DATETIME_SHAPE).to_list()
+    for x, d, u in zip(SHAPE_SAMPLES, date, usual):
+        assert d == (x.isascii() and DATE_RE.fullmatch(x) is not None), x
+        assert u == (x.isascii() and re.fullmatch(DATETIME_USUAL_SHAPE, x) is not None), x
+        assert not u or DATETIME_RE.fullmatch(x), x
+    assert any(date) and any(usual)
 
 
 def test_odd_date_time_strings_go_through_the_validator_rule():

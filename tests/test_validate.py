@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
+import re
 import sys
 import time
 from decimal import Decimal
@@ -22,6 +23,7 @@ from hypothesis import strategies as st
 
 import esms_rules
 from esms_rules import DossierError, Policy, Problem
+from esms_rules import jsonschema
 from esms_rules.validate import Validator, build_fast, fast_source, fused_evaluator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -261,15 +263,58 @@ def test_fast_path_on_strings_and_numbers(data):
     same_as_precise(SHAPES, {"d": d, "o": None, "t": t, "x": x, "n": n, "l": lst})
 
 
-@pytest.mark.parametrize("d", ["2025-09-15", "2025-W38-1", "20250915", "2025-9-15", "2025-09-1٣", "2025-02-29",
-                               "2024-02-29", "2025-13-01", " 2025-09-1", "+2025-09-1", "2025-09-15\n", ""])
-@pytest.mark.parametrize("t", ["2025-09-15T23:59:59+02:00", "2025-09-15T23:59+02:00:00", "2025-09-15T23:59:59.1+02:00",
-                               "2025-09-15 23:59:59+02:00", "2025-09-15T23:59:59Z", "2025-09-15T23:59:59+0200",
-                               "2025-09-15T23:59:59-00:00", "2025-09-15X23:59:59+02:00", "2025-W38-1T23:59:59+02:00",
-                               "2025-09-15T23:59:59+24:00", "2025-09-15T23:59:5٣+02:00", "2025-09-15T23:59:59",
-                               "2025-09-15T24:00:00+02:00", "20250915T235959+02:00:"])
+DATE_SAMPLES = ["2025-09-15", "2025-W38-1", "20250915", "2025-9-15", "2025-09-1٣", "2025-02-29",
+                "2024-02-29", "2025-13-01", " 2025-09-1", "+2025-09-1", "2025-09-15\n", ""]
+DATETIME_SAMPLES = ["2025-09-15T23:59:59+02:00", "2025-09-15T23:59+02:00:00", "2025-09-15T23:59:59.1+02:00",
+                    "2025-09-15 23:59:59+02:00", "2025-09-15T23:59:59Z", "2025-09-15T23:59:59+0200",
+                    "2025-09-15T23:59:59-00:00", "2025-09-15X23:59:59+02:00", "2025-W38-1T23:59:59+02:00",
+                    "2025-09-15T23:59:59+24:00", "2025-09-15T23:59:5٣+02:00", "2025-09-15T23:59:59",
+                    "2025-09-15T24:00:00+02:00", "20250915T235959+02:00:"]
+
+
+@pytest.mark.parametrize("d", DATE_SAMPLES)
+@pytest.mark.parametrize("t", DATETIME_SAMPLES)
 def test_fast_path_on_shapes(d, t):
     same_as_precise(SHAPES, {"d": d, "o": d, "t": t, "x": 0.5, "n": None, "l": []})
+
+
+DATES = Policy.from_text('''policy "dates" { campaign 1 }
+fact d: date
+fact t: datetime
+''', "<dates>")
+# the problems that only a parse finds: a JSON Schema pattern cannot check the calendar
+NOT_REAL = re.compile(r"'.*' is not a real date(-time)?")
+
+
+def _ecma(pattern: str):
+    """A JSON Schema pattern read as ECMA-262 does: `\\d` is an ASCII digit, `$` the very end."""
+    assert pattern.startswith("^") and pattern.endswith("$")
+    return re.compile(pattern[:-1] + r"\Z", re.ASCII)
+
+
+@pytest.mark.parametrize("kind, samples", [("d", DATE_SAMPLES + DATETIME_SAMPLES[:3]),
+                                           ("t", DATETIME_SAMPLES + DATE_SAMPLES[:3] + ["2025-09-15T23:59:59\n"])])
+@pytest.mark.parametrize("python", [False, True])
+def test_json_schema_patterns_agree_with_the_validator(kind, samples, python):
+    """The schema's pattern accepts every string the validator accepts, and refuses every
+    string the validator refuses for its shape (not for its calendar). Read as ECMA-262 (the
+    JSON Schema dialect), and as Python's `re.search` (python-jsonschema, test_render.py)
+    except for a trailing newline, which Python's `$` lets through."""
+    pattern = jsonschema.DATE_PATTERN if kind == "d" else jsonschema.DATETIME_PATTERN
+    match = re.compile(pattern).search if python else _ecma(pattern).search
+    other = {"d": "2025-09-15", "t": "2025-09-15T23:59:59+02:00"}
+    for s in samples:
+        if python and s.endswith("\n"):
+            continue
+        try:
+            DATES.validator.precise({**other, kind: s})
+            messages = []
+        except DossierError as e:
+            messages = [p.message for p in e.problems]
+        if match(s):
+            assert all(NOT_REAL.fullmatch(m) for m in messages), (s, messages)
+        else:
+            assert messages, s
 
 
 def test_fast_validator_source_is_built_from_types_only():
