@@ -332,6 +332,11 @@ class Module:
         return next((i for i in self.items if isinstance(i, PolicyDecl)), None)
 
 
+def is_null(e) -> bool:
+    """Is `e` the literal `null`?"""
+    return isinstance(e, Literal) and e.kind == "null"
+
+
 def children(node) -> list:
     """The direct sub-expressions of an expression node, in source order."""
     if isinstance(node, (Literal, Name)):

@@ -190,8 +190,8 @@ class _Plan:
             a, b = self.expr(e.left, env), self.expr(e.right, env)
             return a & b if op == "and" else a | b
         if op in ("==", "!="):
-            if _is_null(e.right) or _is_null(e.left):
-                other = self.expr(e.left if _is_null(e.right) else e.right, env)
+            if ast.is_null(e.right) or ast.is_null(e.left):
+                other = self.expr(e.left if ast.is_null(e.right) else e.right, env)
                 return other.is_null() if op == "==" else other.is_not_null()
             a, b = self.expr(e.left, env), self.expr(e.right, env)
             if self.maybe_null(e.left) or self.maybe_null(e.right):
@@ -301,9 +301,6 @@ def _levels(defs):
 def _and(pl, a, b):
     return b if a is None else a & b
 
-
-def _is_null(e) -> bool:
-    return isinstance(e, ast.Literal) and e.kind == "null"
 
 
 def _value(v):

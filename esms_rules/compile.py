@@ -116,7 +116,7 @@ class _Gen:
             # speed: compare with end_of_day's instant in UTC, the same instant (an aware
             # datetime compares with one in a fixed-offset zone several times faster)
             a, b = (self.utc_instant(x, code, scope) for x, code in ((e.left, a), (e.right, b)))
-        if op in ("==", "!=") and (_is_null(e.left) or _is_null(e.right)):
+        if op in ("==", "!=") and (ast.is_null(e.left) or ast.is_null(e.right)):
             op = "is" if op == "==" else "is not"
         if op in ("in", "not in") and isinstance(e.right, ast.ListExpr) and e.right.items \
                 and all(isinstance(i, ast.Literal) for i in e.right.items):
@@ -398,9 +398,6 @@ def _is_leaf(policy: CheckedPolicy, name: str) -> bool:
         stack.extend(ast.children(e))
     return True
 
-
-def _is_null(e) -> bool:
-    return isinstance(e, ast.Literal) and e.kind == "null"
 
 
 def emit(policy: CheckedPolicy, mode: str = "reasons", *, prologue=None, verdict=None) -> tuple[str, dict]:
