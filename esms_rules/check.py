@@ -6,6 +6,7 @@ sees every problem at once, but nothing is compiled unless the whole list is emp
 """
 from __future__ import annotations
 
+import functools
 import re
 
 import attrs
@@ -110,11 +111,11 @@ class CheckedPolicy:
     def item_rules(self, list_name: str) -> list[RuleInfo]:
         return [r for r in self.rules if r.binder and r.binder.list_name == list_name]
 
-    @property
+    @functools.cached_property
     def item_lists(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(r.binder.list_name for r in self.rules if r.binder))
 
-    @property
+    @functools.cached_property
     def value_defs(self) -> tuple[str, ...]:
         """Definitions without parameters, in evaluation order: the order of a trace's values."""
         return tuple(n for n in self.def_order if isinstance(n, str) and not self.defs[n].params)
