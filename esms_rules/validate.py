@@ -33,16 +33,31 @@ from .diagnostics import DossierError, EsmsError, Problem
 # Unicode digit matches the shape (then fails to parse: "… is not a real date").
 DATE_SHAPE = r"\d{4}-\d{2}-\d{2}"
 TIME_SHAPE = r"[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?"
-OFFSET_SHAPE = r"(Z|[+-]\d{2}:?\d{2})"
+# an offset is at most ±23:59 (Python would read "+00:99" as UTC+01:39)
+OFFSET_SHAPE = r"(Z|[+-]([01]\d|2[0-3]):?[0-5]\d)"
 # The usual date-time form, YYYY-MM-DDTHH:MM:SS±HH:MM: the one the fast path checks inline
 # (`_FastGen.value`, by its separators) and polars parses in batch.py; other forms go through DATETIME_RE.
-DATETIME_USUAL_SHAPE = DATE_SHAPE + r"T\d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}"
+DATETIME_USUAL_SHAPE = DATE_SHAPE + r"T\d{2}:\d{2}:\d{2}[+-]([01]\d|2[0-3]):[0-5]\d"
 
 DATE_RE = re.compile(DATE_SHAPE)
 # the offset is optional here so that a missing one gets its own message ("has no UTC offset")
-DATETIME_RE = re.compile(DATE_SHAPE + TIME_SHAPE + OFFSET_SHAPE + "?")
+# (and any two-digit offset, so that "+00:99" gets "is not a real date-time", by _real_offset)
+DATETIME_RE = re.compile(DATE_SHAPE + TIME_SHAPE + r"(Z|[+-]\d{2}:?\d{2})?")
+_OFFSET_TAIL = re.compile(r"[+-](\d{2}):?(\d{2})$")
+
+
+def _real_offset(v: str) -> bool:
+    """Whether the offset a date-time string ends with, if any, is at most ±23:59."""
+    m = _OFFSET_TAIL.search(v)
+    return m is None or (int(m.group(1)) < 24 and int(m.group(2)) < 60)
 
 # What a value of each scalar type is expected to be, in problems ("expected …, found …").
+# The largest whole number read (Python converts at most this many digits to and from text).
+MAX_INT_DIGITS = 4300
+MAX_INT = 10 ** MAX_INT_DIGITS - 1
+# Records that contain themselves (a policy may declare one) are read this many levels deep at most.
+MAX_DEPTH = 100
+
 EXPECTED = {"bool": "true or false", "int": "a whole number", "decimal": "a number", "text": "a string",
             "date": "a date YYYY-MM-DD", "datetime": "an ISO 8601 date-time with offset"}
 
@@ -59,12 +74,22 @@ def expected(t) -> str:
     return EXPECTED[t.name]
 
 
+def lone_surrogate(s: str) -> bool:
+    """Whether `s` holds a UTF-16 surrogate on its own (JSON lets `"\\ud800"` through; no UTF-8
+    output can carry it)."""
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def _kind(v) -> str:
     if v is None:
         return "null"
     if isinstance(v, bool):
         return "a boolean"
-    if isinstance(v, (int, float)):
+    if isinstance(v, (int, float, Decimal)):
         return "a number"
     if isinstance(v, str):
         return "a string"
@@ -106,8 +131,11 @@ class Validator:
             raise DossierError(problems, ident if isinstance(ident, str) else None)
         return out, unknown
 
-    def record(self, value: dict, rec: T.Record, path: str, problems, unknown) -> dict:
-        out = {}
+    def record(self, value: dict, rec: T.Record, path: str, problems, unknown, depth: int = 0) -> dict:
+        out: dict = {}
+        if depth > MAX_DEPTH:
+            problems.append(Problem(path or "$", f"nested more than {MAX_DEPTH} records deep"))
+            return out
         for f in rec.fields:
             sub = f"{path}.{f.name}" if path else f.name
             if f.name not in value:
@@ -117,35 +145,39 @@ class Validator:
                     problems.append(Problem(sub, "missing field" + (" (write null when unknown)"
                                                                      if isinstance(f.type, T.Optional) else "")))
                 continue
-            out[f.name] = self.value(value[f.name], f.type, sub, problems, unknown, f.constraint)
+            out[f.name] = self.value(value[f.name], f.type, sub, problems, unknown, f.constraint, depth)
         for k in value:
             if rec.field(k) is None:
+                if isinstance(k, str) and lone_surrogate(k):
+                    problems.append(Problem(f"{path}.{ascii(k)[1:-1]}" if path else ascii(k)[1:-1],
+                                            "this key holds a lone UTF-16 surrogate, which is not text"))
+                    continue
                 unknown.append(f"{path}.{k}" if path else str(k))
         return out
 
-    def value(self, v, t: T.Type, path: str, problems, unknown, constraint=None):
+    def value(self, v, t: T.Type, path: str, problems, unknown, constraint=None, depth: int = 0):
         if isinstance(t, T.Optional):
             if v is None:
                 return None
             t = t.inner
         n = len(problems)
-        out = self._convert(v, t, path, problems, unknown)
+        out = self._convert(v, t, path, problems, unknown, depth)
         if constraint is not None and len(problems) == n and out is not None:
             self._constrain(out, constraint, path, problems)
         return out
 
-    def _convert(self, v, t, path, problems, unknown):
+    def _convert(self, v, t, path, problems, unknown, depth: int = 0):
         def bad(msg):
             problems.append(Problem(path, msg))
 
         if isinstance(t, T.Record):
             if not isinstance(v, dict):
                 return bad(f"expected {expected(t)}, found {_kind(v)}")
-            return self.record(v, t, path, problems, unknown)
+            return self.record(v, t, path, problems, unknown, depth + 1)
         if isinstance(t, T.List):
             if not isinstance(v, list):
                 return bad(f"expected {expected(t)}, found {_kind(v)}")
-            return [self.value(x, t.element, f"{path}[{i}]", problems, unknown) for i, x in enumerate(v)]
+            return [self.value(x, t.element, f"{path}[{i}]", problems, unknown, None, depth) for i, x in enumerate(v)]
         if isinstance(t, T.Enum):
             if not isinstance(v, str):
                 return bad(f"expected {expected(t)}, found {_kind(v)}")
@@ -158,16 +190,28 @@ class Validator:
             return v if isinstance(v, bool) else bad(f"expected {EXPECTED[name]}, found {_kind(v)}")
         if name == "int":
             if isinstance(v, int) and not isinstance(v, bool):
+                if not -MAX_INT <= v <= MAX_INT:
+                    return bad(f"a whole number of more than {MAX_INT_DIGITS} digits: out of the range read")
                 return v
             return bad(f"expected {EXPECTED[name]}, found {_kind(v)}")
         if name == "decimal":
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
+            if isinstance(v, bool) or not isinstance(v, (int, float, Decimal)):
                 return bad(f"expected {EXPECTED[name]}, found {_kind(v)}")
-            if isinstance(v, float) and not math.isfinite(v):
+            if isinstance(v, float) and not math.isfinite(v) or isinstance(v, Decimal) and not v.is_finite():
                 return bad("expected a finite number")
+            if isinstance(v, int) and not -MAX_INT <= v <= MAX_INT:
+                return bad(f"a whole number of more than {MAX_INT_DIGITS} digits: out of the range read")
+            if isinstance(v, Decimal):
+                if v.adjusted() > MAX_INT_DIGITS or v.adjusted() < -MAX_INT_DIGITS:
+                    return bad(f"a number beyond 10^±{MAX_INT_DIGITS}: out of the range read")
+                return v
             return Decimal(v) if isinstance(v, int) else Decimal(repr(v))
         if name == "text":
-            return v if isinstance(v, str) else bad(f"expected {EXPECTED[name]}, found {_kind(v)}")
+            if not isinstance(v, str):
+                return bad(f"expected {EXPECTED[name]}, found {_kind(v)}")
+            if not v.isascii() and lone_surrogate(v):
+                return bad(f"this string holds a lone UTF-16 surrogate ({ascii(v)[1:-1][:60]}), which is not text")
+            return v
         if name == "date":
             if not isinstance(v, str) or not DATE_RE.fullmatch(v):
                 return bad(f"expected {EXPECTED[name]}, found {repr(v) if isinstance(v, str) else _kind(v)}")
@@ -179,6 +223,8 @@ class Validator:
             if not isinstance(v, str) or not DATETIME_RE.fullmatch(v):
                 return bad(f"expected {EXPECTED[name]}, found {repr(v) if isinstance(v, str) else _kind(v)}")
             try:
+                if not _real_offset(v):
+                    raise ValueError(v)
                 parsed = dt.datetime.fromisoformat(v.replace("Z", "+00:00"))
             except ValueError:
                 return bad(f"{v!r} is not a real date-time")
@@ -197,7 +243,7 @@ class Validator:
 # ---- the generated fast path ------------------------------------------------------------
 def _datetime_general(v):
     """The precise validator's date-time rule for the forms the fast path does not inline."""
-    if not DATETIME_RE.fullmatch(v):
+    if not DATETIME_RE.fullmatch(v) or not _real_offset(v):
         return None
     try:
         parsed = dt.datetime.fromisoformat(v.replace("Z", "+00:00"))
@@ -238,7 +284,7 @@ class _FastGen:
         self.consts: dict[str, object] = {
             "_v_Decimal": Decimal, "_v_date": dt.date.fromisoformat, "_v_datetime": dt.datetime.fromisoformat,
             "_v_datetime_general": _datetime_general, "_v_DATETIME_SHAPES": frozenset({"--T::+:", "--T::-:"}),
-            "_v_dates": _DATE_CACHE,
+            "_v_dates": _DATE_CACHE, "_v_MAX_INT": MAX_INT, "_v_lone": lone_surrogate,
         }
         self.counter = 0
         self.loops = 0
@@ -296,6 +342,7 @@ class _FastGen:
             self.emit(f"elif type({v}) is int:", depth)
             self.emit(f"{x} = {ints}.get({v})", depth + 1)
             self.emit(f"if {x} is None:", depth + 1)
+            self.emit(f"if not -_v_MAX_INT <= {v} <= _v_MAX_INT: return None", depth + 2)
             self.emit(f"{x} = _v_Decimal({v})", depth + 2)
             self.constrain(x, constraint, depth + 2)
             self.emit(f"if len({ints}) < {_CACHE_SIZE}: {ints}[{v}] = {x}", depth + 2)
@@ -313,7 +360,9 @@ class _FastGen:
             # YYYY-MM-DDTHH:MM:SS±HH:MM inline; any other form (Z, fractions, a space, no
             # seconds…) through the precise validator's own rule
             self.emit(f"if type({v}) is not str: return None", depth)
-            self.emit(f"if len({v}) == 25 and {v}[4:23:3] in _v_DATETIME_SHAPES and {v}.isascii():", depth)
+            # (an offset's hours below 24 and minutes below 60: see OFFSET_SHAPE)
+            self.emit(f"if len({v}) == 25 and {v}[4:23:3] in _v_DATETIME_SHAPES and {v}.isascii() "
+                      f"and {v}[20:22] < '24' and {v}[23] < '6':", depth)
             self.emit(f"{x} = _v_datetime({v})", depth + 1)
             self.emit("else:", depth)
             self.emit(f"{x} = _v_datetime_general({v})", depth + 1)
@@ -330,9 +379,9 @@ class _FastGen:
             # value raises TypeError, which sends the dossier to the precise validator.
             test = f"{v} not in {self.const(frozenset(t.values), 'ENUM')}"
         else:
-            test = f"type({v}) is not {_PY_TYPE[t.name]}"
+            test = _scalar_test(t.name, v, constraint)
         if optional:
-            test = f"{v} is not None and {test}"
+            test = f"{v} is not None and ({test})"
         self.emit(f"if {test}: return None", depth)
         if constraint is not None:
             if optional:
@@ -423,7 +472,7 @@ class _FastGen:
         g = self.fresh("g")
         if isinstance(el, T.Scalar) and el.name in _PY_TYPE:
             self.emit(f"for {g} in {v}:", depth)
-            self.emit(f"if type({g}) is not {_PY_TYPE[el.name]}: return None", depth + 1)
+            self.emit(f"if {_scalar_test(el.name, g)}: return None", depth + 1)
             self.loops -= 1
             if copy == v:
                 return v
@@ -439,6 +488,17 @@ class _FastGen:
 
 
 _PY_TYPE = {"bool": "bool", "int": "int", "text": "str"}
+
+
+def _scalar_test(name: str, v: str, constraint=None) -> str:
+    """The fast path's test that local `v` is NOT a valid bool, int or text (the precise
+    validator's rules: no subclass, no int beyond MAX_INT, no lone surrogate)."""
+    test = f"type({v}) is not {_PY_TYPE[name]}"
+    if name == "text":
+        test += f" or not {v}.isascii() and _v_lone({v})"
+    elif name == "int" and not isinstance(constraint, ast.RangeConstraint):
+        test += f" or not -_v_MAX_INT <= {v} <= _v_MAX_INT"
+    return test
 
 
 def _passthrough(t) -> bool:
