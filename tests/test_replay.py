@@ -164,3 +164,66 @@ def test_statuses_and_to_dict():
     d = r.to_dict()
     assert json.loads(json.dumps(d))["status"] == "same"
     assert copy.deepcopy(d) == d
+
+
+# ---- forgery anywhere is found (issue 13): generated, not listed ---------------------------
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_RECORDS = {name: case(name) for name in ("ahi_candidate_too_late_2025", "structure_reasons_confort_2025")}
+
+
+def _leaves(v, path=()):
+    """Paths to every value of a JSON tree but the root (objects and lists included)."""
+    if isinstance(v, dict):
+        for k, x in v.items():
+            yield path + (k,)
+            yield from _leaves(x, path + (k,))
+    elif isinstance(v, list):
+        for i, x in enumerate(v):
+            yield path + (i,)
+            yield from _leaves(x, path + (i,))
+
+
+def _forged(v):
+    """Values that no JSON reader would take for `v`."""
+    others = [None, True, False, 0, 7, "forgé", [], {}, 0.25]
+    return [o for o in others if not (type(o) is type(v) and o == v)
+            and not (isinstance(o, (int, float)) and not isinstance(o, bool)
+                     and isinstance(v, (int, float)) and not isinstance(v, bool) and o == v)]
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(sorted(_RECORDS)), st.data())
+def test_any_forged_field_is_found(name, data):
+    recorded, dossier = copy.deepcopy(_RECORDS[name])
+    paths = [p for p in _leaves(recorded) if p[:2] != ("policy", "sha256") and p[:2] != ("policy", "engine")]
+    path = data.draw(st.sampled_from(paths))
+    parent = recorded
+    for k in path[:-1]:
+        parent = parent[k]
+    how = data.draw(st.sampled_from(["replace", "delete"] if isinstance(parent, dict) else ["replace"]))
+    if how == "delete":
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = data.draw(st.sampled_from(_forged(parent[path[-1]])))
+    r = replay(recorded, dossier)
+    assert r.status != "same" and not r.same, (path, how)
+    assert r.fields, (path, how)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(sorted(_RECORDS)), st.text(min_size=1, max_size=5))
+def test_an_added_field_is_found(name, key):
+    recorded, dossier = copy.deepcopy(_RECORDS[name])
+    if key in recorded:
+        return
+    recorded[key] = 1
+    assert replay(recorded, dossier).status == "outcome-changed"
+
+
+def test_another_dossier_than_the_one_decided_is_named():
+    recorded, dossier = case()
+    recorded["dossier_sha256"] = "sha256:" + "0" * 64
+    r = replay(recorded, dossier)
+    assert r.status == "outcome-changed" and "dossier_sha256" in r.fields
