@@ -370,9 +370,10 @@ def fmt(paths, check_only, diff):
 def test_cmd(paths):
     """Run policy tests and report rule coverage.
 
-    PATHS are test files or directories (default: the bundled policies directory). Prints
-    each failure, the rule coverage, and ends with the line `N passed, N failed`. Exit 1 if
-    a test failed.
+    PATHS are test files, directories or policies (their NAME.test.json; default: the bundled
+    policies directory). Prints each failure, the rule coverage, and ends with the line
+    `N passed, N failed`. Exit 1 if a test failed, or nothing could be tested (no test file,
+    no test, a malformed test file, a policy with errors); 2 if a path does not exist.
     """
     testing = _feature("testing", "test")
     from .load import bundled_dir
@@ -381,7 +382,7 @@ def test_cmd(paths):
     for line in report.failures:
         click.echo(line)
     click.echo(report.summary())          # rule coverage, then `N passed, N failed` as the last line
-    return _exit(EXIT_FAIL if report.failed else EXIT_OK)
+    return _exit(EXIT_OK if report.ok else EXIT_FAIL)
 
 
 # ---- evaluate --------------------------------------------------------------------------

@@ -403,6 +403,7 @@ def test_test_command_output(run_cli, monkeypatch):
         passed, failed = 3, 1
         failures = ["FAIL policies/x.test.json :: a case\n    eligible: True, expected False"]
         rules_covered, rules_total, uncovered = 9, 12, ["x: r1", "x: r2", "x: r3"]
+        ok = property(lambda self: not self.failed)
 
         def summary(self):
             return "rule coverage: 9/12 rules (75%)\n  not exercised: x: r1\n3 passed, 1 failed"
