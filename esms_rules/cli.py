@@ -129,6 +129,14 @@ def _read_json(path: str):
         raise InputError(f"{_shown(path)}: {e}") from None
 
 
+def _stdin_text() -> str:
+    """Standard input as text (a policy): UTF-8, with or without a BOM."""
+    try:
+        return _stdin().read().decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise InputError(f"<stdin>: not UTF-8 text ({e.reason} at byte {e.start})") from None
+
+
 def _shown(path: str) -> str:
     return "<stdin>" if path == "-" else str(path)
 
@@ -222,7 +230,9 @@ def _policy_files(paths: tuple[str, ...], command: str) -> list[Path]:
     missing: list[str] = []
     for p in paths:
         path = Path(p)
-        if path.is_dir():
+        if p == "-":
+            files.append(path)      # standard input
+        elif path.is_dir():
             found = sorted(path.glob("*" + EXTENSION))
             if not found:
                 missing.append(f"{p} (a directory with no {EXTENSION} file)")
@@ -271,11 +281,12 @@ def check(paths, fmt):
     """Parse and check policy files.
 
     PATHS are `.esms` files, directories (every `.esms` file in them) or names of bundled
-    policies; the default is the bundled policies. Library modules without a `policy` header
+    policies, or `-` for a policy on standard input (its imports are looked up in the working
+    directory); the default is the bundled policies. Library modules without a `policy` header
     (such as `common`) are checked too. Exit 1 if any file has errors.
     """
     from .check import check as check_program
-    from .load import load_program
+    from .load import link, load_program
     files = _policy_files(paths, "check")
     seen: set = set()
     results, diagnostics = [], []
@@ -283,7 +294,8 @@ def check(paths, fmt):
         errors = []
         policy_id = None
         try:
-            checked = check_program(load_program(path))
+            checked = check_program(link(_stdin_text(), "<stdin>", Path.cwd()) if str(path) == "-"
+                                    else load_program(path))
             policy_id = checked.id
         except PolicyError as e:
             for d in e.diagnostics:
@@ -292,7 +304,7 @@ def check(paths, fmt):
                     seen.add(key)
                     diagnostics.append((d, e.sources))
                 errors.append(d)
-        results.append({"file": _rel(path), "policy": policy_id, "ok": not errors, "errors": len(errors)})
+        results.append({"file": _shown(_rel(path)), "policy": policy_id, "ok": not errors, "errors": len(errors)})
     n_errors = len(diagnostics)
     if fmt == "json":
         click.echo(json.dumps({"files": results, "errors": n_errors,
@@ -327,23 +339,29 @@ def fmt(paths, check_only, diff):
     """Format policy files in the canonical layout.
 
     PATHS as for `check` (default: the bundled policies). Files are rewritten in place,
-    atomically. With --check nothing is written. Exit 1 if a file would change (--check) or
-    does not parse.
+    atomically; `-` formats standard input to standard output (for editors). With --check
+    nothing is written. Exit 1 if a file would change (--check) or does not parse.
     """
     formatter = _feature("fmt", "fmt")
     files = _policy_files(paths, "fmt")
     changed, broken = [], 0
     for path in files:
         try:
-            with open(path, encoding="utf-8", newline="") as f:
-                text = f.read()
+            if str(path) == "-":
+                text = _stdin_text()
+            else:
+                with open(path, encoding="utf-8", newline="") as f:
+                    text = f.read()
         except (OSError, UnicodeDecodeError) as e:
             raise InputError(f"cannot read {_rel(path)}: {getattr(e, 'strerror', None) or e}") from None
         try:
-            new = formatter.format_source(text, str(path))
+            new = formatter.format_source(text, _shown(str(path)))
         except PolicyError as e:
             click.echo(e.render(), err=True)
             broken += 1
+            continue
+        if str(path) == "-" and not check_only:
+            click.echo(new, nl=False)       # standard input: the formatted text on stdout
             continue
         if new == text:
             continue
