@@ -18,8 +18,10 @@ Typical use::
 __version__ = "0.1.0"
 
 from .diagnostics import Diagnostic, DossierError, EsmsError, PolicyError, Problem  # noqa: E402
-from .evaluate import (Decision, Policy, Reason, StructureResult, Verdict, bundled_policies,  # noqa: E402
-                       evaluate, load_policy, policy_for)
+from .decision import Decision, Reason, StructureResult, Verdict  # noqa: E402
+from .policy import Policy  # noqa: E402
+from . import evaluate as _evaluate_module  # noqa: E402,F401  (imported first: the name below is the function)
+from .registry import bundled_policies, evaluate, load_policy, policy_for  # noqa: E402
 
 __all__ = ["Decision", "Diagnostic", "DossierError", "EsmsError", "Policy", "PolicyError", "Problem",
            "Reason", "StructureResult", "Verdict", "bundled_policies", "evaluate", "load_policy",

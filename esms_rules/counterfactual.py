@@ -35,7 +35,10 @@ import attrs
 from dateutil import tz
 
 from .diagnostics import DossierError
-from .evaluate import Decision, Policy, french, load_policy, policy_for
+from .decision import Decision
+from .french import french
+from .policy import Policy
+from .registry import load_policy, policy_for
 from .render import call_name
 
 PARIS = tz.gettz("Europe/Paris")

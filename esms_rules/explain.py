@@ -146,7 +146,7 @@ class Trace:
 
 def build_trace(policy, facts, records, def_values, ok, rec) -> Trace:
     from . import __version__
-    from .evaluate import render_message
+    from .french import render_message
 
     checked = policy.checked
     rules = checked.all_rules
@@ -163,7 +163,7 @@ def build_trace(policy, facts, records, def_values, ok, rec) -> Trace:
             info.name, "exception" if info.target else "rule", info.code, info.level,
             info.severity, OUTCOMES[outcome], rules[by].name if by >= 0 else None,
             tuple(FactRead(r.label, v) for r, v in zip(info.reads, reads)),
-            render_message(info, msg) if msg is not None else None, info.source, children, info.span)
+            render_message(info.message, msg) if msg is not None else None, info.source, children, info.span)
 
     top = tuple(n for n in (node(r, -1) for r in checked.rules if r.binder is None) if n is not None)
     items = []

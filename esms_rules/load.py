@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import hashlib
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import attrs
 
 from . import ast
 from .diagnostics import Diagnostic, PolicyError, did_you_mean
-from .parse import parse_module
 from .span import Span
 
 EXTENSION = ".esms"
@@ -28,6 +28,16 @@ def bundled_dir() -> Path:
         if candidate.is_dir() and any(candidate.glob("*" + EXTENSION)):
             return candidate
     return Path(str(resources.files("esms_rules").joinpath("_data/policies")))
+
+
+def bundled_root() -> Traversable:
+    """The bundled policies as a resource: a directory in a checkout or an unpacked wheel, a
+    folder inside the archive when the package is imported from a zip."""
+    here = Path(__file__).resolve().parent
+    checkout = here.parent / "policies"
+    if checkout.is_dir() and any(checkout.glob("*" + EXTENSION)):
+        return checkout
+    return resources.files("esms_rules").joinpath("_data/policies")
 
 
 def bundled_names() -> list[str]:
@@ -98,6 +108,8 @@ def link(root_text: str, root_file: str, directory: Path | None = None) -> Progr
     modules: list[ast.Module] = []
     errors: list[Diagnostic] = []
     loaded: dict[str, ast.Module] = {}
+
+    from .parse import parse_module   # here, not above: evaluating a loaded policy never imports the parser
 
     def visit(text: str, file: str, chain: tuple[str, ...], near: Path | None) -> None:
         try:

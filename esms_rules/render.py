@@ -28,7 +28,7 @@ import json
 import re
 from decimal import Decimal
 
-from .evaluate import french
+from .french import french
 
 FORMATS = ("text", "markdown", "html", "json")
 

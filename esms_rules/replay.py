@@ -28,7 +28,8 @@ import json
 import attrs
 
 from . import __version__, jsonio
-from .evaluate import bundled_policies, french, load_policy
+from .french import french
+from .registry import bundled_policies, load_policy
 from .render import call_name
 
 STATUSES = ("same", "policy-changed", "engine-changed", "outcome-changed", "policy-not-found")

@@ -26,9 +26,10 @@ from typing import Iterable
 
 import attrs
 
+from .decision import Decision
 from .diagnostics import DossierError, EsmsError, PolicyError, Problem
-from .evaluate import Decision, load_policy
 from .load import EXTENSION, bundled_dir, bundled_names
+from .registry import load_policy
 
 SUFFIX = ".test.json"
 MAX_REPEAT = 1000           # structures one `{"repeat": N}` group may stand for

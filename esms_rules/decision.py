@@ -1,0 +1,133 @@
+"""The decision model: what an evaluation answers, and its JSON (the contract's decision).
+
+`Decision` (with its `Reason`s and per-structure `StructureResult`s) is the full answer;
+`Verdict` the fast path's. Which declared output fills which decision field is written once,
+here (`CONTRACT_OUTPUTS`); every other output a policy declares goes to the decision's
+`outputs` object, so that no output is ever dropped (docs/api.md, "Outputs").
+
+This module imports neither the parser nor the checker: a caller holding decisions (or
+unpickling them) needs only this and `explain`.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import attrs
+
+from . import __version__
+from .explain import json_number, jsonable
+
+if TYPE_CHECKING:
+    from .explain import Trace
+
+__all__ = ["CONTRACT_OUTPUTS", "CONTRACT_SOURCE", "Decision", "Reason", "StructureResult", "Verdict",
+           "extra_outputs"]
+
+CONTRACT_SOURCE = "Contrat dossier/décision v1.1"
+
+#: The outputs the contract gives a field of their own: output name -> decision field.
+#: `call` and `amount_eur` are top-level fields; `funded_share`, an output `for` each item of
+#: the policy's item list, is each `structures[]` entry's `funded_share`.
+CONTRACT_OUTPUTS: Mapping[str, str] = {"call": "call", "amount_eur": "amount_eur",
+                                       "funded_share": "structures[].funded_share"}
+
+
+def extra_outputs(outputs: Mapping[str, object]) -> dict[str, object]:
+    """The outputs with no field of their own in the contract, in declaration order."""
+    return {k: v for k, v in outputs.items() if k not in CONTRACT_OUTPUTS}
+
+
+@attrs.frozen
+class Reason:
+    """One finding: a stable code, the rule that raised it, a French message, its citation."""
+
+    code: str
+    rule: str
+    message: str
+    source: str
+    level: str = "dossier"
+    severity: str = "blocking"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"code": self.code, "rule": self.rule, "message": self.message, "source": self.source,
+                "level": self.level, "severity": self.severity}
+
+
+@attrs.frozen
+class StructureResult:
+    """One item of the policy's item list (a structure): its key, its own reasons and share."""
+
+    finess: object
+    eligible: bool
+    funded_share: Decimal | None
+    reasons: tuple[Reason, ...] = ()
+    warnings: tuple[Reason, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        share = None if self.funded_share is None else float(self.funded_share)
+        d: dict[str, Any] = {"finess": self.finess, "eligible": self.eligible, "funded_share": share,
+                             "reasons": [r.to_dict() for r in self.reasons]}
+        if self.warnings:
+            d["warnings"] = [r.to_dict() for r in self.warnings]
+        return d
+
+
+class Verdict(NamedTuple):
+    """The fast path's answer: no reasons, no trace."""
+
+    eligible: bool
+    recevable: bool
+    outputs: dict[str, Any]
+
+
+@attrs.frozen(eq=False)
+class Decision:
+    """The contract's decision for one dossier, with every output and, on demand, the trace."""
+
+    dossier: object
+    policy_id: str
+    sha256: str
+    recevable: bool
+    eligible: bool
+    call: str | None
+    amount_eur: Decimal | None
+    structures: tuple[StructureResult, ...]
+    reasons: tuple[Reason, ...]
+    warnings: tuple[Reason, ...]
+    outputs: dict[str, Any]
+    engine: str = __version__
+    _trace_builder: Callable[[], Trace] | None = attrs.field(default=None, repr=False)
+
+    @cached_property
+    def trace(self) -> Trace | None:
+        """The explanation tree (`explain.Trace`), built on first access from what the run recorded."""
+        return self._trace_builder() if self._trace_builder is not None else None
+
+    def to_dict(self, trace: bool = True) -> dict[str, Any]:
+        """The decision as JSON-ready data: the contract's fields in its order, then `outputs`
+        (the declared outputs without a contract field, only when the policy has some), then
+        `trace` when asked."""
+        d: dict[str, Any] = {
+            "dossier": self.dossier,
+            "policy": {"id": self.policy_id, "sha256": self.sha256, "engine": self.engine},
+            "recevable": self.recevable,
+            "eligible": self.eligible,
+            "call": self.call,
+            "amount_eur": json_number(self.amount_eur),
+            "structures": [s.to_dict() for s in self.structures],
+            "reasons": [r.to_dict() for r in self.reasons],
+            "warnings": [r.to_dict() for r in self.warnings],
+        }
+        extra = extra_outputs(self.outputs)
+        if extra:
+            d["outputs"] = {k: jsonable(v) for k, v in extra.items()}
+        if trace:
+            d["trace"] = self.trace.to_dict() if self.trace is not None else {}
+        return d
+
+    def to_json(self, trace: bool = True, indent: int | None = None) -> str:
+        return json.dumps(self.to_dict(trace), ensure_ascii=False, indent=indent, sort_keys=False)

@@ -1,0 +1,196 @@
+"""`Policy`: a checked policy, its dossier validator and its compiled evaluators.
+
+`Policy.evaluate` gives a `Decision` (the contract's decision, with reasons, warnings and
+the trace); `Policy.decide` gives only a `Verdict`, the fast path; `Policy.evaluate_many`
+runs either over an iterable, lazily, turning a bad dossier into a `DossierError` result
+instead of stopping the batch.
+
+Evaluating never imports the parser: this module reaches `load` and `check` (the front end)
+only to build a policy from text (`Policy.from_text`, `load_policy`, unpickling).
+"""
+from __future__ import annotations
+
+import contextlib
+import gc
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from . import __version__
+from .compile import compile_policy
+from .decision import CONTRACT_SOURCE, Decision, Reason, StructureResult, Verdict
+from .diagnostics import Diagnostic, DossierError, PolicyError, Problem
+from .french import render_message
+from .span import Span
+from .validate import Validator
+
+if TYPE_CHECKING:
+    from .check import CheckedPolicy
+
+__all__ = ["Policy"]
+
+_ARITHMETIC = (ArithmeticError, OverflowError)
+
+
+def _out_of_range(e: Exception, dossier: object) -> DossierError:
+    """A value the policy cannot compute with (a decimal beyond precision, a date past 9999)."""
+    ident = dossier.get("id") if isinstance(dossier, dict) else None
+    return DossierError([Problem("$", f"a value of this dossier is out of the range the policy can compute "
+                                      f"with ({type(e).__name__}: {e})")], ident if isinstance(ident, str) else None)
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Building a policy makes many small objects and no reference cycles: pausing the cyclic
+    garbage collector meanwhile keeps load time linear in the size of the policy (its passes
+    otherwise rescan the growing heap). The caller's setting is restored."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+class Policy:
+    """A checked, compiled policy. Build with `load_policy` or `Policy.from_text`."""
+
+    def __init__(self, checked: CheckedPolicy):
+        header = checked.program.header
+        if header is None:
+            root = checked.program.root
+            raise PolicyError([Diagnostic(
+                "not-a-policy", f"`{root.name}` is a module, not a policy: it has no `policy \"…\" {{ … }}` header",
+                Span.point(root.file, 1, 1), "evaluate with a policy that imports it, e.g. `esms-numerique-2025`")],
+                checked.program.sources)
+        self.checked = checked
+        self.id: str = checked.id
+        self.sha256: str = checked.sha256
+        self.header: dict[str, Any] = checked.header
+        self.validator = Validator(checked.facts)
+        self._compiled: dict[str, Callable[..., Any]] = {}
+        self._output_names = tuple(checked.outputs)
+        # what a reason says of its rule, worked out once: (code, rule, source, level, severity)
+        self._reason_parts = [(r.code, r.name, r.source or "", r.level, r.severity) for r in checked.all_rules]
+        self.compiled("decision")  # compile now, so that a policy that cannot compile fails to load
+        self._decide_fast: Callable[[dict[str, Any]], Verdict | None] | None = None  # see _fused_decider
+
+    @classmethod
+    def from_text(cls, text: str, file: str = "<string>") -> Policy:
+        from .check import check
+        from .load import link
+        with collector_paused():
+            return cls(check(link(text, file)))
+
+    def __repr__(self) -> str:
+        return f"<Policy {self.id} sha256={self.sha256[:12]}>"
+
+    @property
+    def programme(self) -> str | None:
+        return self.header.get("programme")
+
+    @property
+    def campaign(self) -> int | None:
+        return self.header.get("campaign")
+
+    def compiled(self, mode: str) -> Callable[..., Any]:
+        fn = self._compiled.get(mode)
+        if fn is None:
+            with collector_paused():
+                fn = self._compiled[mode] = compile_policy(self.checked, mode)
+        return fn
+
+    # -- the fast path
+    def decide(self, dossier: dict[str, Any]) -> Verdict:
+        try:
+            v = (self._decide_fast or self._fused_decider())(dossier)
+            return v if v is not None else self._decide_slow(dossier)
+        except _ARITHMETIC as e:
+            raise _out_of_range(e, dossier) from None
+
+    def _fused_decider(self) -> Callable[[dict[str, Any]], Verdict | None]:
+        """Speed (docs/performance.md): the fast validator fused with the compiled "decision"
+        evaluator, `dossier -> Verdict`, or None when the fast validator has a doubt."""
+        from .validate import fused_evaluator
+        fused = fused_evaluator(self.checked, verdict=(Verdict, self._output_names))
+        self._decide_fast = fused or (lambda dossier: None)
+        return self._decide_fast
+
+    def _decide_slow(self, dossier: dict[str, Any]) -> Verdict:
+        facts, _ = self.validator.convert(dossier)
+        ok, rec, outs = self.compiled("decision")(facts)
+        return Verdict(ok, rec, dict(zip(self._output_names, outs)))
+
+    # -- decisions with reasons (and trace)
+    def evaluate(self, dossier: dict[str, Any], *, trace: bool = True) -> Decision:
+        facts, unknown = self.validator.convert(dossier)
+        try:
+            if trace:
+                ok, rec, outs, records, def_values = self.compiled("trace")(facts)
+                fired = [(r[0], r[1], r[4]) for r in records if r[2] == 1]
+            else:
+                ok, rec, outs, fired = self.compiled("reasons")(facts)
+                records = def_values = None
+        except _ARITHMETIC as e:
+            raise _out_of_range(e, dossier) from None
+        return self._decision(dossier, facts, unknown, ok, rec, outs, fired, records, def_values)
+
+    def evaluate_many(self, dossiers: Iterable[dict[str, Any]], *,
+                      mode: str = "trace") -> Iterator[Decision | Verdict | DossierError]:
+        """One result per input, in order: a Decision (a Verdict in mode "decision"), or a DossierError.
+
+        `mode` is "trace" (decisions with their trace), "reasons" (without) or "decision".
+        """
+        if mode not in ("trace", "reasons", "decision"):
+            raise ValueError(f"mode must be 'trace', 'reasons' or 'decision', not {mode!r}")
+        if mode == "decision":  # speed: the per-record compiled path, one local call per dossier
+            fast, slow = self._decide_fast or self._fused_decider(), self._decide_slow
+            for d in dossiers:
+                try:
+                    v = fast(d)
+                    yield v if v is not None else slow(d)
+                except DossierError as e:
+                    yield e
+                except _ARITHMETIC as e:
+                    yield _out_of_range(e, d)
+            return
+        for d in dossiers:
+            try:
+                yield self.evaluate(d, trace=(mode == "trace"))
+            except DossierError as e:
+                yield e
+
+    def _decision(self, dossier: dict[str, Any], facts: dict[str, Any], unknown: list[str], ok: bool, rec: bool,
+                  outs: Any, fired: Any, records: Any, def_values: Any) -> Decision:
+        rules, parts = self.checked.all_rules, self._reason_parts
+        outputs = dict(zip(self._output_names, outs))
+        reasons, warnings = [], []
+        per_item: dict[int, list[Reason]] = {}
+        for idx, item, values in fired:
+            code, name, source, level, severity = parts[idx]
+            reason = Reason(code, name, render_message(rules[idx].message, values), source, level, severity)
+            if item >= 0:
+                per_item.setdefault(item, []).append(reason)
+            elif severity == "warning":
+                warnings.append(reason)
+            else:
+                reasons.append(reason)
+        for path in unknown:
+            warnings.append(Reason("UNKNOWN_FIELD", "contract", f"Champ inconnu ignoré : « {path} ».",
+                                   CONTRACT_SOURCE, "dossier", "warning"))
+        structures = []
+        for lst in self.checked.item_lists:   # one at most (the checker's `multiple-item-lists`)
+            key = self.checked.key_field(lst)
+            shares = outputs.get("funded_share")
+            for i, item in enumerate(facts[lst]):
+                found = per_item.get(i, [])
+                blocking = tuple(x for x in found if x.severity != "warning")
+                structures.append(StructureResult(item[key], not blocking,
+                                                  shares[i] if isinstance(shares, list) else None,
+                                                  blocking, tuple(x for x in found if x.severity == "warning")))
+        builder = None
+        if records is not None:
+            from .explain import build_trace
+            builder = lambda: build_trace(self, facts, records, def_values, ok, rec)  # noqa: E731
+        return Decision(dossier.get("id"), self.id, self.sha256, rec, ok, outputs.get("call"), outputs.get("amount_eur"),
+                        tuple(structures), tuple(reasons), tuple(warnings), outputs, __version__, builder)
