@@ -3,7 +3,8 @@
 `Decision` (with its `Reason`s and per-structure `StructureResult`s) is the full answer;
 `Verdict` the fast path's. Which declared output fills which decision field is written once,
 here (`CONTRACT_OUTPUTS`); every other output a policy declares goes to the decision's
-`outputs` object, so that no output is ever dropped (docs/api.md, "Outputs").
+`outputs` object, so that no output is ever dropped (docs/architecture.md, "Outputs in the
+decision").
 
 This module imports neither the parser nor the checker: a caller holding decisions (or
 unpickling them) needs only this and `explain`.
@@ -32,8 +33,8 @@ CONTRACT_SOURCE = "Contrat dossier/décision v1.1"
 #: The outputs the contract gives a field of their own: output name -> decision field.
 #: `call` and `amount_eur` are top-level fields; `funded_share`, an output `for` each item of
 #: the policy's item list, is each `structures[]` entry's `funded_share`.
-CONTRACT_OUTPUTS: Mapping[str, str] = {"call": "call", "amount_eur": "amount_eur",
-                                       "funded_share": "structures[].funded_share"}
+CALL, AMOUNT, SHARE = "call", "amount_eur", "funded_share"
+CONTRACT_OUTPUTS: Mapping[str, str] = {CALL: "call", AMOUNT: "amount_eur", SHARE: "structures[].funded_share"}
 
 
 def extra_outputs(outputs: Mapping[str, object]) -> dict[str, object]:

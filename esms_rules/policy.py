@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .compile import compile_policy
-from .decision import CONTRACT_SOURCE, Decision, Reason, StructureResult, Verdict
+from .decision import AMOUNT, CALL, CONTRACT_SOURCE, SHARE, Decision, Reason, StructureResult, Verdict
 from .diagnostics import Diagnostic, DossierError, PolicyError, Problem
 from .french import render_message
 from .span import Span
@@ -181,7 +181,7 @@ class Policy:
         structures = []
         for lst in self.checked.item_lists:   # one at most (the checker's `multiple-item-lists`)
             key = self.checked.key_field(lst)
-            shares = outputs.get("funded_share")
+            shares = outputs.get(SHARE)
             for i, item in enumerate(facts[lst]):
                 found = per_item.get(i, [])
                 blocking = tuple(x for x in found if x.severity != "warning")
@@ -192,5 +192,5 @@ class Policy:
         if records is not None:
             from .explain import build_trace
             builder = lambda: build_trace(self, facts, records, def_values, ok, rec)  # noqa: E731
-        return Decision(dossier.get("id"), self.id, self.sha256, rec, ok, outputs.get("call"), outputs.get("amount_eur"),
+        return Decision(dossier.get("id"), self.id, self.sha256, rec, ok, outputs.get(CALL), outputs.get(AMOUNT),
                         tuple(structures), tuple(reasons), tuple(warnings), outputs, __version__, builder)
