@@ -5,26 +5,24 @@ compares meaning, not layout.
 """
 from __future__ import annotations
 
+import abc
 import datetime as _dt
 from decimal import Decimal
-from typing import Union
+from typing import Any, Callable, Generic, TypeVar, Union, assert_never, get_args
 
 import attrs
 
 from .span import Span, span_field
 
-frozen = attrs.frozen(slots=True)
-
-
 # ---- types --------------------------------------------------------------
-@frozen
+@attrs.frozen
 class NamedType:
     name: str
     optional: bool = False
     span: Span = span_field()
 
 
-@frozen
+@attrs.frozen
 class ListType:
     element: "TypeRef"
     span: Span = span_field()
@@ -37,34 +35,34 @@ TypeRef = Union[NamedType, ListType]
 LiteralValue = Union[str, int, Decimal, bool, None, _dt.date, _dt.datetime]
 
 
-@frozen
+@attrs.frozen
 class Literal:
     value: LiteralValue
     kind: str  # string | int | decimal | date | datetime | bool | null
     span: Span = span_field()
 
 
-@frozen
+@attrs.frozen
 class Name:
     name: str
     span: Span = span_field()
 
 
-@frozen
+@attrs.frozen
 class Attribute:
     obj: "Expr"
     name: str
     span: Span = span_field()
 
 
-@frozen
+@attrs.frozen
 class Lookup:
     obj: "Expr"
     key: "Expr"
     span: Span = span_field()
 
 
-@frozen
+@attrs.frozen
 class Generator:
     """`element for var in source where condition`, inside [...] or an aggregate's parens."""
 
@@ -75,33 +73,33 @@ class Generator:
     span: Span = span_field()
 
 
-@frozen
+@attrs.frozen
 class Call:
     func: str
     args: tuple["Expr", ...]
     span: Span = span_field()
 
 
-@frozen
+@attrs.frozen
 class ListExpr:
     items: tuple["Expr", ...]
     span: Span = span_field()
 
 
-@frozen
+@attrs.frozen
 class Comprehension:
     generator: Generator
     span: Span = span_field()
 
 
-@frozen
+@attrs.frozen
 class Unary:
     op: str  # not | -
     operand: "Expr"
     span: Span = span_field()
 
 
-@frozen
+@attrs.frozen
 class Binary:
     op: str  # and or == != < <= > >= + - * in "not in"
     left: "Expr"
@@ -109,7 +107,7 @@ class Binary:
     span: Span = span_field()
 
 
-@frozen
+@attrs.frozen
 class If:
     condition: "Expr"
     then: "Expr"
@@ -117,18 +115,20 @@ class If:
     span: Span = span_field()
 
 
-Expr = Union[Literal, Name, Attribute, Lookup, Call, ListExpr, Comprehension, Unary, Binary, If]
+Expr = Union[Literal, Name, Attribute, Lookup, Generator, Call, ListExpr, Comprehension, Unary, Binary, If]
+"""The eleven expression nodes. A `Generator` appears only as the argument of an aggregate
+(`count(s for s in structures)`); everywhere else it is wrapped in a `Comprehension`."""
 
 
 # ---- declarations -------------------------------------------------------
-@frozen
+@attrs.frozen
 class PolicyField:
     name: str
     value: Literal
     span: Span = span_field()
 
 
-@frozen
+@attrs.frozen
 class PolicyDecl:
     name: str
     fields: tuple[PolicyField, ...]
@@ -141,27 +141,27 @@ class PolicyDecl:
         return None
 
 
-@frozen
+@attrs.frozen
 class ImportDecl:
     module: str
     span: Span = span_field()
 
 
-@frozen
+@attrs.frozen
 class EnumDecl:
     name: str
     values: tuple[str, ...]
     span: Span = span_field()
 
 
-@frozen
+@attrs.frozen
 class RangeConstraint:
     low: Literal
     high: Literal
     span: Span = span_field()
 
 
-@frozen
+@attrs.frozen
 class LengthConstraint:
     length: int
     span: Span = span_field()
@@ -170,7 +170,7 @@ class LengthConstraint:
 Constraint = Union[RangeConstraint, LengthConstraint]
 
 
-@frozen
+@attrs.frozen
 class FieldDecl:
     name: str
     type: TypeRef
@@ -179,14 +179,14 @@ class FieldDecl:
     span: Span = span_field()
 
 
-@frozen
+@attrs.frozen
 class RecordDecl:
     name: str
     fields: tuple[FieldDecl, ...]
     span: Span = span_field()
 
 
-@frozen
+@attrs.frozen
 class FactDecl:
     name: str
     type: TypeRef
@@ -195,27 +195,27 @@ class FactDecl:
     span: Span = span_field()
 
 
-@frozen
+@attrs.frozen
 class CodeEntry:
     code: str
     description: str | None = None
     span: Span = span_field()
 
 
-@frozen
+@attrs.frozen
 class CodesDecl:
     entries: tuple[CodeEntry, ...]
     span: Span = span_field()
 
 
-@frozen
+@attrs.frozen
 class TableEntry:
     key: Literal
     value: Literal
     span: Span = span_field()
 
 
-@frozen
+@attrs.frozen
 class TableDecl:
     name: str
     key_type: TypeRef
@@ -226,21 +226,21 @@ class TableDecl:
     span: Span = span_field()
 
 
-@frozen
+@attrs.frozen
 class ParamDecl:
     name: str
     type: TypeRef
     span: Span = span_field()
 
 
-@frozen
+@attrs.frozen
 class Param:
     name: str
     type: TypeRef
     span: Span = span_field()
 
 
-@frozen
+@attrs.frozen
 class DefDecl:
     name: str
     params: tuple[Param, ...]
@@ -251,7 +251,7 @@ class DefDecl:
     span: Span = span_field()
 
 
-@frozen
+@attrs.frozen
 class Binder:
     """`for var in list`: the rule or output is evaluated once per item of a list fact."""
 
@@ -260,7 +260,7 @@ class Binder:
     span: Span = span_field()
 
 
-@frozen
+@attrs.frozen
 class OutputDecl:
     name: str
     binder: Binder | None
@@ -268,7 +268,7 @@ class OutputDecl:
     span: Span = span_field()
 
 
-@frozen
+@attrs.frozen
 class Clause:
     """One line of a rule or exception body: `code X`, `when e`, `source "…"`…"""
 
@@ -277,7 +277,7 @@ class Clause:
     span: Span = span_field()
 
 
-@frozen
+@attrs.frozen
 class RuleDecl:
     name: str
     binder: Binder | None
@@ -296,7 +296,7 @@ class RuleDecl:
         return default if c is None else c.value
 
 
-@frozen
+@attrs.frozen
 class ExceptionDecl:
     name: str
     target: str
@@ -312,13 +312,13 @@ Decl = Union[PolicyDecl, ImportDecl, EnumDecl, RecordDecl, FactDecl, CodesDecl, 
              ParamDecl, DefDecl, OutputDecl, RuleDecl, ExceptionDecl]
 
 
-@frozen
+@attrs.frozen
 class Comment:
     text: str
     span: Span = span_field()
 
 
-@frozen
+@attrs.frozen
 class Module:
     """One policy file: its declarations in order, and its comments (kept for fmt)."""
 
@@ -337,26 +337,93 @@ def is_null(e) -> bool:
     return isinstance(e, Literal) and e.kind == "null"
 
 
-def children(node) -> list:
+def children(node: Expr) -> list[Expr]:
     """The direct sub-expressions of an expression node, in source order."""
-    if isinstance(node, (Literal, Name)):
-        return []
-    if isinstance(node, Attribute):
-        return [node.obj]
-    if isinstance(node, Lookup):
-        return [node.obj, node.key]
-    if isinstance(node, Call):
-        return list(node.args)
-    if isinstance(node, Generator):
-        return [node.element, node.source] + ([node.condition] if node.condition is not None else [])
-    if isinstance(node, ListExpr):
-        return list(node.items)
-    if isinstance(node, Comprehension):
-        return [node.generator]
-    if isinstance(node, Unary):
-        return [node.operand]
-    if isinstance(node, Binary):
-        return [node.left, node.right]
-    if isinstance(node, If):
-        return [node.condition, node.then, node.otherwise]
-    return []
+    match node:
+        case Literal() | Name():
+            return []
+        case Attribute():
+            return [node.obj]
+        case Lookup():
+            return [node.obj, node.key]
+        case Call():
+            return list(node.args)
+        case Generator():
+            return [node.element, node.source] + ([node.condition] if node.condition is not None else [])
+        case ListExpr():
+            return list(node.items)
+        case Comprehension():
+            return [node.generator]
+        case Unary():
+            return [node.operand]
+        case Binary():
+            return [node.left, node.right]
+        case If():
+            return [node.condition, node.then, node.otherwise]
+        case _:
+            assert_never(node)
+
+
+# ---- the one visitor over expressions ----------------------------------------------------
+C = TypeVar("C")
+R = TypeVar("R")
+
+
+class ExprVisitor(abc.ABC, Generic[C, R]):
+    """The walk over expressions that every back end shares (jinja2's `NodeVisitor`, made exhaustive).
+
+    A back end subclasses `ExprVisitor[C, R]`, where `C` is the context it passes down
+    (the checker's `Env`, the compiler's scope of Python locals, the interpreter's variables,
+    nothing for the formatter) and `R` what it returns for an expression (a type, Python
+    source, a value, text). It implements one `visit_<Node>(node, ctx)` per node class of
+    `Expr`, each declared abstract here: a back end that misses one cannot be instantiated,
+    and mypy reports it where the class is instantiated ("Cannot instantiate abstract class").
+    `visit(e, ctx)` dispatches on the exact class of `e`, one dict look-up.
+
+    Adding a node class: add it to `Expr`, add an abstract `visit_<Node>` here; every back
+    end then fails until it handles the node. The built-in functions are declared once in
+    `builtins.py`, which each back end's `visit_Call` consults.
+    """
+
+    __slots__ = ()
+
+    def visit(self, e: Expr, ctx: C) -> R:
+        method: Callable[[Any, Any], R] = getattr(self, _VISIT[type(e)])
+        return method(e, ctx)
+
+    @abc.abstractmethod
+    def visit_Literal(self, e: Literal, ctx: C) -> R: ...
+
+    @abc.abstractmethod
+    def visit_Name(self, e: Name, ctx: C) -> R: ...
+
+    @abc.abstractmethod
+    def visit_Attribute(self, e: Attribute, ctx: C) -> R: ...
+
+    @abc.abstractmethod
+    def visit_Lookup(self, e: Lookup, ctx: C) -> R: ...
+
+    @abc.abstractmethod
+    def visit_Generator(self, e: Generator, ctx: C) -> R: ...
+
+    @abc.abstractmethod
+    def visit_Call(self, e: Call, ctx: C) -> R: ...
+
+    @abc.abstractmethod
+    def visit_ListExpr(self, e: ListExpr, ctx: C) -> R: ...
+
+    @abc.abstractmethod
+    def visit_Comprehension(self, e: Comprehension, ctx: C) -> R: ...
+
+    @abc.abstractmethod
+    def visit_Unary(self, e: Unary, ctx: C) -> R: ...
+
+    @abc.abstractmethod
+    def visit_Binary(self, e: Binary, ctx: C) -> R: ...
+
+    @abc.abstractmethod
+    def visit_If(self, e: If, ctx: C) -> R: ...
+
+
+EXPR_NODES: tuple[type, ...] = get_args(Expr)
+_VISIT: dict[type, str] = {cls: "visit_" + cls.__name__ for cls in EXPR_NODES}

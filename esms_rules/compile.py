@@ -11,6 +11,9 @@ Three modes share one generator:
 - "decision": eligible, recevable and the outputs; nothing recorded;
 - "reasons":  also each fired rule with the values its message needs;
 - "trace":    every rule evaluation with the facts it read, and every definition's value.
+Each returns the named shape of `runtime.RESULTS[mode]` (`DecisionResult`, `ReasonsResult`,
+`TraceResult`, with `Fired` and `TraceRecord` items and `runtime.Outcome` outcomes), built in
+the generated code with `tuple.__new__` so that it costs what a plain tuple does.
 """
 from __future__ import annotations
 
@@ -23,11 +26,11 @@ from functools import lru_cache
 from . import ast
 from . import runtime
 from .check import CheckedPolicy, RuleInfo
+from .runtime import (NO_ITEM, NO_RULE, DecisionResult, Fired, Outcome, ReasonsResult, TraceRecord,
+                      TraceResult)
 
 MODES = ("decision", "reasons", "trace")
 
-# trace outcomes
-PASSED, FIRED, OVERRIDDEN, NOT_APPLICABLE, LIFTED = 0, 1, 2, 3, 4
 
 
 class _Gen:
@@ -213,17 +216,17 @@ class _Gen:
         for k, x in enumerate(applies):
             self.emit(f"{'if' if k == 0 else 'elif'} {self.expr(x.applies, scope)}:", depth + 0)
             for other in applies[:k]:
-                self.record(other, scope, depth + 1, item, NOT_APPLICABLE)
-            self.record(r, scope, depth + 1, item, OVERRIDDEN, by=x)
+                self.record(other, scope, depth + 1, item, Outcome.NOT_APPLICABLE)
+            self.record(r, scope, depth + 1, item, Outcome.OVERRIDDEN, by=x)
             if x.code is None:
-                self.record(x, scope, depth + 1, item, LIFTED)
+                self.record(x, scope, depth + 1, item, Outcome.LIFTED)
                 if self.mode != "trace":
                     self.emit("pass", depth + 1)
             else:
                 self.rule(x, scope, depth + 1, item)
         self.emit("else:", depth)
         for other in applies:
-            self.record(other, scope, depth + 1, item, NOT_APPLICABLE)
+            self.record(other, scope, depth + 1, item, Outcome.NOT_APPLICABLE)
         self.base(r, scope, depth + 1, item)
 
     def base(self, r: RuleInfo, scope, depth, item):
@@ -235,7 +238,7 @@ class _Gen:
         self.fire(r, scope, depth + 1, item)
         if self.mode == "trace":
             self.emit("else:", depth)
-            self.record(r, scope, depth + 1, item, PASSED)
+            self.record(r, scope, depth + 1, item, Outcome.PASSED)
 
     def fire(self, r: RuleInfo, scope, depth, item):
         if r.severity in ("blocking", "inadmissible"):
@@ -250,20 +253,26 @@ class _Gen:
             if r.severity == "warning":
                 self.emit("pass", depth)
             return
-        self.record(r, scope, depth, item, FIRED)
+        self.record(r, scope, depth, item, Outcome.FIRED)
 
     def record(self, r: RuleInfo, scope, depth, item, outcome, by: RuleInfo | None = None):
-        if self.mode == "decision" or (self.mode == "reasons" and outcome != FIRED):
+        if self.mode == "decision" or (self.mode == "reasons" and outcome != Outcome.FIRED):
             return
         msg = "(" + "".join(self.expr(p, scope) + ", " for p in r.message if not isinstance(p, str)) + ")" \
-            if outcome == FIRED else "None"
+            if outcome == Outcome.FIRED else "None"
+        item_code = item or repr(NO_ITEM)
         if self.mode == "reasons":
-            self.emit(f"FIRED.append(({r.index}, {item or '-1'}, {msg}))", depth)
+            self.emit(f"FIRED.append({self.new(Fired)}{r.index}, {item_code}, {msg})))", depth)
             return
         # reads are paths and definitions only, safe to evaluate whatever the outcome
         reads = "(" + "".join(self.expr(x.expr, scope) + ", " for x in r.reads) + ")"
-        extra = by.index if by is not None else -1
-        self.emit(f"TRACE.append(({r.index}, {item or '-1'}, {outcome}, {reads}, {msg}, {extra}))", depth)
+        extra = by.index if by is not None else NO_RULE
+        self.emit(f"TRACE.append({self.new(TraceRecord)}{r.index}, {item_code}, {self.const(outcome, 'OUTCOME')}, "
+                  f"{reads}, {msg}, {extra})))", depth)
+
+    def new(self, cls: type) -> str:
+        """The start of `cls(…)` for a NamedTuple class, built at tuple speed: `NEW(cls, (` …"""
+        return f"{self.const(tuple.__new__, 'NEW')}({self.const(cls, 'SHAPE')}, ("
 
     def wanted(self, r: RuleInfo) -> bool:
         """In mode "decision", a rule whose every outcome is a warning changes nothing: skip it."""
@@ -349,17 +358,15 @@ class _Gen:
         out = "(" + "".join(o + ", " for o in outs) + ")"
         if self.mode == "decision" and self.verdict is not None:
             # return the Verdict itself: `verdict` is (its class, the output names)
-            cls = self.const(self.verdict[0], "VERDICT")
-            fields = ", ".join(f"{name!r}: {code}" for name, code in zip(self.verdict[1], outs))
-            self.emit(f"return _new({cls}, (ok, rec, {{{fields}}}))", 1)
-            self.consts["_new"] = tuple.__new__
+            fields = ", ".join(f"{name!r}: {code}" for name, code in zip(self.verdict[1], outs, strict=True))
+            self.emit(f"return {self.new(self.verdict[0])}ok, rec, {{{fields}}}))", 1)
         elif self.mode == "decision":
-            self.emit(f"return ok, rec, {out}", 1)
+            self.emit(f"return {self.new(DecisionResult)}ok, rec, {out}))", 1)
         elif self.mode == "reasons":
-            self.emit(f"return ok, rec, {out}, FIRED", 1)
+            self.emit(f"return {self.new(ReasonsResult)}ok, rec, {out}, FIRED))", 1)
         else:
             defs = "(" + "".join(self.names[n] + ", " for n in value_defs) + ")"
-            self.emit(f"return ok, rec, {out}, TRACE, {defs}", 1)
+            self.emit(f"return {self.new(TraceResult)}ok, rec, {out}, TRACE, {defs}))", 1)
         if not self.uses_failed:
             del self.lines[failed_at]  # speed: no blocking item rule, no passes()
         header = [f"# Generated by esms-rules from policy {p.id!r} (sha256 {p.sha256[:16]}…), mode {self.mode!r}.",

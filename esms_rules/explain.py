@@ -1,6 +1,6 @@
 """Explanation traces: what the evaluator recorded, as a tree of frozen nodes.
 
-The compiled evaluator in "trace" mode records one compact tuple per rule evaluation
+The compiled evaluator in "trace" mode records one `runtime.TraceRecord` per rule evaluation
 (rule, item, outcome, values read, message values, overriding exception) and the value of
 every definition. `build_trace` turns them into `Trace`, built on first access of
 `Decision.trace`. Renderings for people live in `render.py`.
@@ -12,9 +12,9 @@ from decimal import Decimal
 
 import attrs
 
+from .runtime import NO_RULE, Outcome
 from .span import Span
 
-OUTCOMES = {0: "passed", 1: "fired", 2: "overridden", 3: "not-applicable", 4: "lifted"}
 
 
 def json_number(v):
@@ -151,19 +151,19 @@ def build_trace(policy, facts, records, def_values, ok, rec) -> Trace:
     checked = policy.checked
     rules = checked.all_rules
     # index the records: (rule index, item) -> (outcome, reads, message values, by)
-    got = {(r[0], r[1]): r for r in records}
+    got = {(r.rule, r.item): r for r in records}
 
     def node(info, item) -> RuleNode | None:
         rec_ = got.get((info.index, item))
         if rec_ is None:
             return None
-        _, _, outcome, reads, msg, by = rec_
         children = tuple(c for c in (node(x, item) for x in info.exceptions) if c is not None)
         return RuleNode(
             info.name, "exception" if info.target else "rule", info.code, info.level,
-            info.severity, OUTCOMES[outcome], rules[by].name if by >= 0 else None,
-            tuple(FactRead(r.label, v) for r, v in zip(info.reads, reads)),
-            render_message(info.message, msg) if msg is not None else None, info.source, children, info.span)
+            info.severity, Outcome(rec_.outcome).label, rules[rec_.by].name if rec_.by != NO_RULE else None,
+            tuple(FactRead(r.label, v) for r, v in zip(info.reads, rec_.reads, strict=True)),
+            render_message(info.message, rec_.values) if rec_.values is not None else None, info.source, children,
+            info.span)
 
     top = tuple(n for n in (node(r, -1) for r in checked.rules if r.binder is None) if n is not None)
     items = []
@@ -176,6 +176,6 @@ def build_trace(policy, facts, records, def_values, ok, rec) -> Trace:
                           for top in nodes for n, _ in top.walk())
             items.append(ItemNode(i, item[key], not blocked, nodes))
     defs = tuple(DefinitionNode(n, v, checked.defs[n].source, checked.defs[n].span)
-                 for n, v in zip(checked.value_defs, def_values))
+                 for n, v in zip(checked.value_defs, def_values, strict=True))
     return Trace(checked.id, checked.sha256, __version__, ok, rec, defs, top, tuple(items))
 

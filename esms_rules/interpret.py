@@ -8,6 +8,7 @@ evaluation path.
 from __future__ import annotations
 
 from . import ast, runtime
+from .runtime import Fired, ReasonsResult
 from .check import CheckedPolicy, RuleInfo
 
 _CMP = {"==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
@@ -99,7 +100,7 @@ class _Interpreter:
             if r.severity == "inadmissible":
                 self.rec = False
         values = tuple(self.value_of(p, env) for p in r.message if not isinstance(p, str))
-        self.fired.append((r.index, item, values))
+        self.fired.append(Fired(r.index, item, values))
 
     def run(self):
         p = self.p
@@ -120,7 +121,7 @@ class _Interpreter:
                 outs.append(self.value_of(o.expr, env))
             else:
                 outs.append([self.value_of(o.expr, {**env, o.binder.var: s}) for s in self.facts[o.binder.list_name]])
-        return self.ok, self.rec, tuple(outs), self.fired
+        return ReasonsResult(self.ok, self.rec, tuple(outs), self.fired)
 
 
 def interpret(policy: CheckedPolicy, facts: dict):

@@ -119,15 +119,16 @@ class Policy:
     def _decide_slow(self, dossier: dict[str, Any]) -> Verdict:
         facts, _ = self.validator.convert(dossier)
         ok, rec, outs = self.compiled("decision")(facts)
-        return Verdict(ok, rec, dict(zip(self._output_names, outs)))
+        return Verdict(ok, rec, dict(zip(self._output_names, outs, strict=True)))
 
     # -- decisions with reasons (and trace)
     def evaluate(self, dossier: dict[str, Any], *, trace: bool = True) -> Decision:
         facts, unknown = self.validator.convert(dossier)
         try:
             if trace:
-                ok, rec, outs, records, def_values = self.compiled("trace")(facts)
-                fired = [(r[0], r[1], r[4]) for r in records if r[2] == 1]
+                traced = self.compiled("trace")(facts)
+                ok, rec, outs, records, def_values = traced
+                fired = traced.fired()
             else:
                 ok, rec, outs, fired = self.compiled("reasons")(facts)
                 records = def_values = None
@@ -163,7 +164,7 @@ class Policy:
     def _decision(self, dossier: dict[str, Any], facts: dict[str, Any], unknown: list[str], ok: bool, rec: bool,
                   outs: Any, fired: Any, records: Any, def_values: Any) -> Decision:
         rules, parts = self.checked.all_rules, self._reason_parts
-        outputs = dict(zip(self._output_names, outs))
+        outputs = dict(zip(self._output_names, outs, strict=True))
         reasons, warnings = [], []
         per_item: dict[int, list[Reason]] = {}
         for idx, item, values in fired:

@@ -1,11 +1,93 @@
-"""The few helpers that compiled evaluators call. Pure functions of their arguments."""
+"""What compiled evaluators use and return: a few pure helpers, and the named shapes of
+their results.
+
+The generated function of each mode (`compile.compile_policy(checked, mode)`) takes the
+validated facts and returns
+- "decision": `DecisionResult(eligible, recevable, outputs)`;
+- "reasons":  `ReasonsResult(eligible, recevable, outputs, fired)`, `fired` a list of `Fired`;
+- "trace":    `TraceResult(eligible, recevable, outputs, records, def_values)`, `records` a
+  list of `TraceRecord`, one per rule or exception evaluated, with its `Outcome`.
+
+`outputs` are in the order of `CheckedPolicy.outputs`; `rule` indexes `CheckedPolicy.all_rules`;
+`item` is the index in the policy's item list, or -1 for a rule on the whole dossier. These
+classes are tuples (NamedTuple): cheap to build in generated code, and unpacking still works.
+"""
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from decimal import ROUND_HALF_UP, Context, Decimal
 from functools import lru_cache
+from typing import Any, Hashable, Iterable, NamedTuple
 
 from dateutil import tz as dateutil_tz
+
+
+class Outcome(enum.IntEnum):
+    """What became of one rule or exception in an evaluation (traces record it)."""
+
+    PASSED = 0           # its condition was false: nothing fired
+    FIRED = 1            # its outcome (code, severity, message) applies
+    OVERRIDDEN = 2       # an exception of it applied instead
+    NOT_APPLICABLE = 3   # an exception whose `applies` was false, or beaten by a higher priority
+    LIFTED = 4           # an exception without outcome applied: the rule is simply lifted
+
+    @property
+    def label(self) -> str:
+        """The name used in trace JSON and renderings: `passed`, `not-applicable`…"""
+        return self.name.lower().replace("_", "-")
+
+
+NO_ITEM = -1     # `Fired.item` / `TraceRecord.item` of a rule on the whole dossier
+NO_RULE = -1     # `TraceRecord.by` when no exception overrode the rule
+
+
+class Fired(NamedTuple):
+    """A rule that fired, in mode "reasons": what its reason and message need."""
+
+    rule: int                 # index in CheckedPolicy.all_rules
+    item: int                 # index in the item list, or NO_ITEM
+    values: tuple[Any, ...]   # the values of the message's interpolations, in order
+
+
+class TraceRecord(NamedTuple):
+    """One evaluation of a rule or an exception, in mode "trace"."""
+
+    rule: int                        # index in CheckedPolicy.all_rules
+    item: int                        # index in the item list, or NO_ITEM
+    outcome: Outcome
+    reads: tuple[Any, ...]           # the values of RuleInfo.reads, in order
+    values: tuple[Any, ...] | None   # message values when FIRED, else None
+    by: int                          # the overriding exception (all_rules index) when OVERRIDDEN, else NO_RULE
+
+
+class DecisionResult(NamedTuple):
+    eligible: bool
+    recevable: bool
+    outputs: tuple[Any, ...]
+
+
+class ReasonsResult(NamedTuple):
+    eligible: bool
+    recevable: bool
+    outputs: tuple[Any, ...]
+    fired: list[Fired]
+
+
+class TraceResult(NamedTuple):
+    eligible: bool
+    recevable: bool
+    outputs: tuple[Any, ...]
+    records: list[TraceRecord]
+    def_values: tuple[Any, ...]    # in the order of CheckedPolicy.value_defs
+
+    def fired(self) -> list[Fired]:
+        """The records of rules that fired, as mode "reasons" gives them."""
+        return [Fired(r.rule, r.item, r.values or ()) for r in self.records if r.outcome == Outcome.FIRED]
+
+
+RESULTS: dict[str, type] = {"decision": DecisionResult, "reasons": ReasonsResult, "trace": TraceResult}
+"""The result class of each mode."""
 
 
 @lru_cache(maxsize=4096)
@@ -20,26 +102,26 @@ def end_of_day(day: dt.date, zone: str) -> dt.datetime:
     return dt.datetime(nxt.year, nxt.month, nxt.day, tzinfo=dateutil_tz.gettz(zone))
 
 
-def round_half_up(x, places: int) -> Decimal:
+def round_half_up(x: int | Decimal, places: int) -> Decimal:
     x = Decimal(x)
     # enough digits for the whole part and the decimals kept, whatever the size of x
     context = Context(prec=max(28, x.adjusted() + places + 2), rounding=ROUND_HALF_UP)
     return x.quantize(Decimal(1).scaleb(-places), context=context)
 
 
-def distinct(items) -> list:
+def distinct(items: Iterable[Hashable]) -> list[Any]:
     """Distinct values in order of first appearance (deterministic, unlike a set)."""
     return list(dict.fromkeys(items))
 
 
-def coalesce(value, fallback):
+def coalesce(value: Any, fallback: Any) -> Any:
     return fallback if value is None else value
 
 
-def repeated_flags(keys) -> list:
+def repeated_flags(keys: Iterable[Hashable]) -> list[bool]:
     """For each key, whether an earlier one was equal: one pass, linear time."""
-    seen: set = set()
-    out = []
+    seen: set[Hashable] = set()
+    out: list[bool] = []
     for k in keys:
         out.append(k in seen)
         seen.add(k)
