@@ -11,7 +11,6 @@ unpickling them) needs only this and `explain`.
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from functools import cached_property
@@ -19,8 +18,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import attrs
 
-from . import __version__
-from .explain import json_number, jsonable
+from . import __version__, jsonio
+from .explain import jsonable
+from .jsonio import json_number
 
 if TYPE_CHECKING:
     from .explain import Trace
@@ -69,7 +69,7 @@ class StructureResult:
     warnings: tuple[Reason, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        share = None if self.funded_share is None else float(self.funded_share)
+        share = json_number(self.funded_share, whole_as_int=False)
         d: dict[str, Any] = {"finess": self.finess, "eligible": self.eligible, "funded_share": share,
                              "reasons": [r.to_dict() for r in self.reasons]}
         if self.warnings:
@@ -102,6 +102,14 @@ class Decision:
     outputs: dict[str, Any]
     engine: str = __version__
     _trace_builder: Callable[[], Trace] | None = attrs.field(default=None, repr=False)
+    _input: object = attrs.field(default=None, repr=False)   # the dossier as given, for its digest
+
+    @cached_property
+    def dossier_sha256(self) -> str | None:
+        """The digest of the dossier this decision decided (`jsonio.digest`: canonical JSON,
+        sha256), so that `replay` can prove it re-ran the very same input. Computed on first
+        read from the dossier as given: a caller that changes that dict afterwards changes it."""
+        return None if self._input is None else jsonio.digest(self._input)
 
     @cached_property
     def trace(self) -> Trace | None:
@@ -109,11 +117,13 @@ class Decision:
         return self._trace_builder() if self._trace_builder is not None else None
 
     def to_dict(self, trace: bool = True) -> dict[str, Any]:
-        """The decision as JSON-ready data: the contract's fields in its order, then `outputs`
+        """The decision as JSON-ready data (numbers as int or float where one holds the exact value,
+        else as the `Decimal`): the contract's fields in its order, then `outputs`
         (the declared outputs without a contract field, only when the policy has some), then
         `trace` when asked."""
         d: dict[str, Any] = {
             "dossier": self.dossier,
+            "dossier_sha256": self.dossier_sha256,
             "policy": {"id": self.policy_id, "sha256": self.sha256, "engine": self.engine},
             "recevable": self.recevable,
             "eligible": self.eligible,
@@ -131,4 +141,5 @@ class Decision:
         return d
 
     def to_json(self, trace: bool = True, indent: int | None = None) -> str:
-        return json.dumps(self.to_dict(trace), ensure_ascii=False, indent=indent, sort_keys=False)
+        """The decision as JSON text, decimals with their exact digits (`jsonio.dumps`)."""
+        return jsonio.dumps(self.to_dict(trace), indent=indent)

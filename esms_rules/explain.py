@@ -12,16 +12,10 @@ from decimal import Decimal
 
 import attrs
 
+from .jsonio import json_number
 from .runtime import NO_RULE, Outcome
 from .span import Span
 
-
-
-def json_number(v):
-    """A Decimal as JSON: an int when whole (and exact as a JSON number), else a float."""
-    if isinstance(v, Decimal):
-        return int(v) if v == v.to_integral_value() and abs(v) < 2**53 else float(v)
-    return v
 
 
 def jsonable(v, depth: int = 0):

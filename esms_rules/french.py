@@ -31,6 +31,8 @@ def french(v: object) -> str:
         return ", ".join(french(x) for x in v) if v else "aucun"
     if isinstance(v, dict):
         return french(next(iter(v.values()), None))
+    if isinstance(v, int) and v.bit_length() > 14000:
+        return str(Decimal(v))          # past the digits `str(int)` writes: the same digits
     return str(v)
 
 

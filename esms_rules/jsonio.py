@@ -42,7 +42,6 @@ from pathlib import Path
 from typing import IO, Any
 
 from .diagnostics import Problem
-from .validate import lone_surrogate
 
 MAX_INT_DIGITS = 4300      # Python's own limit for converting text to int (sys.int_info)
 MAX_DEPTH = 200            # arrays and objects nested deeper than this are refused
@@ -98,6 +97,16 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             dup.duplicates.append(k)
         seen.add(k)
     return dup
+
+
+def lone_surrogate(s: str) -> bool:
+    """Whether `s` holds a UTF-16 surrogate on its own (JSON lets `"\\ud800"` through; no UTF-8
+    output can carry it)."""
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _int(text: str) -> int | _Big:
@@ -186,11 +195,13 @@ _MARK = "\x00esms-decimal-" + secrets.token_hex(8) + ":"
 _MARKED = re.compile(re.escape(json.dumps(_MARK)[:-1]) + r"([^\"]*)\"")
 
 
-def json_number(v: Any) -> Any:
-    """A Decimal as a JSON-ready number: an int when whole (and short enough for Python to write),
-    a float when the float's shortest form has exactly the same value; anything else unchanged."""
+def json_number(v: Any, whole_as_int: bool = True) -> Any:
+    """A Decimal as a JSON-ready number: an int when whole (and short enough for Python to write;
+    unless `whole_as_int` is false, as for shares written `1.0`), a float when the float's
+    shortest form has exactly the same value; anything else unchanged (`dumps` writes a
+    remaining Decimal with its exact digits)."""
     if isinstance(v, Decimal) and v.is_finite():
-        if v == v.to_integral_value() and v.adjusted() < MAX_INT_DIGITS - 1:
+        if whole_as_int and v == v.to_integral_value() and v.adjusted() < MAX_INT_DIGITS - 1:
             return int(v)
         f = float(v)
         if Decimal(repr(f)) == v:
@@ -199,7 +210,8 @@ def json_number(v: Any) -> Any:
 
 
 def _exact(v: Any) -> Any:
-    """A copy of `v` where every Decimal that no int or float holds exactly is marked text."""
+    """A copy of `v` where every Decimal that no int or float holds exactly, and every int too
+    long for Python to write, is marked text (replaced by its digits once dumped)."""
     if isinstance(v, Decimal):
         n = json_number(v)
         if not isinstance(n, Decimal):
@@ -207,6 +219,8 @@ def _exact(v: Any) -> Any:
         if not v.is_finite():
             raise ValueError(f"{v} is not a number JSON can hold")
         return _MARK + str(v).replace("E", "e")
+    if type(v) is int and v.bit_length() > 14000 and Decimal(v).adjusted() >= MAX_INT_DIGITS:
+        return _MARK + str(Decimal(v))       # more digits than Python writes an int with
     if isinstance(v, dict):
         return {k: _exact(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):

@@ -194,4 +194,5 @@ class Policy:
             from .explain import build_trace
             builder = lambda: build_trace(self, facts, records, def_values, ok, rec)  # noqa: E731
         return Decision(dossier.get("id"), self.id, self.sha256, rec, ok, outputs.get(CALL), outputs.get(AMOUNT),
-                        tuple(structures), tuple(reasons), tuple(warnings), outputs, __version__, builder)
+                        tuple(structures), tuple(reasons), tuple(warnings), outputs, __version__, builder,
+                        dossier)

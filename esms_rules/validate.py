@@ -27,6 +27,7 @@ from . import ast
 from . import types as T
 from .compile import load_source
 from .diagnostics import DossierError, EsmsError, Problem
+from .jsonio import lone_surrogate
 
 # The shapes of the strings a `date` and a `datetime` are written as: the one definition, which
 # jsonschema.py (patterns) and batch.py (polars shapes) derive theirs from. Python's `\d`: any
@@ -72,16 +73,6 @@ def expected(t) -> str:
     if isinstance(t, T.Record):
         return "an object"
     return EXPECTED[t.name]
-
-
-def lone_surrogate(s: str) -> bool:
-    """Whether `s` holds a UTF-16 surrogate on its own (JSON lets `"\\ud800"` through; no UTF-8
-    output can carry it)."""
-    try:
-        s.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
 
 
 def _kind(v) -> str:

@@ -341,3 +341,48 @@ def test_termination_leaves_no_temporary_file(tmp_path):
         proc.send_signal(sig)
     assert proc.wait(30) == 128 + signal.SIGTERM
     assert list(Path(tmp_path).iterdir()) == []
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.integers(MAX_INT_DIGITS, MAX_INT_DIGITS + 2000))
+def test_integers_past_python_s_digit_limit_are_written(digits):
+    n = 10 ** digits + 7
+    assert json.loads(jsonio.dumps({"n": n}), parse_int=Decimal) == {"n": Decimal(n)}
+
+
+BIG = textwrap.dedent("""\
+    policy "grand" {
+      programme "essai"
+      campaign 2025
+    }
+    fact k: int
+    def k4 = k * k * k * k
+    def k16 = k4 * k4 * k4 * k4
+    codes {
+      GRAND "grand"
+    }
+    rule grand {
+      code GRAND
+      severity warning
+      when k16 > 0
+      message "valeur {k16}"
+      source "essai"
+    }
+    output total = k16
+    """)
+
+
+@settings(max_examples=5, deadline=None)
+@given(st.integers(280, 400))
+def test_policy_arithmetic_past_the_digit_limit_is_written_not_a_crash(digits):
+    policy = esms_rules.Policy.from_text(BIG, "grand.esms")
+    decision = policy.evaluate({"id": "grand", "k": 10 ** digits})
+    data = json.loads(decision.to_json(), parse_int=Decimal)
+    assert data["outputs"]["total"] == Decimal(10 ** (16 * digits))
+    assert decision.warnings[0].code == "GRAND"
+
+
+def test_the_decision_records_the_digest_of_its_dossier(example_dossier):
+    decision = esms_rules.evaluate(example_dossier)
+    assert decision.to_dict()["dossier_sha256"] == jsonio.digest(example_dossier)
+    assert list(decision.to_dict())[:3] == ["dossier", "dossier_sha256", "policy"]
