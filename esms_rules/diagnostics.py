@@ -50,6 +50,18 @@ class Diagnostic:
         }
 
 
+def source_lines(text: str) -> list[str]:
+    """The lines of a policy as spans count them: split at "\n" only (with a "\r" before it
+    dropped), so that a form feed, NEL or U+2028 inside a comment does not shift the lines shown
+    (`str.splitlines` splits at those too)."""
+    if not text:
+        return []
+    lines = text.split("\n")
+    if len(lines) > 1 and lines[-1] == "":
+        lines.pop()                     # as `splitlines`: a final newline ends the last line
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
 def _snippet(span: Span, sources: dict[str, str] | None) -> list[str]:
     text = (sources or {}).get(span.file)
     if text is None:
@@ -58,7 +70,7 @@ def _snippet(span: Span, sources: dict[str, str] | None) -> list[str]:
                 text = f.read()
         except (OSError, UnicodeDecodeError):
             return []
-    lines = text.splitlines()
+    lines = source_lines(text)
     if not 1 <= span.line <= len(lines):
         return []
     src = lines[span.line - 1].expandtabs(1)

@@ -90,7 +90,7 @@ def resolve_path(path_or_name: str | Path) -> Path:
 
 def _read(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8-sig")     # a BOM is no character of the policy
     except (OSError, UnicodeDecodeError) as e:
         raise PolicyError([Diagnostic("unreadable", f"cannot read `{path}`: {e}", Span.point(str(path), 1, 1))],
                           {str(path): ""}) from None   # no snippet: the file is what cannot be read

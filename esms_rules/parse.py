@@ -18,7 +18,7 @@ from lark import Lark, Transformer_NonRecursive, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from . import ast
-from .diagnostics import Diagnostic, PolicyError
+from .diagnostics import Diagnostic, PolicyError, source_lines
 from .span import Span
 
 MAX_DEPTH = 100  # expression nesting a policy may use; deeper is refused with a diagnostic
@@ -342,7 +342,7 @@ class _Build(Transformer_NonRecursive):
 
 
 def _syntax_diagnostic(err: UnexpectedInput, text: str, file: str) -> Diagnostic:
-    lines = text.splitlines() or [""]
+    lines = source_lines(text) or [""]
     at_end = isinstance(err, UnexpectedToken) and err.token.type == "$END"   # Lark places it on the last token
     if isinstance(err, UnexpectedEOF) or at_end or getattr(err, "line", -1) in (-1, None):
         line = len(lines)

@@ -138,7 +138,7 @@ class Registry:
                 continue
             name = f.name[:-len(EXTENSION)]
             try:
-                header = read_header(f.read_text(encoding="utf-8"), f"policies/{f.name}")
+                header = read_header(f.read_text(encoding="utf-8-sig"), f"policies/{f.name}")
             except PolicyError as e:
                 self.unreadable.extend(e.diagnostics)
                 continue

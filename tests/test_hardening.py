@@ -386,3 +386,26 @@ def test_the_decision_records_the_digest_of_its_dossier(example_dossier):
     decision = esms_rules.evaluate(example_dossier)
     assert decision.to_dict()["dossier_sha256"] == jsonio.digest(example_dossier)
     assert list(decision.to_dict())[:3] == ["dossier", "dossier_sha256", "policy"]
+
+
+# ---- policy text: the line shown is the line the span names ------------------------------------
+LINE_BREAKS_IN_COMMENTS = ["\f", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029", "\v"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.sampled_from(LINE_BREAKS_IN_COMMENTS), min_size=1, max_size=4), st.integers(0, 3))
+def test_diagnostics_show_the_right_line_after_odd_breaks_in_comments(breaks, blank_lines):
+    text = (f'# commentaire {"".join(breaks)} suite\n' + "\n" * blank_lines
+            + 'policy "p" {\n  programme "x"\n  campaign 2025\n}\nfact n: int\ndef m = n + inconnu\n')
+    with pytest.raises(esms_rules.PolicyError) as e:
+        esms_rules.Policy.from_text(text, "p.esms")
+    rendered = str(e.value)
+    assert "def m = n + inconnu" in rendered, rendered
+
+
+def test_a_bom_is_not_a_character_of_the_policy(tmp_path):
+    source = Path(esms_rules.__file__).parent.parent / "policies"
+    for f in source.glob("*.esms"):
+        (tmp_path / f.name).write_bytes(b"\xef\xbb\xbf" + f.read_bytes())
+    with_bom = esms_rules.load_policy(str(tmp_path / "esms-numerique-2025.esms"))
+    assert with_bom.sha256 == esms_rules.load_policy("esms-numerique-2025").sha256
