@@ -100,6 +100,7 @@ class CheckedPolicy:
     all_rules: tuple[RuleInfo, ...]
     outputs: dict
     types: dict = attrs.field(repr=False, eq=False)   # id(expr) -> Type
+    warnings: tuple = attrs.field(default=(), repr=False, eq=False)   # Diagnostic, severity "warning"
 
     @property
     def sha256(self) -> str:
@@ -506,12 +507,14 @@ class Checker(ExprChecker):
                     key = frozenset(map(str, cycle))
                     if key not in reported:
                         reported.add(key)
+                        at = {n: spans.get(n) or self._closing_rule_span(n, cycle[i + 1])
+                              for i, n in enumerate(cycle[:-1])}
+                        closer = self._closes(cycle[:-1], at)   # reported where the author wrote it
+                        cycle = cycle[cycle.index(closer):-1] + cycle[:cycle.index(closer) + 1]
                         names = [_node_name(n) for n in cycle]
-                        first = next((n for n in cycle if n in spans), None)
-                        span = spans.get(first) or self.rules[0].span
                         self.error("cyclic-definition", "definitions depend on themselves: " + " -> ".join(names),
-                                   span, "a definition may not use itself, directly or through others",
-                                   related=tuple((f"{_node_name(n)} is defined", spans[n]) for n in cycle[1:-1] if n in spans))
+                                   at[closer], "a definition may not use itself, directly or through others",
+                                   related=tuple((f"{_node_name(n)} is defined", at[n]) for n in cycle[1:-1]))
                 elif state.get(nxt) is None:
                     visit(nxt, stack)
             stack.pop()
@@ -521,6 +524,20 @@ class Checker(ExprChecker):
             if state.get(node) is None:
                 visit(node, [])
         self.graph = graph
+
+    def _closing_rule_span(self, node, nxt) -> Span:
+        """For ("passes", record): the item rule through which it depends on `nxt`."""
+        for r in self.rules:
+            if r.binder is not None and r.item_type is not None and ("passes", r.item_type.name) == node:
+                if any(nxt in self.rule_deps.get(x.name, ()) for x in r.walk()):
+                    return r.span
+        return self.rules[0].span
+
+    def _closes(self, cycle: list, at: dict):
+        """The node of a cycle to report it at: the one declared in the latest loaded module
+        (the file being written: the root policy rather than a module it imports)."""
+        order = {m.file: i for i, m in enumerate(self.program.modules)}
+        return max(cycle, key=lambda n: (order.get(at[n].file, -1), -cycle.index(n)))
 
     def def_order(self) -> tuple:
         order, done = [], set()
@@ -548,6 +565,7 @@ class Checker(ExprChecker):
         if self.errors:
             raise PolicyError(self.errors, self.program.sources)
         header = self.program.header
+        warnings = self.shared_codes()
         return CheckedPolicy(
             program=self.program,
             id=header.name if header else self.program.root.name,
@@ -556,7 +574,25 @@ class Checker(ExprChecker):
             facts=T.Record("dossier", tuple(self.facts.values())),
             codes=self.codes, tables=self.tables, defs=self.defs,
             def_order=self.def_order(), rules=tuple(self.rules), all_rules=tuple(self.all_rules),
-            outputs=self.outputs, types=self.types)
+            outputs=self.outputs, types=self.types, warnings=tuple(warnings))
+
+    def shared_codes(self) -> list[Diagnostic]:
+        """Warnings: two rules (or exceptions) that raise the same code, which a reader of the
+        decision then cannot tell apart."""
+        first: dict[str, RuleInfo] = {}
+        out = []
+        for r in self.all_rules:
+            if r.code is None:
+                continue
+            if r.code in first:
+                prev = first[r.code]
+                out.append(Diagnostic("shared-code", f"`{r.name}` raises `{r.code}`, as `{prev.name}` does", r.span,
+                                      "give each rule its own code (declared in `codes { … }`), so that a "
+                                      "decision says which rule fired", "warning",
+                                      related=((f"`{prev.name}` raises it", prev.span),)))
+            else:
+                first[r.code] = r
+        return out
 
 
 _MISSING_HELP = {

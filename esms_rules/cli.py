@@ -297,6 +297,7 @@ def check(paths, fmt):
             checked = check_program(link(_stdin_text(), "<stdin>", Path.cwd()) if str(path) == "-"
                                     else load_program(path))
             policy_id = checked.id
+            diagnostics += [(w, checked.program.sources) for w in checked.warnings]
         except PolicyError as e:
             for d in e.diagnostics:
                 key = (d.code, d.message, str(d.span))
@@ -305,7 +306,8 @@ def check(paths, fmt):
                     diagnostics.append((d, e.sources))
                 errors.append(d)
         results.append({"file": _shown(_rel(path)), "policy": policy_id, "ok": not errors, "errors": len(errors)})
-    n_errors = len(diagnostics)
+    n_errors = sum(d.severity == "error" for d, _ in diagnostics)
+    n_warnings = len(diagnostics) - n_errors
     if fmt == "json":
         click.echo(json.dumps({"files": results, "errors": n_errors,
                                "diagnostics": [d.to_dict() for d, _ in diagnostics]}, ensure_ascii=False, indent=2))
@@ -321,7 +323,8 @@ def check(paths, fmt):
         bad = sum(1 for r in results if not r["ok"])
         click.echo(f"checked {len(results)} file{'s' * (len(results) != 1)}: "
                    + (f"{n_errors} error{'s' * (n_errors != 1)} in {bad} file{'s' * (bad != 1)}"
-                      if n_errors or bad else "no errors"))
+                      if n_errors or bad else "no errors")
+                   + (f", {n_warnings} warning{'s' * (n_warnings != 1)}" if n_warnings else ""))
     return _exit(EXIT_FAIL if any(not r["ok"] for r in results) else EXIT_OK)
 
 

@@ -14,6 +14,7 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+import attrs
 from lark import Lark, Transformer_NonRecursive, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
@@ -341,6 +342,53 @@ class _Build(Transformer_NonRecursive):
         return tuple(c)
 
 
+MAX_SYNTAX_ERRORS = 20    # syntax errors reported for one file; the parser resumes at each declaration
+# A declaration starts at the beginning of a line with one of these keywords: after a syntax
+# error, parsing resumes at the next one.
+_DECL_START = re.compile(r"^(?:override[ \t]+)?(?:policy|import|enum|record|fact|codes|table|param|def|rule|"
+                         r"exception|output)\b", re.MULTILINE)
+_CLOSER = {"{": "}", "(": ")", "[": "]"}
+_CLOSER_TERMINAL = {"{": "RBRACE", "(": "RPAR", "[": "RSQB"}
+# Characters from other languages, with what to write instead.
+_FOREIGN = {"&": "write `and` to combine conditions", "|": "write `or` to combine conditions",
+            "!": "write `not` to negate a condition (`!=` is 'different from')",
+            "'": "strings are written between double quotes `\"`", ";": "no `;` is needed at the end of a line"}
+
+
+def _unclosed(text: str, start: int, end: int) -> list[tuple[str, int]]:
+    """Opening delimiters in text[start:end] left open at `end`: (char, offset), innermost last."""
+    stack: list[tuple[str, int]] = []
+    for m in re.finditer(r'"(?:[^"\\\n]|\\.)*"?|#[^\n]*|[{}()\[\]]', text[start:end]):
+        ch = m.group()
+        if ch in _CLOSER:
+            stack.append((ch, start + m.start()))
+        elif ch in "})]":
+            if stack and _CLOSER[stack[-1][0]] == ch:
+                stack.pop()
+    return stack
+
+
+def _point(text: str, file: str, pos: int) -> Span:
+    line = text.count("\n", 0, pos) + 1
+    col = pos - (text.rfind("\n", 0, pos) + 1) + 1
+    return Span(file, line, col, line, col + 1, pos, pos + 1)
+
+
+def _with_opening(d: Diagnostic, err: UnexpectedInput, text: str, file: str, decl_start: int) -> Diagnostic:
+    """Add a note at the delimiter left open when the next declaration (or the end) came first."""
+    pos = d.span.start
+    if pos < len(text) and not _DECL_START.match(text, pos):
+        return d
+    open_ = _unclosed(text, decl_start, pos)
+    expected = set(getattr(err, "expected", None) or ())
+    if not open_ or (expected and _CLOSER_TERMINAL[open_[-1][0]] not in expected):
+        return d
+    ch, at = open_[-1]
+    note = (f"this `{ch}` is not closed", _point(text, file, at))
+    return attrs.evolve(d, related=d.related + (note,),
+                        help=f"close it with `{_CLOSER[ch]}` before this point")
+
+
 def _syntax_diagnostic(err: UnexpectedInput, text: str, file: str) -> Diagnostic:
     lines = source_lines(text) or [""]
     at_end = isinstance(err, UnexpectedToken) and err.token.type == "$END"   # Lark places it on the last token
@@ -359,8 +407,10 @@ def _syntax_diagnostic(err: UnexpectedInput, text: str, file: str) -> Diagnostic
         if ch == '"':
             return Diagnostic("unterminated-string", "unterminated string", Span(file, line, col, line, col + 1, pos, pos + 1),
                               "close the string with `\"` on the same line; write a newline as `\\n`")
-        return Diagnostic("syntax", f"unexpected character `{ch}`", Span(file, line, col, line, col + 1, pos, pos + 1),
-                          f"expected {_expected(err.allowed)}" if err.allowed else None)
+        hint = _FOREIGN.get(ch) or (f"expected {_expected(err.allowed)}" if err.allowed else None)
+        width = 2 if text[pos:pos + 2] in ("&&", "||") else 1
+        return Diagnostic("syntax", f"unexpected character `{text[pos:pos + width]}`",
+                          Span(file, line, col, line, col + width, pos, pos + width), hint)
     assert isinstance(err, UnexpectedToken)
     tok = err.token
     width = max(1, len(str(tok)))
@@ -369,6 +419,8 @@ def _syntax_diagnostic(err: UnexpectedInput, text: str, file: str) -> Diagnostic
     help_ = None
     if tok.type == "NAME" and "CODE" in err.expected:
         help_ = "reason codes are written in UPPER_CASE and declared in a `codes { … }` block"
+    elif tok.type == "EQUAL" and "CMP_OP" in err.expected:
+        help_ = "did you mean `==`? (`=` only gives a value, in `def`, `output` and defaults)"
     return Diagnostic("syntax", f"unexpected {what}, expected {_expected(err.expected)}",
                       Span(file, line, col, line, col + width, pos, pos + width), help_)
 
@@ -431,7 +483,7 @@ def _parse_module(text: str, file: str) -> ast.Module:
     try:
         tree = parser().parse(text)
     except UnexpectedInput as err:
-        raise PolicyError([_syntax_diagnostic(err, text, file)], {file: text}) from None
+        raise PolicyError(_syntax_errors(text, file, err), {file: text}) from None
     except RecursionError:
         raise PolicyError([Diagnostic("too-deep", "policy nested too deeply to parse", Span.point(file, 1, 1))],
                           {file: text}) from None
@@ -445,6 +497,34 @@ def _parse_module(text: str, file: str) -> ast.Module:
     if errors:
         raise PolicyError(errors, {file: text})
     return ast.Module(name, items, _collect_comments(text, file), file)
+
+
+def _syntax_errors(text: str, file: str, first: UnexpectedInput) -> list[Diagnostic]:
+    """Every syntax error of a file: after each, parsing resumes at the next declaration.
+
+    The text before the resumption point is blanked (newlines kept), so that positions stay
+    those of the file; an error inside a declaration hides nothing after it.
+    """
+    out: list[Diagnostic] = []
+    err, start = first, 0
+    while err is not None and len(out) < MAX_SYNTAX_ERRORS:
+        d = _syntax_diagnostic(err, text, file)
+        decl = max((m.start() for m in _DECL_START.finditer(text, 0, d.span.start + 1)), default=0)
+        out.append(_with_opening(d, err, text, file, max(decl, start)))
+        nxt = _DECL_START.search(text, max(d.span.start, start) + 1)
+        while nxt is not None and nxt.start() <= start:
+            nxt = _DECL_START.search(text, nxt.start() + 1)
+        if nxt is None or d.span.start >= len(text):
+            break
+        start = nxt.start()
+        try:
+            parser().parse(re.sub(r"[^\n]", " ", text[:start]) + text[start:])
+            err = None
+        except UnexpectedInput as e:
+            err = e
+        except RecursionError:
+            err = None
+    return out
 
 
 def parse_expression(text: str, file: str = "<expr>"):

@@ -52,6 +52,7 @@ STAGES = [
         "multiple-item-lists"]),
     ("Parameters and cycles", "check.py, stages `params` and `cycles`", [
         "unset-param", "cyclic-definition"]),
+    ("Warnings", "check.py: what runs, but is probably not what the author meant", ["shared-code"]),
     ("Internal errors", "any stage", ["internal"]),
 ]
 DOCUMENTED = [code for _, _, codes in STAGES for code in codes]
@@ -72,9 +73,12 @@ def header(name: str) -> tuple[list[str], str, str]:
 
 def diagnose(name: str) -> PolicyError:
     text = (BAD / f"{name}.esms").read_text(encoding="utf-8")
-    with pytest.raises(PolicyError) as info:
-        check(link(text, f"tests/check/bad/{name}.esms", MODULES))
-    return info.value
+    try:
+        checked = check(link(text, f"tests/check/bad/{name}.esms", MODULES))
+    except PolicyError as e:
+        return e
+    assert checked.warnings, f"{name}.esms: no error and no warning"
+    return PolicyError(checked.warnings, checked.program.sources)   # a case that only warns
 
 
 def golden(path: Path, got: str) -> None:
