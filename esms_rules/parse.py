@@ -386,7 +386,7 @@ def _with_opening(d: Diagnostic, err: UnexpectedInput, text: str, file: str, dec
     ch, at = open_[-1]
     note = (f"this `{ch}` is not closed", _point(text, file, at))
     return attrs.evolve(d, related=d.related + (note,),
-                        help=f"close it with `{_CLOSER[ch]}` before this point")
+                        help=d.help or f"close it with `{_CLOSER[ch]}` before this point")
 
 
 def _syntax_diagnostic(err: UnexpectedInput, text: str, file: str) -> Diagnostic:
