@@ -406,6 +406,24 @@ def test_cmd(paths):
     return _exit(EXIT_OK if report.ok else EXIT_FAIL)
 
 
+# ---- lsp -------------------------------------------------------------------------------
+@cli.command()
+def lsp():
+    """Run the language server over stdin/stdout (for editors; needs the `lsp` extra).
+
+    Diagnostics as you type, hover, go to definition, references, completion, symbols,
+    formatting and quick fixes for .esms files. See docs/editors.md.
+    """
+    try:
+        server = importlib.import_module("esms_rules.lsp")
+    except ModuleNotFoundError as e:
+        if (e.name or "").split(".")[0] not in ("pygls", "lsprotocol", "cattrs"):
+            raise
+        raise InputError("`esms-rules lsp` needs the language server library: "
+                         "pip install 'esms-rules[lsp]'") from None
+    server.serve()
+
+
 # ---- evaluate --------------------------------------------------------------------------
 def _is_batch(path: str, fmt: str | None) -> bool:
     return path.lower().endswith((".jsonl", ".ndjson")) or (path == "-" and fmt == "jsonl")

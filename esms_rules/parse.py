@@ -511,9 +511,8 @@ def _syntax_errors(text: str, file: str, first: UnexpectedInput) -> list[Diagnos
         d = _syntax_diagnostic(err, text, file)
         decl = max((m.start() for m in _DECL_START.finditer(text, 0, d.span.start + 1)), default=0)
         out.append(_with_opening(d, err, text, file, max(decl, start)))
-        nxt = _DECL_START.search(text, max(d.span.start, start) + 1)
-        while nxt is not None and nxt.start() <= start:
-            nxt = _DECL_START.search(text, nxt.start() + 1)
+        at_decl = d.span.start > start and _DECL_START.match(text, d.span.start)   # the one before is unfinished
+        nxt = at_decl or _DECL_START.search(text, max(d.span.start, start) + 1)
         if nxt is None or d.span.start >= len(text):
             break
         start = nxt.start()
