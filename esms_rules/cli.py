@@ -22,14 +22,16 @@ import contextlib
 import difflib
 import errno
 import importlib
+import importlib.resources
 import io
+import itertools
 import json
 import os
 import sys
 import tempfile
 import traceback
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import click
 
@@ -45,6 +47,26 @@ class InputError(click.ClickException):
     """Usage, input or environment error: printed as `Error: …` on stderr, exit 2."""
 
     exit_code = EXIT_INPUT
+
+    def show(self, file=None):
+        click.echo(click.style("Error: ", fg="red", bold=True) + self.format_message(), err=True, color=color())
+
+
+# ---- terminal niceties -----------------------------------------------------------------
+def color() -> bool | None:
+    """False when NO_COLOR is set (https://no-color.org: any non-empty value), else None: click
+    then keeps ANSI styles on a terminal and strips them from files and pipes."""
+    return False if os.environ.get("NO_COLOR") else None
+
+
+def say(message: str, *, quiet: bool = False) -> None:
+    """A status line on stderr (styled when stderr is a terminal), unless quiet."""
+    if not quiet:
+        click.echo(message, err=True, color=color())
+
+
+def warn(message: str, *, quiet: bool = False) -> None:
+    say("esms-rules: " + click.style("warning: ", fg="yellow", bold=True) + message, quiet=quiet)
 
 
 class _Cli(click.Group):
@@ -260,8 +282,9 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 def cli():
     """Rules engine for the French « ESMS numérique » funding instructions.
 
-    Policy authors: `check`, `fmt`, `test`. Developers and operators: `evaluate`, `schema`,
-    `policies`, `compile`. Auditors: `explain`, `replay`. Exit codes: 0 ok, 1 policy errors or
+    Start with `esms-rules explain --example dossier-2025`. Policy authors: `check`, `fmt`,
+    `test`, `source`. Developers and operators: `evaluate`, `schema`, `policies`, `compile`,
+    `serve`, `examples`. Auditors: `explain`, `replay`, `source`. Exit codes: 0 ok, 1 policy errors or
     a failed verdict, 2 usage or input error, 3 internal error. See docs/cli.md.
     """
 
@@ -424,44 +447,155 @@ def lsp():
     server.serve()
 
 
+# ---- examples ---------------------------------------------------------------------------
+def examples_dir() -> Path:
+    """The bundled example dossiers: examples/ in a checkout, esms_rules/_data/examples in a wheel."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / "examples", here / "_data" / "examples"):
+        if candidate.is_dir() and any(candidate.glob("*.json*")):
+            return candidate
+    return Path(str(importlib.resources.files("esms_rules").joinpath("_data/examples")))
+
+
+def _example_files() -> list[Path]:
+    return sorted(p for p in examples_dir().glob("*") if p.suffix in (".json", ".jsonl"))
+
+
+def example_path(name: str) -> str:
+    """A bundled example by name (`dossier-2025`, with or without its extension)."""
+    for p in _example_files():
+        if name in (p.stem, p.name):
+            return str(p)
+    known = ", ".join(p.stem for p in _example_files())
+    raise InputError(f"no bundled example named {name!r}; bundled examples: {known}")
+
+
+@cli.command()
+@click.option("--copy", "target", metavar="DIR", type=click.Path(file_okay=False),
+              help="Copy the examples into DIR (created if needed; existing files are left as they are).")
+def examples(target):
+    """List the bundled example dossiers, or copy them out with --copy DIR.
+
+    Any command that reads a dossier takes `--example NAME` instead of a path, e.g.
+    `esms-rules explain --example dossier-2025`.
+    """
+    files = _example_files()
+    if target is None:
+        for p in files:
+            click.echo(f"{p.stem:<28} {p.name}")
+        return _exit(EXIT_OK)
+    out = Path(target)
+    out.mkdir(parents=True, exist_ok=True)
+    for p in files:
+        dest = out / p.name
+        if dest.exists():
+            warn(f"{dest} exists: left as it is")
+            continue
+        with atomic_output(str(dest)) as f:
+            f.write(p.read_text(encoding="utf-8"))
+        click.echo(str(dest))
+    return _exit(EXIT_OK)
+
+
+def _example_option(command):
+    return click.option("--example", "example", metavar="NAME",
+                        help="A bundled example dossier instead of a file (`esms-rules examples` lists them).")(command)
+
+
 # ---- evaluate --------------------------------------------------------------------------
-def _is_batch(path: str, fmt: str | None) -> bool:
-    return path.lower().endswith((".jsonl", ".ndjson")) or (path == "-" and fmt == "jsonl")
+Row = tuple  # (line or None, index in a JSON array or None, dossier, error record or None)
 
 
-def _error_record(file: str, line: int | None, dossier, error: str, problems: list[dict]) -> dict:
-    return {"file": _shown(file), "line": line, "dossier": dossier if isinstance(dossier, str) else None,
-            "error": error, "problems": problems}
+def _error_record(file: str, line: int | None, dossier, error: str, problems: list[dict],
+                  index: int | None = None) -> dict:
+    record = {"file": _shown(file), "line": line, "dossier": dossier if isinstance(dossier, str) else None,
+              "error": error, "problems": problems}
+    if index is not None:
+        record["index"] = index
+    return record
 
 
-def _rows(path: str, batch: bool) -> Iterator[tuple[int | None, object, dict | None]]:
-    """(line, dossier, error record or None) for each dossier of one input, in order."""
-    if not batch:
-        try:
-            yield None, _parse_json(_read_bytes(path)), None
-        except ValueError as e:
-            yield None, None, _error_record(path, None, None, "invalid_json", [{"path": "$", "message": str(e)}])
-        return
-    if path == "-":
-        stream, close = _stdin(), False
-    else:
-        try:
-            stream, close = open(path, "rb"), True
-        except OSError as e:
-            raise InputError(_os_message(e)) from None
+def _invalid_json(path: str, line: int | None, e: ValueError) -> dict:
+    return _error_record(path, line, None, "invalid_json", [{"path": "$", "message": str(e)}])
+
+
+def _numbered(stream) -> Iterator[tuple[int, bytes]]:
+    """The lines of a binary stream, numbered from 1, a UTF-8 BOM removed from the first."""
+    for n, raw in enumerate(stream, start=1):
+        yield n, (raw[3:] if n == 1 and raw.startswith(b"\xef\xbb\xbf") else raw)
+
+
+def _jsonl_rows(path: str, lines: Iterable[tuple[int, bytes]], close=None) -> Iterator[Row]:
     try:
-        for n, raw in enumerate(stream, start=1):
-            if n == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]
+        for n, raw in lines:
             if not raw.strip():
                 continue          # blank lines are not rows (line numbers still count them)
             try:
-                yield n, _parse_json(raw), None
+                yield n, None, _parse_json(raw), None
             except ValueError as e:
-                yield n, None, _error_record(path, n, None, "invalid_json", [{"path": "$", "message": str(e)}])
+                yield n, None, None, _invalid_json(path, n, e)
     finally:
-        if close:
-            stream.close()
+        if close is not None:
+            close()
+
+
+def _document(path: str, data: bytes) -> tuple[str, Iterator[Row]]:
+    """One JSON document: a dossier ("single") or an array of dossiers ("array")."""
+    try:
+        value = _parse_json(data)
+    except ValueError as e:
+        return "single", iter([(None, None, None, _invalid_json(path, None, e))])
+    if isinstance(value, list):
+        return "array", ((None, i, d, None) for i, d in enumerate(value))
+    return "single", iter([(None, None, value, None)])
+
+
+def _many_values(data: bytes) -> bool:
+    """Whether text that is not one JSON document reads as JSON Lines: its first value ends
+    before the text does ("Extra data"), or the first line already is what is wrong."""
+    try:
+        json.loads(data.decode("utf-8-sig"))
+        return False
+    except json.JSONDecodeError as e:
+        return e.msg == "Extra data" or (e.lineno == 1 and data.strip().count(b"\n") > 0)
+    except (ValueError, RecursionError):
+        return False
+
+
+def open_input(path: str, fmt: str | None = None) -> tuple[str, Iterator[Row]]:
+    """The kind of one DOSSIER argument ("single", "array" or "jsonl") and its rows, lazily.
+
+    `.jsonl`/`.ndjson` files are JSON Lines. Standard input is detected: a JSON object alone
+    on its first line followed by more lines is JSON Lines (read as a stream); otherwise the
+    whole text is one document (an object, or an array of dossiers), or JSON Lines when it
+    holds several values. `--format jsonl` forces JSON Lines on stdin.
+    """
+    if path != "-" and path.lower().endswith((".jsonl", ".ndjson")):
+        try:
+            stream = open(path, "rb")
+        except OSError as e:
+            raise InputError(_os_message(e)) from None
+        return "jsonl", _jsonl_rows(path, _numbered(stream), stream.close)
+    if path != "-":
+        return _document(path, _read_bytes(path))
+    lines = _numbered(_stdin())
+    if fmt == "jsonl":
+        return "jsonl", _jsonl_rows(path, lines)
+    head: list[tuple[int, bytes]] = []
+    for n, raw in lines:
+        head.append((n, raw))
+        if raw.strip():
+            break
+    with contextlib.suppress(ValueError):
+        if head and isinstance(_parse_json(head[-1][1]), dict):
+            for n, raw in lines:
+                head.append((n, raw))
+                if raw.strip():
+                    return "jsonl", _jsonl_rows(path, itertools.chain(head, lines))
+    data = b"".join(raw for _, raw in itertools.chain(head, lines))
+    if _many_values(data):
+        return "jsonl", _jsonl_rows(path, _numbered(io.BytesIO(data)))
+    return _document(path, data)
 
 
 def _first_problem(record: dict) -> str:
@@ -470,42 +604,106 @@ def _first_problem(record: dict) -> str:
     return head + (f" (and {len(probs) - 1} more)" if len(probs) > 1 else "")
 
 
+class CampaignCheck:
+    """Warns (once per programme and campaign) when a policy given with --policy is not the
+    one in force for a dossier's programme and campaign."""
+
+    def __init__(self, policy, quiet: bool):
+        self.policy, self.quiet, self.seen = policy, quiet, set()
+
+    def __call__(self, dossier) -> None:
+        if self.policy is None or not isinstance(dossier, dict):
+            return
+        key = (dossier.get("programme", "esms-numerique"), dossier.get("campaign"))
+        if key == (self.policy.programme, self.policy.campaign) or repr(key) in self.seen:
+            return
+        self.seen.add(repr(key))
+        import esms_rules
+        try:
+            in_force = f"the policy in force for it is {esms_rules.policy_for(dossier).id}"
+        except EsmsError:
+            in_force = "no bundled policy is in force for it"
+        warn(f"dossier {dossier.get('id')!r} is of {key[0]} {key[1]!r}, but --policy {self.policy.id} is for "
+             f"{self.policy.programme} {self.policy.campaign!r}; {in_force}", quiet=self.quiet)
+
+
+def _progress(quiet: bool):
+    """A progress bar on stderr for batches, when stderr is a terminal and tqdm is installed
+    (the `progress` extra); shown only once a batch has run for ESMS_RULES_PROGRESS_DELAY seconds
+    (default 1)."""
+    if quiet or not sys.stderr.isatty():
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    try:
+        delay = float(os.environ.get("ESMS_RULES_PROGRESS_DELAY", "1"))
+    except ValueError:
+        delay = 1.0
+    return tqdm(unit=" dossiers", delay=delay, file=sys.stderr, leave=False)
+
+
+def _summary(counts: dict) -> str:
+    total = sum(counts.values()) - counts["internal"]
+    errors = f"{counts['errors']} error{'s' * (counts['errors'] != 1)}"
+    return (f"esms-rules: {total} dossier{'s' * (total != 1)}: "
+            + click.style(f"{counts['eligible']} eligible", fg="green") + ", "
+            + click.style(f"{counts['ineligible']} ineligible", fg="yellow" if counts["ineligible"] else None) + ", "
+            + click.style(errors, fg="red" if counts["errors"] else None))
+
+
 @cli.command()
-@click.argument("dossiers", nargs=-1, required=True, metavar="DOSSIER...",
+@click.argument("dossiers", nargs=-1, metavar="DOSSIER...",
                 type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@_example_option
 @click.option("--policy", "-p", "policy_spec", metavar="NAME|PATH",
               help="Evaluate with this policy (bundled name or .esms file) instead of the one in force "
-                   "for each dossier.")
+                   "for each dossier (a warning tells when it is not the one in force).")
 @click.option("--format", "fmt", type=click.Choice(["json", "jsonl"]),
-              help="json: one indented decision, or an array of them for several; jsonl: one compact line per "
-                   "dossier (and: read stdin as JSON Lines). Default: json for one .json dossier, else jsonl.")
+              help="json: one indented decision, or an array of them; jsonl: one compact line per dossier "
+                   "(and: read stdin as JSON Lines). Default: json for one .json file, else jsonl.")
 @click.option("--no-trace", is_flag=True, help="Leave out the explanation trace (faster).")
 @click.option("--output", "-o", metavar="FILE", type=click.Path(dir_okay=False),
               help="Write here (atomically: a temporary file moved into place at the end) instead of stdout.")
 @click.option("--fail-on-ineligible", is_flag=True, help="Exit 1 if any decision is ineligible.")
-def evaluate(dossiers, policy_spec, fmt, no_trace, output, fail_on_ineligible):
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar, warnings, per-row errors or summary on stderr.")
+def evaluate(dossiers, example, policy_spec, fmt, no_trace, output, fail_on_ineligible, quiet):
     """Evaluate dossiers and print the decisions as JSON.
 
-    Each DOSSIER is a .json file holding one dossier, a .jsonl file holding one dossier per
-    line (a batch), or `-` for stdin (a batch with --format jsonl). Every input row gives one
-    output record, in order; a row that is not JSON or breaks the contract gives an error
-    record {"file", "line", "dossier", "error", "problems"} and the exit code is 2. Without
-    --policy each dossier is decided by the bundled policy in force for its programme and
-    campaign.
+    Each DOSSIER is a .json file holding one dossier or a JSON array of dossiers, a .jsonl
+    file holding one dossier per line (a batch), or `-` for stdin (whose format is detected).
+    Every input row gives one output record, in order; a row that is not JSON or breaks the
+    contract gives an error record {"file", "line", "dossier", "error", "problems"} ("index"
+    too for an array element) and the exit code is 2. Without --policy each dossier is
+    decided by the bundled policy in force for its programme and campaign. On a terminal, a
+    batch shows a progress bar (with the `progress` extra) and a summary.
     """
     import esms_rules
+    if example:
+        dossiers = (*dossiers, example_path(example))
+    if not dossiers:
+        raise click.UsageError("give at least one DOSSIER (a file, or - for stdin) or --example NAME")
+    if dossiers.count("-") > 1:
+        raise InputError("stdin (-) can be read only once")
     policy = load_policy_or_exit(policy_spec) if policy_spec else None
-    single = len(dossiers) == 1 and not _is_batch(dossiers[0], fmt)
-    out_fmt = fmt or ("json" if single else "jsonl")
+    inputs = [(path, *open_input(path, fmt)) for path in dossiers]
+    single = len(inputs) == 1 and inputs[0][1] == "single"
+    out_fmt = fmt or ("json" if len(inputs) == 1 and inputs[0][1] != "jsonl" else "jsonl")
     trace = not no_trace
     counts = {"eligible": 0, "ineligible": 0, "errors": 0, "internal": 0}
     reported = 0
+    campaign_check = CampaignCheck(policy, quiet)
+    bar = None if single else _progress(quiet)
 
     def results():
         nonlocal reported
-        for path in dossiers:
-            for line, dossier, error in _rows(path, _is_batch(path, fmt)):
+        for path, _, rows in inputs:
+            for line, index, dossier, error in rows:
+                if bar is not None:
+                    bar.update()
                 if error is None:
+                    campaign_check(dossier)
                     try:
                         decision = esms_rules.evaluate(dossier, policy=policy, trace=trace)
                         counts["eligible" if decision.eligible else "ineligible"] += 1
@@ -513,43 +711,46 @@ def evaluate(dossiers, policy_spec, fmt, no_trace, output, fail_on_ineligible):
                         continue
                     except DossierError as e:
                         d = e.to_dict()
-                        error = _error_record(path, line, d["dossier"], d["error"], d["problems"])
+                        error = _error_record(path, line, d["dossier"], d["error"], d["problems"], index)
                     except Exception as e:     # a bug: keep the row, report it, go on
                         if counts["internal"] == 0:
                             traceback.print_exc()
                         counts["internal"] += 1
                         ident = dossier.get("id") if isinstance(dossier, dict) else None
                         error = _error_record(path, line, ident, "internal_error",
-                                              [{"path": "$", "message": f"{type(e).__name__}: {e}"}])
+                                              [{"path": "$", "message": f"{type(e).__name__}: {e}"}], index)
                 counts["errors"] += 1
                 if reported < MAX_ERROR_MESSAGES:
-                    where = _shown(path) + (f":{line}" if line is not None else "")
-                    click.echo(f"esms-rules: {where}: {error['error']}: {_first_problem(error)}", err=True)
+                    where = _shown(path) + (f":{line}" if line is not None else "") \
+                        + (f"[{index}]" if index is not None else "")
+                    say(f"esms-rules: {where}: " + click.style(error["error"], fg="red") + f": {_first_problem(error)}",
+                        quiet=quiet)
                 elif reported == MAX_ERROR_MESSAGES:
-                    click.echo("esms-rules: … more errors: see the error records", err=True)
+                    say("esms-rules: … more errors: see the error records", quiet=quiet)
                 reported += 1
                 yield error
 
-    with atomic_output(output) as out:
-        if out_fmt == "jsonl":
-            for record in results():
-                out.write(json.dumps(record, ensure_ascii=False) + "\n")
-        elif single:
-            for record in results():
-                out.write(json.dumps(record, ensure_ascii=False, indent=2) + "\n")
-        else:
-            first = True
-            out.write("[")
-            for record in results():
-                item = json.dumps(record, ensure_ascii=False, indent=2).replace("\n", "\n  ")
-                out.write(("\n  " if first else ",\n  ") + item)
-                first = False
-            out.write("\n]\n" if not first else "]\n")
-    total = sum(counts.values()) - counts["internal"]
+    try:
+        with atomic_output(output) as out:
+            if out_fmt == "jsonl":
+                for record in results():
+                    out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            elif single:
+                for record in results():
+                    out.write(json.dumps(record, ensure_ascii=False, indent=2) + "\n")
+            else:
+                first = True
+                out.write("[")
+                for record in results():
+                    item = json.dumps(record, ensure_ascii=False, indent=2).replace("\n", "\n  ")
+                    out.write(("\n  " if first else ",\n  ") + item)
+                    first = False
+                out.write("\n]\n" if not first else "]\n")
+    finally:
+        if bar is not None:
+            bar.close()
     if not single:
-        click.echo(f"esms-rules: {total} dossier{'s' * (total != 1)}: {counts['eligible']} eligible, "
-                   f"{counts['ineligible']} ineligible, {counts['errors']} error{'s' * (counts['errors'] != 1)}",
-                   err=True)
+        say(_summary(counts), quiet=quiet)
     if counts["internal"]:
         return _exit(EXIT_INTERNAL)
     if counts["errors"]:
@@ -559,7 +760,9 @@ def evaluate(dossiers, policy_spec, fmt, no_trace, output, fail_on_ineligible):
 
 # ---- explain ---------------------------------------------------------------------------
 @cli.command()
-@click.argument("dossier", metavar="DOSSIER", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.argument("dossier", metavar="DOSSIER", required=False,
+                type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@_example_option
 @click.option("--policy", "-p", "policy_spec", metavar="NAME|PATH", help="Policy to use (default: the one in force).")
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown", "html", "json"]), default="text",
               show_default=True, help="text, Markdown or a standalone HTML page for people; json: the trace.")
@@ -567,16 +770,20 @@ def evaluate(dossiers, policy_spec, fmt, no_trace, output, fail_on_ineligible):
               help="Add « Ce qui changerait la décision »: the smallest changes that would lift each blocking reason.")
 @click.option("--output", "-o", metavar="FILE", type=click.Path(dir_okay=False),
               help="Write here (atomically) instead of stdout.")
-def explain(dossier, policy_spec, fmt, suggest, output):
+@click.option("--quiet", "-q", is_flag=True, help="No warning on stderr.")
+def explain(dossier, example, policy_spec, fmt, suggest, output, quiet):
     """Explain the decision on one dossier: each rule, the facts it read, its outcome.
 
-    DOSSIER is a .json file or `-` for stdin. text, markdown and html are in French, for
-    people (the HTML page is standalone and printable); json is the trace tree
-    (`Decision.trace.to_dict()`).
+    DOSSIER is a .json file or `-` for stdin; --example NAME takes a bundled example instead.
+    text, markdown and html are in French, for people (the HTML page is standalone and
+    printable); json is the trace tree (`Decision.trace.to_dict()`).
     """
     import esms_rules
+    if (dossier is None) == (example is None):
+        raise click.UsageError("give one DOSSIER (a file, or - for stdin) or --example NAME")
     policy = load_policy_or_exit(policy_spec) if policy_spec else None
-    data = _read_json(dossier)
+    data = _read_json(dossier or example_path(example))
+    CampaignCheck(policy, quiet)(data)
     policy = policy or esms_rules.policy_for(data)
     decision = policy.evaluate(data, trace=True)
     suggestions = None
@@ -625,14 +832,82 @@ def replay(decision, dossier, policy_spec):
 @cli.command()
 @click.option("--policy", "-p", "policy_spec", metavar="NAME|PATH",
               help="Policy whose dossier schema to print (default: the newest bundled esms-numerique policy).")
+@click.option("--decision", "what", flag_value="decision", help="The schema of a decision instead.")
+@click.option("--error", "what", flag_value="error", help="The schema of an error record instead.")
 @click.option("--output", "-o", metavar="FILE", type=click.Path(dir_okay=False),
               help="Write here (atomically) instead of stdout.")
-def schema(policy_spec, output):
-    """Print the JSON Schema (draft 2020-12) of the dossiers a policy reads."""
-    from .jsonschema import dossier_schema
-    policy = load_policy_or_exit(policy_spec) if policy_spec else default_policy()
+def schema(policy_spec, what, output):
+    """Print a JSON Schema (draft 2020-12): of the dossiers a policy reads (default), of a
+    decision (--decision) or of an error record (--error)."""
+    from . import jsonschema
+    if what == "decision":
+        doc = jsonschema.decision_schema()
+    elif what == "error":
+        doc = jsonschema.error_schema()
+    else:
+        doc = jsonschema.dossier_schema(load_policy_or_exit(policy_spec) if policy_spec else default_policy())
     with atomic_output(output) as out:
-        out.write(json.dumps(dossier_schema(policy), ensure_ascii=False, indent=2) + "\n")
+        out.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
+    return _exit(EXIT_OK)
+
+
+# ---- source ----------------------------------------------------------------------------------
+BUNDLED_PREFIX = "esms_rules:"
+
+
+def source_file(name: str) -> Path:
+    """The file a span names: `esms_rules:policies/X.esms` (or `policies/X.esms` when no such
+    file is here) is a bundled module; anything else is a path."""
+    from .load import bundled_dir
+    bundled = name[len(BUNDLED_PREFIX):] if name.startswith(BUNDLED_PREFIX) else None
+    if bundled is None and not Path(name).is_file() and name.startswith("policies/"):
+        bundled = name
+    if bundled is not None:
+        path = bundled_dir() / Path(bundled).name
+        if bundled.startswith("policies/") and path.is_file():
+            return path
+        raise InputError(f"no bundled module {name!r}; `esms-rules policies` lists the policies")
+    if not Path(name).is_file():
+        raise InputError(f"{name}: no such file")
+    return Path(name)
+
+
+def parse_span(span: str) -> tuple[str, int | None]:
+    """`FILE`, `FILE:LINE` or `FILE:LINE:COL` as (FILE, LINE or None)."""
+    parts = span.split(":")
+    numbers = 0
+    while numbers < 2 and len(parts) - numbers > 1 and parts[-1 - numbers].isdigit():
+        numbers += 1
+    name = ":".join(parts[:len(parts) - numbers])
+    return name, (int(parts[len(parts) - numbers]) if numbers else None)
+
+
+@cli.command()
+@click.argument("span", metavar="FILE[:LINE[:COL]]")
+@click.option("--context", "-C", default=3, show_default=True, metavar="N", type=click.IntRange(0),
+              help="Lines shown before and after LINE.")
+@click.option("--path", "path_only", is_flag=True,
+              help="Print only the file's path on this machine (to open it: `$EDITOR \"$(esms-rules source --path …)\"`).")
+def source(span, context, path_only):
+    """Show the policy text a span points to, as reports print them.
+
+    SPAN is `esms_rules:policies/common.esms:308` (a bundled module, wherever the package is
+    installed), `policies/common.esms:308:5`, or a path with a line. Without LINE the whole
+    file is printed.
+    """
+    name, line = parse_span(span)
+    path = source_file(name)
+    if path_only:
+        click.echo(str(path.resolve()))
+        return _exit(EXIT_OK)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    if line is not None and not 1 <= line <= len(lines):
+        raise InputError(f"{name} has {len(lines)} lines, not {line}")
+    low, high = (1, len(lines)) if line is None else (max(1, line - context), min(len(lines), line + context))
+    width = len(str(high))
+    for n in range(low, high + 1):
+        text = f"{'>' if n == line else ' '} {n:>{width}} | {lines[n - 1]}"
+        click.echo(click.style(text, bold=True) if n == line else text, color=color())
     return _exit(EXIT_OK)
 
 
@@ -661,6 +936,40 @@ def policies(fmt):
     click.echo(line([title for _, title in cols]))
     for row in table:
         click.echo(line(row))
+    return _exit(EXIT_OK)
+
+
+# ---- serve -------------------------------------------------------------------------------------
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="TCP port.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1), help="Worker processes.")
+@click.option("--policy", "-p", "policy_specs", multiple=True, metavar="NAME|PATH",
+              help="Serve only these policies (repeatable); default: every bundled policy, each dossier "
+                   "decided by the one in force for its campaign.")
+@click.option("--max-body", default=10_000_000, show_default=True, type=click.IntRange(1), metavar="BYTES",
+              help="Largest request body accepted (413 beyond).")
+@click.option("--max-batch", default=10_000, show_default=True, type=click.IntRange(1), metavar="ROWS",
+              help="Most dossiers in one request (413 beyond).")
+@click.option("--log-dossiers", is_flag=True,
+              help="Also write each dossier in full into the decision log (personal data: off by default).")
+@click.option("--log-file", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Append the JSON-lines access and decision logs here instead of stderr.")
+def serve(host, port, workers, policy_specs, max_body, max_batch, log_dossiers, log_file):
+    """Serve decisions over HTTP (needs the `server` extra: Starlette and uvicorn).
+
+    Endpoints: POST /v1/decisions, POST /v1/explanations, GET /v1/policies, GET /healthz, and
+    the OpenAPI description at /openapi.json (read at /docs). docs/api.md has the details.
+    """
+    server = _feature("server", "serve")
+    for spec in policy_specs:
+        load_policy_or_exit(spec)           # a bad name or policy fails now, not in every worker
+    config = server.ServerConfig(policies=tuple(policy_specs), max_body=max_body, max_batch=max_batch,
+                                 log_dossiers=log_dossiers, log_file=log_file)
+    try:
+        server.run(config, host=host, port=port, workers=workers)
+    except server.MissingExtra as e:
+        raise InputError(str(e)) from None
     return _exit(EXIT_OK)
 
 

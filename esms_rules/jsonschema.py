@@ -133,3 +133,84 @@ _SCALARS = {
     "date": {"type": "string", "format": "date", "pattern": DATE_PATTERN},
     "datetime": {"type": "string", "format": "date-time", "pattern": DATETIME_PATTERN},
 }
+
+
+# ---- the decision ------------------------------------------------------------------------
+def _reason_schema() -> dict:
+    return {
+        "type": "object",
+        "description": "One finding: a stable code, the rule that raised it, a message in French, what it cites.",
+        "properties": {
+            "code": {"type": "string", "pattern": "^[A-Z][A-Z0-9_]*$", "description": "stable reason code"},
+            "rule": {"type": "string", "description": "the policy rule that raised it ('contract' for UNKNOWN_FIELD)"},
+            "message": {"type": "string", "description": "in French, for people"},
+            "source": {"type": "string", "description": "the document and words the rule rests on"},
+            "level": {"enum": ["dossier", "structure"]},
+            "severity": {"enum": ["blocking", "inadmissible", "warning"]},
+        },
+        "required": ["code", "rule", "message", "source", "level", "severity"],
+        "additionalProperties": False,
+    }
+
+
+def decision_schema() -> dict:
+    """The JSON Schema of a decision as `Decision.to_json()` (and `esms-rules evaluate`) writes it."""
+    reasons = {"type": "array", "items": {"$ref": "#/$defs/reason"}}
+    number = {"type": ["number", "null"]}
+    return {
+        "$schema": DIALECT,
+        "$id": "urn:esms-rules:decision",
+        "title": "Decision of esms-rules on one dossier",
+        "description": "Written by Decision.to_json(); docs/contract.md gives the meaning of each field. "
+                       "`trace` is left out when the decision was made without it.",
+        "type": "object",
+        "properties": {
+            "dossier": {"type": ["string", "null"], "description": "the dossier's id"},
+            "policy": {
+                "type": "object",
+                "properties": {"id": {"type": "string"},
+                               "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                               "engine": {"type": "string", "description": "esms-rules version"}},
+                "required": ["id", "sha256", "engine"],
+                "additionalProperties": False,
+            },
+            "recevable": {"type": "boolean", "description": "false if and only if the dossier was filed late"},
+            "eligible": {"type": "boolean", "description": "true if and only if `reasons` is empty"},
+            "call": {"enum": ["regional", "national", None], "description": "the call the grouping belongs to"},
+            "amount_eur": {**number, "description": "maximum amount in euros where an instruction gives one"},
+            "structures": {"type": "array", "items": {
+                "type": "object",
+                "properties": {"finess": {"type": ["string", "null"]}, "eligible": {"type": "boolean"},
+                               "funded_share": number, "reasons": reasons, "warnings": reasons},
+                "required": ["finess", "eligible", "funded_share", "reasons"],
+                "additionalProperties": False,
+            }},
+            "reasons": reasons,
+            "warnings": reasons,
+            "trace": {"type": "object", "description": "the explanation tree (docs/trace.md)"},
+        },
+        "required": ["dossier", "policy", "recevable", "eligible", "call", "amount_eur", "structures",
+                     "reasons", "warnings"],
+        "additionalProperties": False,
+        "$defs": {"reason": _reason_schema()},
+    }
+
+
+def error_schema() -> dict:
+    """The JSON Schema of an error record: a dossier refused, each problem by its JSON path."""
+    return {
+        "$schema": DIALECT,
+        "$id": "urn:esms-rules:error",
+        "title": "A dossier that could not be decided",
+        "type": "object",
+        "properties": {
+            "dossier": {"type": ["string", "null"]},
+            "error": {"type": "string", "description": "invalid_json, invalid_dossier, … (docs/contract.md)"},
+            "problems": {"type": "array", "minItems": 1, "items": {
+                "type": "object",
+                "properties": {"path": {"type": "string"}, "message": {"type": "string"}},
+                "required": ["path", "message"],
+            }},
+        },
+        "required": ["error", "problems"],
+    }
