@@ -35,7 +35,7 @@ from typing import Iterable, Iterator
 
 import click
 
-from . import __version__
+from . import __version__, jsonio
 from .diagnostics import DossierError, EsmsError, PolicyError
 
 EXIT_OK, EXIT_FAIL, EXIT_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -734,15 +734,15 @@ def evaluate(dossiers, example, policy_spec, fmt, no_trace, output, fail_on_inel
         with atomic_output(output) as out:
             if out_fmt == "jsonl":
                 for record in results():
-                    out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                    out.write(jsonio.dumps(record) + "\n")
             elif single:
                 for record in results():
-                    out.write(json.dumps(record, ensure_ascii=False, indent=2) + "\n")
+                    out.write(jsonio.dumps(record, indent=2) + "\n")
             else:
                 first = True
                 out.write("[")
                 for record in results():
-                    item = json.dumps(record, ensure_ascii=False, indent=2).replace("\n", "\n  ")
+                    item = jsonio.dumps(record, indent=2).replace("\n", "\n  ")
                     out.write(("\n  " if first else ",\n  ") + item)
                     first = False
                 out.write("\n]\n" if not first else "]\n")

@@ -166,6 +166,8 @@ def decision_schema() -> dict:
         "type": "object",
         "properties": {
             "dossier": {"type": ["string", "null"], "description": "the dossier's id"},
+            "dossier_sha256": {"type": ["string", "null"], "pattern": "^sha256:[0-9a-f]{64}$",
+                               "description": "digest of the dossier decided (canonical JSON), for replay"},
             "policy": {
                 "type": "object",
                 "properties": {"id": {"type": "string"},
@@ -187,9 +189,11 @@ def decision_schema() -> dict:
             }},
             "reasons": reasons,
             "warnings": reasons,
+            "outputs": {"type": "object", "description": "the policy's other declared outputs, by name "
+                                                         "(present only when it has some)"},
             "trace": {"type": "object", "description": "the explanation tree (docs/trace.md)"},
         },
-        "required": ["dossier", "policy", "recevable", "eligible", "call", "amount_eur", "structures",
+        "required": ["dossier", "dossier_sha256", "policy", "recevable", "eligible", "call", "amount_eur", "structures",
                      "reasons", "warnings"],
         "additionalProperties": False,
         "$defs": {"reason": _reason_schema()},

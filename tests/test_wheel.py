@@ -130,3 +130,28 @@ def test_installed_cli_commands(venv, elsewhere):
     json.loads(_ok([cli, "schema"], cwd=elsewhere).stdout)
     r = _run([cli, "evaluate", "missing.json"], cwd=elsewhere)
     assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_installed_first_run_and_examples(venv, elsewhere):
+    """The README's first command, from the wheel: a French explanation of a bundled example."""
+    cli = venv / BIN / "esms-rules"
+    text = _ok([cli, "explain", "--example", "dossier-2025-ineligible"], cwd=elsewhere).stdout
+    assert "HDF-2025-0001" in text and "GROUPING_TOO_SMALL" in text and "éligible" in text
+    _ok([cli, "examples", "--copy", "ex"], cwd=elsewhere)
+    assert json.loads((elsewhere / "ex" / "dossier-2025.json").read_text(encoding="utf-8"))["id"] == "HDF-2025-0042"
+    decision = json.loads(_ok([cli, "evaluate", "--no-trace", "ex/dossier-2025.json"], cwd=elsewhere).stdout)
+    assert decision["eligible"] is True
+    shown = _ok([cli, "source", "esms_rules:policies/common.esms:10", "-C", "0"], cwd=elsewhere).stdout
+    assert shown.startswith("> 10 | ")
+    path = Path(_ok([cli, "source", "--path", "esms_rules:policies/common.esms"], cwd=elsewhere).stdout.strip())
+    assert venv in path.parents and path.is_file()
+    json.loads(_ok([cli, "schema", "--decision"], cwd=elsewhere).stdout)
+
+
+def test_installed_core_imports_no_extra_and_serve_says_what_is_missing(venv, elsewhere):
+    probe = ("import sys, esms_rules, esms_rules.cli, esms_rules.server; "
+             "print(sorted(m for m in ('starlette', 'uvicorn', 'tqdm', 'pandas', 'polars', 'pyarrow') "
+             "if m in sys.modules))")
+    assert _ok([venv / BIN / "python", "-c", probe], cwd=elsewhere).stdout.strip() == "[]"
+    r = _run([venv / BIN / "esms-rules", "serve", "--port", "9"], cwd=elsewhere)   # only the core is installed
+    assert r.returncode == 2 and "server extra" in r.stderr and "Traceback" not in r.stderr
