@@ -17,6 +17,10 @@ Typical use::
 """
 __version__ = "0.1.0"
 
+import logging as _logging  # noqa: E402
+
+_logging.getLogger(__name__).addHandler(_logging.NullHandler())   # silent until the application configures logging
+
 from .diagnostics import Diagnostic, DossierError, EsmsError, PolicyError, Problem  # noqa: E402
 from .decision import Decision, Reason, StructureResult, Verdict  # noqa: E402
 from .policy import Policy  # noqa: E402

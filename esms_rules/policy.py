@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import logging
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
     from .check import CheckedPolicy
 
 __all__ = ["Policy"]
+log = logging.getLogger(__name__)
 
 _ARITHMETIC = (ArithmeticError, OverflowError)
 
@@ -79,8 +82,12 @@ class Policy:
     def from_text(cls, text: str, file: str = "<string>") -> Policy:
         from .check import check
         from .load import link
+        start = time.perf_counter()
         with collector_paused():
-            return cls(check(link(text, file)))
+            policy = cls(check(link(text, file)))
+        log.info("policy %s built from text %s: sha256 %s, %.0f ms", policy.id, file, policy.sha256,
+                 (time.perf_counter() - start) * 1000)
+        return policy
 
     def __repr__(self) -> str:
         return f"<Policy {self.id} sha256={self.sha256[:12]}>"
@@ -144,6 +151,11 @@ class Policy:
         """
         if mode not in ("trace", "reasons", "decision"):
             raise ValueError(f"mode must be 'trace', 'reasons' or 'decision', not {mode!r}")
+        from .dataframe import rows
+        results = self._results(rows(dossiers), mode)     # a pandas DataFrame: one dossier per row
+        return _summarised(self, results) if log.isEnabledFor(logging.INFO) else results
+
+    def _results(self, dossiers: Iterable[dict[str, Any]], mode: str) -> Iterator[Decision | Verdict | DossierError]:
         if mode == "decision":  # speed: the per-record compiled path, one local call per dossier
             fast, slow = self._decide_fast or self._fused_decider(), self._decide_slow
             for d in dossiers:
@@ -196,3 +208,18 @@ class Policy:
         return Decision(dossier.get("id"), self.id, self.sha256, rec, ok, outputs.get(CALL), outputs.get(AMOUNT),
                         tuple(structures), tuple(reasons), tuple(warnings), outputs, __version__, builder,
                         dossier)
+
+
+def _summarised(policy: Policy, results: Iterator[Any]) -> Iterator[Any]:
+    """`results` as they come, then one INFO line on the `esms_rules.policy` logger: the batch's
+    counts and time (nothing of the dossiers themselves)."""
+    counts = {"eligible": 0, "ineligible": 0, "errors": 0}
+    start = time.perf_counter()
+    try:
+        for r in results:
+            counts["errors" if isinstance(r, DossierError) else "eligible" if r.eligible else "ineligible"] += 1
+            yield r
+    finally:
+        log.info("batch of %d dossiers with %s: %d eligible, %d ineligible, %d errors, %.3f s",
+                 sum(counts.values()), policy.id, counts["eligible"], counts["ineligible"], counts["errors"],
+                 time.perf_counter() - start)

@@ -12,7 +12,9 @@ of the same names (`esms_rules.evaluate`, …).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
+import time
 from functools import cached_property, lru_cache
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -25,6 +27,8 @@ from .diagnostics import Diagnostic, DossierError, PolicyError, Problem
 from .policy import Policy, collector_paused
 from .span import Span
 from .validate import _kind
+
+log = logging.getLogger(__name__)
 
 __all__ = ["Entry", "Registry", "bundled_policies", "bundled_registry", "clear_caches", "evaluate",
            "load_policy", "policy_for", "read_header"]
@@ -203,8 +207,12 @@ def bundled_registry() -> Registry:
 def _load_cached(path: str, mtime: float) -> Policy:
     from .check import check
     from .load import load_program
+    start = time.perf_counter()
     with collector_paused():
-        return Policy(check(load_program(path)))
+        policy = Policy(check(load_program(path)))
+    log.info("policy %s built from %s: sha256 %s, %.0f ms", policy.id, path, policy.sha256,
+             (time.perf_counter() - start) * 1000)
+    return policy
 
 
 def load_policy(path_or_name: str | Path | Policy) -> Policy:
