@@ -114,7 +114,8 @@ def sandbox(tmp_path) -> tuple[Path, dict]:
     shim = bin_dir / "esms-rules"
     shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m esms_rules "$@"\n', encoding="utf-8")
     shim.chmod(0o755)
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+    tools = Path(sys.executable).parent      # the environment's other commands (pygmentize, …)
+    env = {**os.environ, "PATH": os.pathsep.join([str(bin_dir), str(tools), os.environ.get("PATH", "")]),
            "PYTHONPATH": str(ROOT), "NO_COLOR": "1", "COLUMNS": "100"}
     return work, env
 
