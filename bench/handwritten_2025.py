@@ -52,7 +52,7 @@ def _midnight_after(day: str) -> dt.datetime:
 
 REGIONAL_DEADLINE = "2025-09-15"
 MULTIREGIONAL_DEADLINE = NATIONAL_DEADLINE = "2025-06-01"
-V12 = False   # contract v1.2 EU_FUNDING_TO_CHECK: on once the bundled 2025 policy has it
+V12 = True    # contract v1.2 EU_FUNDING_TO_CHECK, as the bundled 2025 policy has it
 ONE = Decimal(1)
 ZERO = Decimal(0)
 

@@ -1,4 +1,4 @@
-"""A hand-written reference reading of CONTRACT.md (v1.1), used to differential-test the engine.
+"""A hand-written reference reading of CONTRACT.md (v1.2), used to differential-test the engine.
 
 This module is deliberately independent of ``esms_rules``: it is a second, plain-Python reading
 of the contract's "Semantics the policies must follow", written to be checked line by line
@@ -44,9 +44,16 @@ R9  BELOW_IDEAL_SIZE (2021) uses the same threshold as the other years (8 if n >
     counted structure is in Corsica/overseas, else 15), for 1 <= n < threshold.
 R10 Money and shares: confort_share is read as Decimal(repr(value)) (so 0.4 is exactly 0.4);
     funded_share = 1 - that, returned as a float; amount_eur is the Decimal sum rounded
-    ROUND_HALF_UP to the cent, returned as a float. 2021 only, and only when eligible.
+    ROUND_HALF_UP to the cent, returned as a float. 2021 regional only (R14), and only when eligible.
 R11 submitted_at is an absolute instant: its own offset is honoured, and the instant is compared
     with 00:00:00 of D+1 in Europe/Paris (so 23:59:59 Paris is on time, 00:00:00 is late).
+R12 (v1.2) CALL_NOT_OPEN looks at the call FILED TO, like the deadline: a 2024 regional filing
+    (one region or several) before 00:00:00 Paris of 15 January 2024, a 2024 national filing
+    before 00:00:00 Paris of 15 February 2024. Every other opening date is [GAP]: no warning.
+R13 (v1.2) EU_FUNDING_TO_CHECK: esms-numerique only, once whatever the number of entries with
+    `same_object: false`, next to OTHER_EU_FUNDING when both kinds are declared.
+R14 (v1.2) The 2021 per-structure amounts are the ARS subsidies of the regional calls: an eligible
+    dossier gets an amount only when filed to (hence belonging to) the regional call.
 """
 
 from __future__ import annotations
@@ -128,6 +135,9 @@ DEADLINES = {
                          ("national", False): GAP, ("national", True): GAP},
 }
 
+# Known opening days of calls (v1.2) [C, 2024 seed]; others [GAP] (R12).
+OPENINGS = {"esms-numerique-2024": {"regional": D(2024, 1, 15), "national": D(2024, 2, 15)}}
+
 PER_STRUCTURE_EUR_2021 = {"acquisition": Decimal(25000), "mise_en_conformite": Decimal(10000)}
 CENT = Decimal("0.01")
 
@@ -141,6 +151,11 @@ def _on_time(submitted_at: str, deadline: dt.date) -> bool:
     day_after = deadline + dt.timedelta(days=1)
     limit = dt.datetime(day_after.year, day_after.month, day_after.day, tzinfo=PARIS)
     return instant < limit
+
+
+def _before_opening(submitted_at: str, opening: dt.date) -> bool:
+    """Filed before 00:00:00 of the opening day in Europe/Paris (R12)."""
+    return _on_time(submitted_at, opening - dt.timedelta(days=1))
 
 
 def _sector_covered(programme: str, structure: dict) -> bool:
@@ -260,6 +275,11 @@ def decide(dossier: dict) -> dict:
     elif not _on_time(dossier["submitted_at"], deadline):
         codes.add("LATE_SUBMISSION")
 
+    # Calls not yet open (v1.2, R12): a warning, never a block [I].
+    opening = OPENINGS.get(policy, {}).get(dossier["call"])
+    if opening is not None and _before_opening(dossier["submitted_at"], opening):
+        warnings.add("CALL_NOT_OPEN")
+
     # Software.
     sw_codes, sw_warnings = _software(policy, dossier, counted)
     codes.update(sw_codes)
@@ -268,6 +288,9 @@ def decide(dossier: dict) -> dict:
     # Single EU funding [C pilots; I esms-numerique].
     if any(f["same_object"] for f in dossier["other_eu_funding"]):
         codes.add("OTHER_EU_FUNDING")
+    # v1.2: another object only warns, in esms-numerique (the pilots say « ayant le même objet »).
+    if programme == "esms-numerique" and any(not f["same_object"] for f in dossier["other_eu_funding"]):
+        warnings.add("EU_FUNDING_TO_CHECK")
 
     eligible = not codes
 
@@ -281,7 +304,8 @@ def decide(dossier: dict) -> dict:
         out_structures.append({"finess": s["finess"], "eligible": not c,
                                "funded_share": float(share), "codes": c})
     amount_eur = None
-    if policy == "esms-numerique-2021" and eligible:  # [I: prorated]; other years: null
+    # [I: prorated]; the 2021 national call and other years: null [GAP] (R14)
+    if policy == "esms-numerique-2021" and dossier["call"] == "regional" and eligible:
         amount_eur = float(amount.quantize(CENT, rounding=ROUND_HALF_UP))
 
     return {

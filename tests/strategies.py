@@ -75,6 +75,8 @@ KNOWN_DEADLINES = {
     2024: [dt.date(2024, 9, 15), dt.date(2024, 6, 1)],
     2025: [dt.date(2025, 9, 15), dt.date(2025, 6, 1)],
 }
+# The eve of every call opening the contract gives (v1.2): 00:00 Paris of D+1 is the opening.
+KNOWN_DEADLINES[2024] += [dt.date(2024, 1, 14), dt.date(2024, 2, 14)]
 
 # Grouping sizes around every boundary (0, pilots' 1, thresholds 8 and 15, the 49/50 split).
 INTERESTING_SIZES = [0, 1, 2, 7, 8, 9, 14, 15, 16, 49, 50, 51]

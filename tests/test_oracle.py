@@ -303,7 +303,37 @@ def test_other_eu_funding():
     other = [{"programme": "FSE+", "same_object": False}]
     assert decide(dossier(2025, "regional", many(15, BRE), other_eu_funding=same))["codes"] == \
         ["OTHER_EU_FUNDING"]
-    assert decide(dossier(2025, "regional", many(15, BRE), other_eu_funding=other))["codes"] == []
+    r = decide(dossier(2025, "regional", many(15, BRE), other_eu_funding=other))
+    assert r["codes"] == [] and r["warnings"] == ["EU_FUNDING_TO_CHECK"]      # v1.2: a warning
+    r = decide(dossier(2025, "regional", many(15, BRE), other_eu_funding=same + other))
+    assert r["codes"] == ["OTHER_EU_FUNDING"] and r["warnings"] == ["EU_FUNDING_TO_CHECK"]
+    pilot = dossier(2023, "national", many(1, BRE), programme="mes-pilotes", other_eu_funding=other)
+    assert "EU_FUNDING_TO_CHECK" not in decide(pilot)["warnings"]   # « ayant le même objet »
+
+
+@pytest.mark.parametrize("call, submitted_at, warned", [
+    ("regional", "2024-01-14T23:59:59+01:00", True),
+    ("regional", "2024-01-15T00:00:00+01:00", False),
+    ("regional", "2024-01-15T02:59:59+04:00", True),      # 23:59:59 in Paris
+    ("national", "2024-02-14T23:59:59+01:00", True),
+    ("national", "2024-01-20T10:00:00+01:00", True),      # regional calls open, national not
+    ("national", "2024-02-15T00:00:00+01:00", False),
+])
+def test_call_not_open_2024(call, submitted_at, warned):
+    structures = many(30, BRE) + many(20, IDF) if call == "national" else many(15, BRE)
+    r = decide(dossier(2024, call, structures, submitted_at=submitted_at))
+    assert ("CALL_NOT_OPEN" in r["warnings"]) == warned
+    assert r["eligible"] and r["recevable"]                                # never a block
+
+
+def test_call_not_open_unknown_elsewhere():
+    assert "CALL_NOT_OPEN" not in decide(dossier(2025, "regional", many(15, BRE),
+                                                 submitted_at="2025-01-02T10:00:00+01:00"))["warnings"]
+
+
+def test_2021_national_call_has_no_amount():
+    r = decide(dossier(2021, "national", many(50, BRE)))
+    assert r["eligible"] and r["call"] == "national" and r["amount_eur"] is None   # v1.2 [GAP]
 
 
 def test_programme_defaults_to_esms_numerique():
@@ -330,7 +360,8 @@ def test_decide_is_total_and_consistent(d):
         assert 0 <= s["funded_share"] <= 1
         assert s["eligible"] or s["funded_share"] == 0
     assert r["codes"] == sorted(set(r["codes"])) and r["warnings"] == sorted(set(r["warnings"]))
-    assert (r["amount_eur"] is not None) == (d["campaign"] == 2021 and r["eligible"])
+    assert (r["amount_eur"] is not None) == (d["campaign"] == 2021 and d["call"] == "regional"
+                                             and r["eligible"])
     assert (r["call"] is None) <= bool({"GROUPING_TOO_SMALL", "GROUPING_TOO_LARGE"} & set(r["codes"]))
 
 
