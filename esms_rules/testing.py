@@ -166,6 +166,8 @@ def _key(path: str, key: str) -> str:
 
 
 _TYPES = {"object": dict, "array": list, "string": str, "boolean": bool, "null": type(None)}
+_TYPE_WORDS = {"object": "an object", "array": "a list", "string": "a string", "boolean": "a boolean",
+               "null": "null", "number": "a number", "integer": "a whole number"}
 
 
 def _conforms(value, schema: dict, path: str, out: list[Problem]) -> None:
@@ -177,7 +179,7 @@ def _conforms(value, schema: dict, path: str, out: list[Problem]) -> None:
                    else (isinstance(value, int) and not isinstance(value, bool)) if n == "integer"
                    else isinstance(value, _TYPES[n]) for n in names)
         if not fits:
-            out.append(Problem(path, f"must be {' or '.join(_kind(_EXAMPLE[n]) for n in names)}, "
+            out.append(Problem(path, f"must be {' or '.join(_TYPE_WORDS[n] for n in names)}, "
                                      f"found {_kind(value)}"))
             return
     if isinstance(value, str) and len(value) < schema.get("minLength", 0):
@@ -202,9 +204,6 @@ def _conforms(value, schema: dict, path: str, out: list[Problem]) -> None:
                 out.append(Problem(where, f"is not a known key (known: {known})"))
             elif isinstance(schema.get("additionalProperties"), dict):
                 _conforms(item, schema["additionalProperties"], where, out)
-
-
-_EXAMPLE = {"object": {}, "array": [], "string": "", "boolean": True, "null": None, "number": 0, "integer": 0}
 
 
 def resolve_policy(spec: str, test_file: Path) -> str:
