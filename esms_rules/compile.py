@@ -23,8 +23,9 @@ import linecache
 from decimal import Decimal
 from functools import lru_cache
 
-from . import ast
-from . import runtime
+from typing import Any
+
+from . import ast, builtins, runtime
 from .check import CheckedPolicy, RuleInfo
 from .runtime import (NO_ITEM, NO_RULE, DecisionResult, Fired, Outcome, ReasonsResult, TraceRecord,
                       TraceResult)
@@ -33,7 +34,16 @@ MODES = ("decision", "reasons", "trace")
 
 
 
-class _Gen:
+Scope = dict[str, Any]
+"""Policy names in scope -> the Python code that holds them (and "#repeated": {id(key): flags})."""
+
+
+class _Gen(ast.ExprVisitor[Scope, str]):
+    """The Python back end: `visit(e, scope)` is the Python expression of `e`.
+
+    Built-in functions are written by `builtins.TABLE[name].python(gen, call, scope)`, which may
+    use `expr`, `gen`, `iterable`, `const` and set `uses_failed`."""
+
     def __init__(self, policy: CheckedPolicy, mode: str, prologue=None, verdict=None):
         self.p = policy
         self.mode = mode
@@ -52,8 +62,9 @@ class _Gen:
         self.counter += 1
         return f"{prefix}{self.counter}"
 
-    def const(self, value, prefix="K") -> str:
-        key = (type(value).__name__, value if not isinstance(value, (dict, list, set)) else id(value))
+    def const(self, value: Any, prefix: str = "K") -> str:
+        key: tuple[str, Any] | None = (type(value).__name__,
+                                       value if not isinstance(value, (dict, list, set)) else id(value))
         try:
             if key in self.const_ids:
                 return self.const_ids[key]
@@ -75,44 +86,51 @@ class _Gen:
     def emit(self, line, depth):
         self.lines.append("    " * depth + line)
 
-    # -- expressions
-    def expr(self, e, scope: dict) -> str:
-        if isinstance(e, ast.Literal):
-            return self.lit(e.value)
-        if isinstance(e, ast.Name):
-            if e.name in scope:
-                return scope[e.name]
-            return self.names[e.name]
-        if isinstance(e, ast.Attribute):
-            return f"{self.expr(e.obj, scope)}[{e.name!r}]"
-        if isinstance(e, ast.Lookup):
-            table = self.p.tables[e.obj.name]
-            tname = self.const(table.mapping, "TABLE")
-            key = self.expr(e.key, scope)
-            if self.p.type_of(e) == table.value_type:
-                return f"{tname}[{key}]"
-            return f"{tname}.get({key})"
-        if isinstance(e, ast.ListExpr):
-            if all(isinstance(i, ast.Literal) for i in e.items):
-                return self.const(tuple(i.value for i in e.items), "LIST") if e.items else "()"
-            return "[" + ", ".join(self.expr(i, scope) for i in e.items) + "]"
-        if isinstance(e, ast.Comprehension):
-            return "[" + self.gen(e.generator, scope) + "]"
-        if isinstance(e, ast.Generator):
-            return "[" + self.gen(e, scope) + "]"
-        if isinstance(e, ast.Unary):
-            inner = self.expr(e.operand, scope)
-            return f"(not {inner})" if e.op == "not" else f"(-{inner})"
-        if isinstance(e, ast.If):
-            return (f"({self.expr(e.then, scope)} if {self.expr(e.condition, scope)} "
-                    f"else {self.expr(e.otherwise, scope)})")
-        if isinstance(e, ast.Binary):
-            return self.binary(e, scope)
-        if isinstance(e, ast.Call):
-            return self.call(e, scope)
-        raise AssertionError(e)
+    # -- expressions: the visitor, one method per node class
+    def expr(self, e: ast.Expr, scope: Scope) -> str:
+        return self.visit(e, scope)
 
-    def binary(self, e, scope):
+    def visit_Literal(self, e: ast.Literal, scope: Scope) -> str:
+        return self.lit(e.value)
+
+    def visit_Name(self, e: ast.Name, scope: Scope) -> str:
+        if e.name in scope:
+            return scope[e.name]  # type: ignore[no-any-return]
+        return self.names[e.name]
+
+    def visit_Attribute(self, e: ast.Attribute, scope: Scope) -> str:
+        return f"{self.expr(e.obj, scope)}[{e.name!r}]"
+
+    def visit_Lookup(self, e: ast.Lookup, scope: Scope) -> str:
+        assert isinstance(e.obj, ast.Name)   # the checker allows only tables
+        table = self.p.tables[e.obj.name]
+        tname = self.const(table.mapping, "TABLE")
+        key = self.expr(e.key, scope)
+        if self.p.type_of(e) == table.value_type:
+            return f"{tname}[{key}]"
+        return f"{tname}.get({key})"
+
+    def visit_ListExpr(self, e: ast.ListExpr, scope: Scope) -> str:
+        if all(isinstance(i, ast.Literal) for i in e.items):
+            return self.const(tuple(i.value for i in e.items if isinstance(i, ast.Literal)), "LIST") \
+                if e.items else "()"
+        return "[" + ", ".join(self.expr(i, scope) for i in e.items) + "]"
+
+    def visit_Comprehension(self, e: ast.Comprehension, scope: Scope) -> str:
+        return "[" + self.gen(e.generator, scope) + "]"
+
+    def visit_Generator(self, e: ast.Generator, scope: Scope) -> str:
+        return "[" + self.gen(e, scope) + "]"
+
+    def visit_Unary(self, e: ast.Unary, scope: Scope) -> str:
+        inner = self.expr(e.operand, scope)
+        return f"(not {inner})" if e.op == "not" else f"(-{inner})"
+
+    def visit_If(self, e: ast.If, scope: Scope) -> str:
+        return (f"({self.expr(e.then, scope)} if {self.expr(e.condition, scope)} "
+                f"else {self.expr(e.otherwise, scope)})")
+
+    def visit_Binary(self, e: ast.Binary, scope: Scope) -> str:
         a, b = self.expr(e.left, scope), self.expr(e.right, scope)
         op = e.op
         if op in ("<", "<=", ">", ">=", "==", "!="):
@@ -123,14 +141,16 @@ class _Gen:
             op = "is" if op == "==" else "is not"
         if op in ("in", "not in") and isinstance(e.right, ast.ListExpr) and e.right.items \
                 and all(isinstance(i, ast.Literal) for i in e.right.items):
-            b = self.const(frozenset(i.value for i in e.right.items), "SET")
+            b = self.const(frozenset(i.value for i in e.right.items if isinstance(i, ast.Literal)), "SET")
         return f"({a} {op} {b})"
 
-    def utc_instant(self, e, code, scope) -> str:
+    def utc_instant(self, e: ast.Expr, code: str, scope: Scope) -> str:
         if not (isinstance(e, ast.Call) and e.func == "end_of_day" and e.func not in self.p.defs):
             return code
         day, zone = e.args
+        assert isinstance(zone, ast.Literal) and isinstance(zone.value, str)
         if isinstance(day, ast.Literal):
+            assert isinstance(day.value, dt.date)
             return self.const(_end_of_day_utc(day.value, zone.value))
         cache, fn = _end_of_day_utc_in(zone.value)
         code = self.expr(day, scope)
@@ -138,7 +158,7 @@ class _Gen:
             return f"({self.const(cache, 'EODC')}.get({code}) or {self.const(fn, 'EOD')}({code}))"
         return f"{self.const(fn, 'EOD')}({code})"
 
-    def gen(self, g: ast.Generator, scope, element=True) -> str:
+    def gen(self, g: ast.Generator, scope: Scope, element: bool = True) -> str:
         var = self.fresh("g")
         inner = {**scope, g.var: var}
         src = self.expr(g.source, scope)
@@ -146,7 +166,7 @@ class _Gen:
         cond = f" if {self.expr(g.condition, inner)}" if g.condition is not None else ""
         return f"{el} for {var} in {src}{cond}"
 
-    def iterable(self, a, scope) -> str:
+    def iterable(self, a: ast.Expr, scope: Scope) -> str:
         """An aggregate's argument: a generator stays lazy; a list is used as it is."""
         if isinstance(a, ast.Comprehension):
             a = a.generator
@@ -154,69 +174,47 @@ class _Gen:
             return "(" + self.gen(a, scope) + ")"
         return self.expr(a, scope)
 
-    def call(self, e: ast.Call, scope):
+    def visit_Call(self, e: ast.Call, scope: Scope) -> str:
         f, args = e.func, e.args
-        if f in self.p.defs:
-            info = self.p.defs[f]
-            arg_code = [self.expr(a, scope) for a in args]
-            if f in self.functions:  # emitted once as a nested function: see function()
-                return f"{self.functions[f]}({', '.join(arg_code)})"
-            inner, binds = dict(scope), []
-            for (pname, _), code in zip(info.params, arg_code):
-                if code.isidentifier():
-                    inner[pname] = code
-                else:
-                    v = self.fresh("a")
-                    inner[pname] = v
-                    binds.append((v, code))
-            body = self.expr(info.expr, inner)
-            if binds:
-                return f"(lambda {', '.join(v for v, _ in binds)}: {body})({', '.join(c for _, c in binds)})"
-            return body
-        if f == "end_of_day":
-            day, zone = args
-            if isinstance(day, ast.Literal):
-                return self.const(runtime.end_of_day(day.value, zone.value))
-            return f"_rt.end_of_day({self.expr(day, scope)}, {zone.value!r})"
-        if f == "round":
-            return f"_rt.round_half_up({self.expr(args[0], scope)}, {args[1].value!r})"
-        if f == "coalesce":
-            return f"_rt.coalesce({self.expr(args[0], scope)}, {self.expr(args[1], scope)})"
-        if f == "passes":
-            self.uses_failed = True
-            return f"(id({self.expr(args[0], scope)}) not in FAILED)"
-        if f == "repeated":
-            return scope["#repeated"][id(args[0])]
-        a = args[0]
-        if f == "count":
-            if isinstance(a, ast.Call) and a.func == "distinct" and a.func not in self.p.defs:
-                return f"len(set({self.iterable(a.args[0], scope)}))"  # speed: no ordered list
-            if isinstance(a, (ast.Comprehension, ast.Generator)):
-                g = a.generator if isinstance(a, ast.Comprehension) else a
-                return f"sum(1 for {self.gen(g, scope, element=False).split(' for ', 1)[1]})"
-            return f"len({self.expr(a, scope)})"
-        it = self.iterable(a, scope)
-        if f in ("any", "all"):
-            return f"{f}({it})"
-        if f == "sum":
-            return f"sum({it}, 0)"
-        if f == "distinct":
-            return f"_rt.distinct({it})"
-        if f in ("min", "max"):
-            return f"{f}({it}, default=None)"
-        raise AssertionError(f)
+        if f not in self.p.defs:
+            return builtins.TABLE[f].python(self, e, scope)
+        info = self.p.defs[f]
+        arg_code = [self.expr(a, scope) for a in args]
+        if f in self.functions:  # emitted once as a nested function: see function()
+            return f"{self.functions[f]}({', '.join(arg_code)})"
+        inner, binds = dict(scope), []
+        for (pname, _), code in zip(info.params, arg_code, strict=True):
+            if code.isidentifier():
+                inner[pname] = code
+            else:
+                v = self.fresh("a")
+                inner[pname] = v
+                binds.append((v, code))
+        body = self.expr(info.expr, inner)
+        if binds:
+            return f"(lambda {', '.join(v for v, _ in binds)}: {body})({', '.join(c for _, c in binds)})"
+        return body
 
     # -- rules
-    def rule(self, r: RuleInfo, scope, depth, item: str):
-        """Evaluate a rule and its exceptions (highest priority first, Catala's default logic)."""
-        applies = [x for x in r.exceptions]
-        if not applies:
+    def rule(self, r: RuleInfo, scope: Scope, depth: int, item: str) -> None:
+        """Evaluate a rule and its exceptions (highest priority first, Catala's default logic).
+
+        In mode "trace", each exception tested and found not to apply is recorded once, inside
+        the test of the next one (`elif (TRACE.append(…) or applies_k):`): the code grows
+        linearly with the number of exceptions, and stays flat.
+        """
+        exceptions = r.exceptions
+        if not exceptions:
             self.base(r, scope, depth, item)
             return
-        for k, x in enumerate(applies):
-            self.emit(f"{'if' if k == 0 else 'elif'} {self.expr(x.applies, scope)}:", depth + 0)
-            for other in applies[:k]:
-                self.record(other, scope, depth + 1, item, Outcome.NOT_APPLICABLE)
+        for k, x in enumerate(exceptions):
+            assert x.applies is not None
+            cond = self.expr(x.applies, scope)
+            if k:
+                before = self.record_code(exceptions[k - 1], scope, item, Outcome.NOT_APPLICABLE)
+                if before is not None:
+                    cond = f"({before} or {cond})"    # list.append returns None
+            self.emit(f"{'if' if k == 0 else 'elif'} {cond}:", depth)
             self.record(r, scope, depth + 1, item, Outcome.OVERRIDDEN, by=x)
             if x.code is None:
                 self.record(x, scope, depth + 1, item, Outcome.LIFTED)
@@ -225,8 +223,7 @@ class _Gen:
             else:
                 self.rule(x, scope, depth + 1, item)
         self.emit("else:", depth)
-        for other in applies:
-            self.record(other, scope, depth + 1, item, Outcome.NOT_APPLICABLE)
+        self.record(exceptions[-1], scope, depth + 1, item, Outcome.NOT_APPLICABLE)
         self.base(r, scope, depth + 1, item)
 
     def base(self, r: RuleInfo, scope, depth, item):
@@ -244,6 +241,7 @@ class _Gen:
         if r.severity in ("blocking", "inadmissible"):
             if item:
                 self.uses_failed = True
+                assert r.binder is not None
                 self.emit(f"FAILED.add(id({scope[r.binder.var]}))", depth)
             else:
                 self.emit("ok = False", depth)
@@ -255,20 +253,27 @@ class _Gen:
             return
         self.record(r, scope, depth, item, Outcome.FIRED)
 
-    def record(self, r: RuleInfo, scope, depth, item, outcome, by: RuleInfo | None = None):
+    def record(self, r: RuleInfo, scope: Scope, depth: int, item: str, outcome: Outcome,
+               by: RuleInfo | None = None) -> None:
+        code = self.record_code(r, scope, item, outcome, by)
+        if code is not None:
+            self.emit(code, depth)
+
+    def record_code(self, r: RuleInfo, scope: Scope, item: str, outcome: Outcome,
+                    by: RuleInfo | None = None) -> str | None:
+        """The statement recording `outcome` of `r` in this mode (an expression: `X.append(…)`), or None."""
         if self.mode == "decision" or (self.mode == "reasons" and outcome != Outcome.FIRED):
-            return
+            return None
         msg = "(" + "".join(self.expr(p, scope) + ", " for p in r.message if not isinstance(p, str)) + ")" \
             if outcome == Outcome.FIRED else "None"
         item_code = item or repr(NO_ITEM)
         if self.mode == "reasons":
-            self.emit(f"FIRED.append({self.new(Fired)}{r.index}, {item_code}, {msg})))", depth)
-            return
+            return f"FIRED.append({self.new(Fired)}{r.index}, {item_code}, {msg})))"
         # reads are paths and definitions only, safe to evaluate whatever the outcome
         reads = "(" + "".join(self.expr(x.expr, scope) + ", " for x in r.reads) + ")"
         extra = by.index if by is not None else NO_RULE
-        self.emit(f"TRACE.append({self.new(TraceRecord)}{r.index}, {item_code}, {self.const(outcome, 'OUTCOME')}, "
-                  f"{reads}, {msg}, {extra})))", depth)
+        return (f"TRACE.append({self.new(TraceRecord)}{r.index}, {item_code}, {self.const(outcome, 'OUTCOME')}, "
+                f"{reads}, {msg}, {extra})))")
 
     def new(self, cls: type) -> str:
         """The start of `cls(…)` for a NamedTuple class, built at tuple speed: `NEW(cls, (` …"""
@@ -285,6 +290,7 @@ class _Gen:
         idx = self.fresh("i")
         repeated: dict[int, str] = {}
         for r in rules:
+            assert r.binder is not None
             for x in r.walk():
                 for key in x.repeated:
                     flags = self.fresh("rep")
@@ -294,7 +300,8 @@ class _Gen:
                     repeated[id(key)] = f"{flags}[{idx}]"
         self.emit(f"for {idx}, {var} in enumerate({src}):", depth)
         for r in rules:
-            scope = {r.binder.var: var, "#repeated": repeated}
+            assert r.binder is not None
+            scope: Scope = {r.binder.var: var, "#repeated": repeated}
             self.rule(r, scope, depth + 1, idx)
         if not rules:
             self.emit("pass", depth + 1)

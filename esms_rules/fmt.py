@@ -90,10 +90,12 @@ def quote(value: str) -> str:
     while i < len(value):
         ch = value[i]
         if ch == "\\":
-            nxt = value[i + 1:i + 2]
-            if nxt in ("{", "}"):   # `\{` is kept as written by the parser: a literal brace
-                out.append("\\" + nxt)
-                i += 2
+            j = i
+            while j < len(value) and value[j] == "\\":
+                j += 1
+            if value[j:j + 1] in ("{", "}"):   # backslashes before a brace are kept as written by the parser
+                out.append(value[i:j + 1])
+                i = j + 1
                 continue
             out.append("\\\\")
         elif ch == '"':
@@ -118,20 +120,18 @@ def _number(v) -> str:
 
 
 def literal(lit: ast.Literal) -> str:
-    v, kind = lit.value, lit.kind
-    if kind == "string":
-        return quote(v)
-    if kind == "bool":
-        return "true" if v else "false"
-    if kind == "null":
+    v = lit.value
+    if v is None:
         return "null"
-    if kind in ("int", "decimal"):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return quote(v)
+    if isinstance(v, (int, Decimal)):
         return _number(v)
-    if kind == "date":
-        return v.isoformat()
-    if kind == "datetime":
+    if isinstance(v, dt.datetime):     # before date: a datetime is a date
         return _datetime(v)
-    raise AssertionError(kind)
+    return v.isoformat()
 
 
 def _datetime(v: dt.datetime) -> str:
@@ -145,7 +145,9 @@ def _datetime(v: dt.datetime) -> str:
 
 
 def _bound(lit: ast.Literal) -> str:
-    return "-" + _number(-lit.value) if lit.value < 0 else _number(lit.value)
+    v = lit.value
+    assert isinstance(v, (int, Decimal))   # range bounds are numbers (the grammar)
+    return "-" + _number(-v) if v < 0 else _number(v)
 
 
 def type_ref(t) -> str:
@@ -193,36 +195,54 @@ def _operands(e: ast.Binary) -> tuple[int, int]:
     return level, level + 1      # left-associative
 
 
-def _expr(e) -> str:
-    if isinstance(e, ast.Literal):
+class _ExprText(ast.ExprVisitor[None, str]):
+    """The printing back end: `visit(e, None)` is `e` on one line, operands parenthesised as needed."""
+
+    def visit_Literal(self, e: ast.Literal, _: None) -> str:
         return literal(e)
-    if isinstance(e, ast.Name):
+
+    def visit_Name(self, e: ast.Name, _: None) -> str:
         return e.name
-    if isinstance(e, ast.Attribute):
+
+    def visit_Attribute(self, e: ast.Attribute, _: None) -> str:
         return f"{expr(e.obj, POSTFIX)}.{e.name}"
-    if isinstance(e, ast.Lookup):
+
+    def visit_Lookup(self, e: ast.Lookup, _: None) -> str:
         return f"{expr(e.obj, POSTFIX)}[{expr(e.key)}]"
-    if isinstance(e, ast.Call):
+
+    def visit_Call(self, e: ast.Call, _: None) -> str:
         if len(e.args) == 1 and isinstance(e.args[0], ast.Generator):
             return f"{e.func}({generator(e.args[0])})"
         return f"{e.func}({', '.join(expr(a) for a in e.args)})"
-    if isinstance(e, ast.ListExpr):
+
+    def visit_ListExpr(self, e: ast.ListExpr, _: None) -> str:
         return "[" + ", ".join(expr(i) for i in e.items) + "]"
-    if isinstance(e, ast.Comprehension):
+
+    def visit_Comprehension(self, e: ast.Comprehension, _: None) -> str:
         return f"[{generator(e.generator)}]"
-    if isinstance(e, ast.Generator):
+
+    def visit_Generator(self, e: ast.Generator, _: None) -> str:
         return generator(e)
-    if isinstance(e, ast.Unary):
+
+    def visit_Unary(self, e: ast.Unary, _: None) -> str:
         if e.op == "not":
             return "not " + expr(e.operand, NOT)
         inner = expr(e.operand, UNARY)
         return "-" + (" " + inner if inner.startswith("-") else inner)
-    if isinstance(e, ast.Binary):
+
+    def visit_Binary(self, e: ast.Binary, _: None) -> str:
         left, right = _operands(e)
         return f"{_operand(e, e.left, left)} {e.op} {_operand(e, e.right, right)}"
-    if isinstance(e, ast.If):
+
+    def visit_If(self, e: ast.If, _: None) -> str:
         return " ".join(_branches(e))
-    raise AssertionError(f"cannot print {e!r}")
+
+
+_TEXT = _ExprText()
+
+
+def _expr(e: ast.Expr) -> str:
+    return _TEXT.visit(e, None)
 
 
 def generator(g: ast.Generator) -> str:
@@ -230,11 +250,11 @@ def generator(g: ast.Generator) -> str:
     return text + (f" where {expr(g.condition, OR)}" if g.condition is not None else "")
 
 
-def _chain(e: ast.If) -> list:
+def _chain(e: ast.If) -> list[ast.Expr]:
     """`if a then x else if b then y else z` -> [If a, If b, z]."""
-    out = [e]
-    while isinstance(out[-1], ast.If):
-        out.append(out[-1].otherwise)
+    out: list[ast.Expr] = [e]
+    while isinstance(last := out[-1], ast.If):
+        out.append(last.otherwise)
     return out
 
 
@@ -243,7 +263,7 @@ def _branches(e: ast.If) -> list[str]:
     parts = _chain(e)
     out = []
     for k, node in enumerate(parts):
-        if k == len(parts) - 1:
+        if not isinstance(node, ast.If):     # the last one
             out.append("else " + expr(node))
         else:
             lead = "if" if k == 0 else "else if"
@@ -251,12 +271,12 @@ def _branches(e: ast.If) -> list[str]:
     return out
 
 
-def _fill_pieces(e) -> list[tuple[str, object]] | None:
+def _fill_pieces(e: ast.Expr) -> list[tuple[str, ast.Expr]] | None:
     """An `and`/`or` chain as pieces (`a`, a), (`and b`, b)…; None for other expressions."""
     if not (isinstance(e, ast.Binary) and e.op in ("and", "or")):
         return None
     op, right_least = e.op, precedence(e) + 1
-    rights = []
+    rights: list[ast.Expr] = []
     while isinstance(e, ast.Binary) and e.op == op:
         rights.append(e.right)
         e = e.left
@@ -290,8 +310,8 @@ def _layout(e, column: int, first_tag: int, chain: bool = False) -> list[tuple[i
     if column + len(flat) <= WIDTH and not (chain and isinstance(e, ast.If)):
         return [(column, flat, first_tag)]
     if isinstance(e, ast.If):
-        pieces = list(zip(_branches(e), _chain(e)))
-        return [(column, text, first_tag if k == 0 else node.span.line) for k, (text, node) in enumerate(pieces)]
+        branches = zip(_branches(e), _chain(e), strict=True)
+        return [(column, text, first_tag if k == 0 else node.span.line) for k, (text, node) in enumerate(branches)]
     pieces = _fill_pieces(e)
     if pieces is None:
         return [(column, flat, first_tag)]
@@ -356,9 +376,9 @@ class _Printer:
 
     def place_comments(self, items) -> dict:
         """Each comment: before a declaration, inside one, or after the last."""
-        leading = [[] for _ in items]
-        inside = [[] for _ in items]
-        tail = []
+        leading: list[list[ast.Comment]] = [[] for _ in items]
+        inside: list[list[ast.Comment]] = [[] for _ in items]
+        tail: list[ast.Comment] = []
         for c in self.module_.comments:
             pos = c.span.start
             owner = None

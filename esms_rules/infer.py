@@ -6,17 +6,17 @@ expression at fault, and `types` records the type of each expression for the com
 """
 from __future__ import annotations
 
-from typing import Callable
+import abc
+from typing import Any, Callable, Iterable, Optional
 
 import attrs
-from dateutil import tz as dateutil_tz
 
 from . import ast
 from . import types as T
+from .builtins import NAMES as BUILTINS
+from .builtins import TABLE
 from .diagnostics import did_you_mean
-
-BUILTINS = ("count", "sum", "distinct", "any", "all", "min", "max", "end_of_day", "round",
-            "coalesce", "passes", "repeated")
+from .span import Span
 
 
 @attrs.frozen
@@ -32,23 +32,24 @@ class Env:
 
     __slots__ = ("vars", "narrowed", "iteration")
 
-    def __init__(self, vars=None, narrowed=None, iteration=None):
+    def __init__(self, vars: dict[str, T.Type] | None = None, narrowed: dict[str, None] | None = None,
+                 iteration: str | None = None):
         self.vars = vars or {}
         self.narrowed = narrowed or {}
         self.iteration = iteration
 
-    def bind(self, name, type_, iteration=False):
+    def bind(self, name: str, type_: T.Type, iteration: bool = False) -> Env:
         current = None if name == self.iteration else self.iteration   # shadowed by a generator
         narrowed = {p: v for p, v in self.narrowed.items() if p.split(".", 1)[0] != name}
         return Env({**self.vars, name: type_}, narrowed, name if iteration else current)
 
-    def narrow(self, paths):
+    def narrow(self, paths: dict[str, None]) -> Env:
         if not paths:
             return self
         return Env(self.vars, {**self.narrowed, **paths}, self.iteration)
 
 
-def path_of(expr) -> str | None:
+def path_of(expr: ast.Expr) -> str | None:
     if isinstance(expr, ast.Name):
         return expr.name
     if isinstance(expr, ast.Attribute):
@@ -57,10 +58,10 @@ def path_of(expr) -> str | None:
     return None
 
 
-def null_tests(cond) -> tuple[dict, dict]:
+def null_tests(cond: ast.Expr) -> tuple[dict[str, None], dict[str, None]]:
     """Paths known non-null when `cond` is true, and when it is false."""
     if isinstance(cond, ast.Binary):
-        if cond.op in ("==", "!=") and isinstance(cond.right, ast.Literal) and cond.right.kind == "null":
+        if cond.op in ("==", "!=") and ast.is_null(cond.right):
             p = path_of(cond.left)
             if p is not None:
                 return ({}, {p: None}) if cond.op == "==" else ({p: None}, {})
@@ -76,28 +77,56 @@ def null_tests(cond) -> tuple[dict, dict]:
     return {}, {}
 
 
-def _show(e) -> str:
+def _show(e: ast.Expr) -> str:
     p = path_of(e)
     return f"`{p}`" if p else "this expression"
 
 
-def _ordered(t):
+def _ordered(t: T.Type) -> bool:
     return T.is_numeric(t) or t in (T.DATE, T.DATETIME) or T.is_textual(t)
 
 
-class ExprChecker:
-    """Infers and checks the types of expressions; needs the tables filled by the checker."""
+_LITERAL_TYPES: dict[str, T.Type] = {"string": T.TEXT, "int": T.INT, "decimal": T.DECIMAL, "date": T.DATE,
+                                     "datetime": T.DATETIME, "bool": T.BOOL, "null": T.NULL}
+
+
+class ExprChecker(ast.ExprVisitor[Env, Optional[T.Type]]):
+    """Infers and checks the types of expressions; needs the tables filled by the checker.
+
+    It is the type-checking back end of `ast.ExprVisitor`: `infer(e, env)` visits `e` and
+    records its type in `types` (id of the node -> type) for the compiler. Built-in
+    functions take their type rules from `builtins.TABLE`. The subclass (`check.Checker`)
+    provides the declarations read here and `error`/`def_info`, declared below.
+    """
+
+    types: dict[int, T.Type]
+    facts: dict[str, T.Field]
+    tables: dict[str, Any]                       # name -> check.TableInfo
+    defs: dict[str, Any]                         # name -> check.DefInfo, once inferred
+    def_decls: dict[str, ast.DefDecl | ast.ParamDecl]
+    _inferring: list[str]
+    _deps: set[Any] | None = None                # what the definition or rule being checked uses
+    _reads: dict[str, Read] | None = None        # what the rule being checked reads (traces)
+    _repeated: list[ast.Expr] | None = None      # keys of `repeated(…)` in the rule being checked
+
+    @abc.abstractmethod
+    def error(self, code: str, message: str, span: Span, help: str | None = None,
+              related: Iterable[Any] = ()) -> None: ...
+
+    @abc.abstractmethod
+    def def_info(self, name: str) -> Any: ...   # check.DefInfo | None
+
+    show = staticmethod(_show)
 
     def literal_type(self, lit: ast.Literal) -> T.Type:
-        return {"string": T.TEXT, "int": T.INT, "decimal": T.DECIMAL, "date": T.DATE,
-                "datetime": T.DATETIME, "bool": T.BOOL, "null": T.NULL}[lit.kind]
+        return _LITERAL_TYPES[lit.kind]
 
     def literal_fits(self, lit: ast.Literal, t: T.Type, what: str) -> bool:
         base = T.strip(t)
         if isinstance(base, T.Enum) and lit.kind == "string":
             if lit.value not in base.values:
                 self.error("unknown-enum-value", f"{what}: `\"{lit.value}\"` is not a value of `{base.name}`",
-                           lit.span, did_you_mean(lit.value, base.values))
+                           lit.span, did_you_mean(str(lit.value), base.values))
                 return False
             return True
         if not T.fits(self.literal_type(lit), t):
@@ -105,7 +134,7 @@ class ExprChecker:
             return False
         return True
 
-    def literals_fit_enum(self, expr, declared) -> bool:
+    def literals_fit_enum(self, expr: ast.Expr, declared: T.Type) -> bool:
         """`def call: call_kind? = if … then "national" else null`: string leaves typed by the declaration."""
         base = T.strip(declared)
         if not isinstance(base, T.Enum):
@@ -117,15 +146,15 @@ class ExprChecker:
         t = self.types.get(id(expr))
         return t is not None and T.fits(t, declared)
 
-    def infer(self, e, env: Env) -> T.Type | None:
-        t = self._infer(e, env)
+    def infer(self, e: ast.Expr, env: Env) -> T.Type | None:
+        t = self.visit(e, env)
         if t is not None and env.narrowed and isinstance(e, (ast.Name, ast.Attribute)) and path_of(e) in env.narrowed:
             t = T.strip(t)  # a path tested `!= null` on the way here
         if t is not None:
             self.types[id(e)] = t
         return t
 
-    def expect(self, e, env, want: Callable[[T.Type], bool], what: str) -> T.Type | None:
+    def expect(self, e: ast.Expr, env: Env, want: Callable[[T.Type], bool], what: str) -> T.Type | None:
         t = self.infer(e, env)
         if t is None or isinstance(t, T.Never):   # nothing: an unknown type or a cycle, reported already
             return None
@@ -139,74 +168,70 @@ class ExprChecker:
             return None
         return t
 
-    def _record(self, label, e):
+    def _record(self, label: str, e: ast.Expr) -> None:
         if self._reads is not None and label not in self._reads:
             self._reads[label] = Read(label, e)
 
-    def _infer(self, e, env: Env):
-        if isinstance(e, ast.Literal):
-            return self.literal_type(e)
-        if isinstance(e, ast.Name):
-            return self.infer_name(e, env)
-        if isinstance(e, ast.Attribute):
-            ot = self.infer(e.obj, env)
-            if ot is None:
-                return None
-            if isinstance(ot, T.Optional) and isinstance(ot.inner, T.Record):
-                self.error("maybe-null", f"{_show(e.obj)} may be null here", e.obj.span)
-                return None
-            if not isinstance(ot, T.Record):
-                self.error("not-a-record", f"{_show(e.obj)} is {ot}, it has no field `{e.name}`", e.span)
-                return None
-            f = ot.field(e.name)
-            if f is None:
-                self.error("unknown-field", f"record `{ot.name}` has no field `{e.name}`", e.span,
-                           did_you_mean(e.name, [x.name for x in ot.fields]))
-                return None
-            self._record_path(e, env)
-            return f.type
-        if isinstance(e, ast.Lookup):
-            return self.infer_lookup(e, env)
-        if isinstance(e, ast.Call):
-            return self.infer_call(e, env)
-        if isinstance(e, ast.ListExpr):
-            t = T.NEVER
-            for item in e.items:
-                it = self.infer(item, env)
-                if it is None:
-                    return None
-                j = T.join(t, it)
-                if j is None:
-                    self.error("type-mismatch", f"list items mix {t} and {it}", item.span)
-                    return None
-                t = j
-            return T.List(t)
-        if isinstance(e, ast.Comprehension):
-            el = self.infer_generator(e.generator, env)
-            return None if el is None else T.List(el)
-        if isinstance(e, ast.Generator):
-            el = self.infer_generator(e, env)
-            return None if el is None else T.List(el)
-        if isinstance(e, ast.Unary):
-            if e.op == "not":
-                return self.expect(e.operand, env, lambda t: t == T.BOOL, "a condition (bool)") and T.BOOL
-            return self.expect(e.operand, env, T.is_numeric, "a number")
-        if isinstance(e, ast.If):
-            self.expect(e.condition, env, lambda t: t == T.BOOL, "a condition (bool)")
-            yes, no = null_tests(e.condition)
-            a = self.infer(e.then, env.narrow(yes))
-            b = self.infer(e.otherwise, env.narrow(no))
-            if a is None or b is None:
-                return None
-            j = T.join(a, b)
-            if j is None:
-                self.error("type-mismatch", f"the branches of `if` give {a} and {b}", e.span)
-            return j
-        if isinstance(e, ast.Binary):
-            return self.infer_binary(e, env)
-        raise AssertionError(f"unknown expression {e!r}")
+    # ---- the visitor: one method per node class
+    def visit_Literal(self, e: ast.Literal, env: Env) -> T.Type | None:
+        return self.literal_type(e)
 
-    def _record_path(self, e, env):
+    def visit_Attribute(self, e: ast.Attribute, env: Env) -> T.Type | None:
+        ot = self.infer(e.obj, env)
+        if ot is None:
+            return None
+        if isinstance(ot, T.Optional) and isinstance(ot.inner, T.Record):
+            self.error("maybe-null", f"{_show(e.obj)} may be null here", e.obj.span)
+            return None
+        if not isinstance(ot, T.Record):
+            self.error("not-a-record", f"{_show(e.obj)} is {ot}, it has no field `{e.name}`", e.span)
+            return None
+        f = ot.field(e.name)
+        if f is None:
+            self.error("unknown-field", f"record `{ot.name}` has no field `{e.name}`", e.span,
+                       did_you_mean(e.name, [x.name for x in ot.fields]))
+            return None
+        self._record_path(e, env)
+        return f.type
+
+    def visit_ListExpr(self, e: ast.ListExpr, env: Env) -> T.Type | None:
+        t: T.Type = T.NEVER
+        for item in e.items:
+            it = self.infer(item, env)
+            if it is None:
+                return None
+            j = T.join(t, it)
+            if j is None:
+                self.error("type-mismatch", f"list items mix {t} and {it}", item.span)
+                return None
+            t = j
+        return T.List(t)
+
+    def visit_Comprehension(self, e: ast.Comprehension, env: Env) -> T.Type | None:
+        return self.visit_Generator(e.generator, env)
+
+    def visit_Generator(self, e: ast.Generator, env: Env) -> T.Type | None:
+        el = self.infer_generator(e, env)
+        return None if el is None else T.List(el)
+
+    def visit_Unary(self, e: ast.Unary, env: Env) -> T.Type | None:
+        if e.op == "not":
+            return self.expect(e.operand, env, lambda t: t == T.BOOL, "a condition (bool)") and T.BOOL
+        return self.expect(e.operand, env, T.is_numeric, "a number")
+
+    def visit_If(self, e: ast.If, env: Env) -> T.Type | None:
+        self.expect(e.condition, env, lambda t: t == T.BOOL, "a condition (bool)")
+        yes, no = null_tests(e.condition)
+        a = self.infer(e.then, env.narrow(yes))
+        b = self.infer(e.otherwise, env.narrow(no))
+        if a is None or b is None:
+            return None
+        j = T.join(a, b)
+        if j is None:
+            self.error("type-mismatch", f"the branches of `if` give {a} and {b}", e.span)
+        return j
+
+    def _record_path(self, e: ast.Expr, env: Env) -> None:
         p = path_of(e)
         if p is None:
             return
@@ -214,7 +239,7 @@ class ExprChecker:
         if root == env.iteration or (root in self.facts and root not in env.vars):
             self._record(p, e)
 
-    def infer_name(self, e: ast.Name, env: Env):
+    def visit_Name(self, e: ast.Name, env: Env) -> T.Type | None:
         n = e.name
         if n in env.vars:
             return env.vars[n]
@@ -229,7 +254,7 @@ class ExprChecker:
                 self.error("missing-arguments", f"`{n}` takes {len(info.params)} argument(s): write `{n}(…)`", e.span)
                 return None
             self._record(n, e)
-            return info.type
+            return info.type  # type: ignore[no-any-return]
         if n in self.tables:
             self.error("bare-table", f"table `{n}` must be looked up with a key: `{n}[…]`", e.span)
             return None
@@ -240,14 +265,14 @@ class ExprChecker:
         self.error("unknown-name", f"unknown name `{n}`", e.span, did_you_mean(n, known))
         return None
 
-    def use_def(self, name):
+    def use_def(self, name: str) -> Any:
         if self._deps is not None:
             self._deps.add(name)
         if name in self._inferring and name not in self.defs:
             return None
         return self.def_info(name)
 
-    def infer_lookup(self, e: ast.Lookup, env):
+    def visit_Lookup(self, e: ast.Lookup, env: Env) -> T.Type | None:
         if not isinstance(e.obj, ast.Name) or e.obj.name not in self.tables:
             what = _show(e.obj)
             self.error("not-a-table", f"only tables can be looked up with `[…]`, not {what}", e.obj.span,
@@ -268,12 +293,12 @@ class ExprChecker:
                        did_you_mean(str(e.key.value), [str(k) for k in table.mapping]))
             return None
         if table.total and T.fits(kt, table.key_type):
-            return table.value_type
+            return table.value_type  # type: ignore[no-any-return]
         if isinstance(kt, T.Enum) and all(v in table.mapping for v in kt.values):
-            return table.value_type
+            return table.value_type  # type: ignore[no-any-return]
         return T.optional(table.value_type)
 
-    def infer_generator(self, g: ast.Generator, env):
+    def infer_generator(self, g: ast.Generator, env: Env) -> T.Type | None:
         st = self.infer(g.source, env)
         if st is None:
             return None
@@ -286,7 +311,7 @@ class ExprChecker:
             inner = inner.narrow(null_tests(g.condition)[0])
         return self.infer(g.element, inner)
 
-    def infer_call(self, e: ast.Call, env):
+    def visit_Call(self, e: ast.Call, env: Env) -> T.Type | None:
         f, args = e.func, e.args
         if f in self.def_decls:
             info = self.use_def(f)
@@ -295,105 +320,20 @@ class ExprChecker:
             if len(args) != len(info.params):
                 self.error("wrong-arity", f"`{f}` takes {len(info.params)} argument(s), {len(args)} given", e.span)
                 return None
-            for a, (pname, pt) in zip(args, info.params):
+            for a, (pname, pt) in zip(args, info.params, strict=True):
                 at = self.infer(a, env)
                 if at is not None and not T.fits(at, pt):
                     self.error("type-mismatch", f"argument `{pname}` of `{f}` must be {pt}, found {at}", a.span)
-            return info.type
-        if f not in BUILTINS:
+            return info.type  # type: ignore[no-any-return]
+        builtin = TABLE.get(f)
+        if builtin is None:
             self.error("unknown-function", f"unknown function `{f}`", e.span,
                        did_you_mean(f, list(BUILTINS) + [n for n, d in self.def_decls.items()
                                                         if getattr(d, "params", ())]))
             return None
-        if f == "end_of_day":
-            return self.infer_end_of_day(e, env)
-        if f == "round":
-            if len(args) != 2 or not isinstance(args[1], ast.Literal) or args[1].kind != "int" \
-                    or not 0 <= args[1].value <= 10:   # more decimals than that fail at run time
-                self.error("wrong-arity", "`round` takes a number and a whole number of decimals (0 to 10): "
-                           "`round(x, 2)`", e.span)
-                return None
-            return self.expect(args[0], env, T.is_numeric, "a number") and T.DECIMAL
-        if f == "coalesce":
-            if len(args) != 2:
-                self.error("wrong-arity", "`coalesce` takes a value that may be null and a fallback", e.span)
-                return None
-            a, b = self.infer(args[0], env), self.infer(args[1], env)
-            if a is None or b is None:
-                return None
-            j = T.join(T.strip(a), b)
-            if j is None:
-                self.error("type-mismatch", f"`coalesce` mixes {a} and {b}", e.span)
-            return j
-        if len(args) != 1:
-            self.error("wrong-arity", f"`{f}` takes one argument, {len(args)} given", e.span)
-            return None
-        a = args[0]
-        if f == "passes":
-            t = self.infer(a, env)
-            if t is not None and not isinstance(t, T.Record):
-                self.error("type-mismatch", f"`passes` needs an item of a list checked by `rule … for`, found {t}", a.span)
-                return None
-            if self._deps is not None and t is not None:
-                self._deps.add(("passes", t.name))
-            return T.BOOL
-        if f == "repeated":
-            if env.iteration is None or self._repeated is None:
-                self.error("repeated-outside-rule", "`repeated` can only be used in a rule or exception with `for`",
-                           e.span, "it tells whether an earlier item of the rule's list had the same key")
-                return None
-            kt = self.infer(a, env)
-            if kt is not None and not (T.is_textual(kt) or kt == T.INT):
-                self.error("type-mismatch", f"`repeated` needs a text or number key, found {kt}", a.span)
-            if self._repeated is not None:
-                self._repeated.append(a)
-            return T.BOOL
-        lt = self.infer(a, env)
-        if lt is None:
-            return None
-        if not isinstance(lt, T.List):
-            self.error("not-a-list", f"`{f}` needs a list, found {_show(a)} of type {lt}", a.span)
-            return None
-        el = lt.element
-        if f == "count":
-            return T.INT
-        if f in ("any", "all"):
-            if not (el == T.BOOL or isinstance(el, T.Never)):
-                self.error("type-mismatch", f"`{f}` needs a list of conditions (bool), found {lt}", a.span)
-                return None
-            return T.BOOL
-        if f == "sum":
-            if not (T.is_numeric(el) or isinstance(el, T.Never)):
-                self.error("type-mismatch", f"`sum` needs a list of numbers, found {lt}", a.span)
-                return None
-            return T.INT if isinstance(el, T.Never) else el
-        if f == "distinct":
-            return lt
-        if f in ("min", "max"):
-            if not (T.is_numeric(el) or el in (T.DATE, T.DATETIME, T.TEXT)):
-                self.error("type-mismatch", f"`{f}` needs a list of numbers, dates or texts, found {lt}", a.span)
-                return None
-            return T.optional(el)
-        raise AssertionError(f)
+        return builtin.infer(self, e, env)
 
-    def infer_end_of_day(self, e, env):
-        args = e.args
-        if len(args) != 2:
-            self.error("wrong-arity", "`end_of_day` takes a date and a time zone: `end_of_day(2025-09-15, \"Europe/Paris\")`", e.span)
-            return None
-        self.expect(args[0], env, lambda t: t == T.DATE, "a date")
-        z = args[1]
-        if not (isinstance(z, ast.Literal) and z.kind == "string"):
-            self.error("bad-time-zone", "the time zone must be written as a string, e.g. `\"Europe/Paris\"`", z.span)
-            return None
-        if not z.value or "/" not in z.value or dateutil_tz.gettz(z.value) is None:
-            self.error("bad-time-zone", f"unknown time zone `{z.value}`", z.span,
-                       did_you_mean(z.value, ["Europe/Paris", "Indian/Reunion", "America/Guadeloupe",
-                                              "America/Martinique", "America/Cayenne", "Indian/Mayotte", "UTC"]))
-            return None
-        return T.DATETIME
-
-    def infer_binary(self, e: ast.Binary, env):
+    def visit_Binary(self, e: ast.Binary, env: Env) -> T.Type | None:
         op = e.op
         if op in ("and", "or"):
             self.expect(e.left, env, lambda t: t == T.BOOL, "a condition (bool)")
