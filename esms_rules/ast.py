@@ -337,6 +337,47 @@ def is_null(e) -> bool:
     return isinstance(e, Literal) and e.kind == "null"
 
 
+def message_pieces(text: str) -> list[str | tuple[str, int, int]]:
+    """A message split into its literal text (str) and its interpolations `(source, start, end)`,
+    `text[start:end]` being the source between the braces, in order.
+
+    `{e}` interpolates `e`; a backslash escapes the brace after it (`\\{` shows `{`), and two
+    backslashes before a brace show one (`\\\\{n}` shows a backslash then the value of `n`). A
+    string literal keeps these escapes in its value (`parse._unescape`); only messages read them.
+    A `{` without its `}`, or with another `{` before it, is shown as written.
+    """
+    out: list[str | tuple[str, int, int]] = []
+    buf: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "\\":
+            j = i
+            while j < n and text[j] == "\\":
+                j += 1
+            if j < n and text[j] in "{}":
+                buf.append("\\" * ((j - i) // 2))
+                if (j - i) % 2:            # the last backslash escapes the brace
+                    buf.append(text[j])
+                    j += 1
+            else:
+                buf.append(text[i:j])
+            i = j
+            continue
+        if ch == "{":
+            close = next((k for k in range(i + 1, n) if text[k] in "{}"), None)
+            if close is not None and text[close] == "}":
+                out.append("".join(buf))
+                buf = []
+                out.append((text[i + 1:close], i + 1, close))
+                i = close + 1
+                continue
+        buf.append(ch)
+        i += 1
+    out.append("".join(buf))
+    return out
+
+
 def children(node: Expr) -> list[Expr]:
     """The direct sub-expressions of an expression node, in source order."""
     match node:

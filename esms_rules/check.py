@@ -6,6 +6,7 @@ sees every problem at once, but nothing is compiled unless the whole list is emp
 """
 from __future__ import annotations
 
+import collections
 import functools
 import re
 
@@ -159,7 +160,7 @@ class Checker(ExprChecker):
     # ---- stage: schema ----------------------------------------------------
     def stage_schema(self):
         for d in self.decls(ast.EnumDecl):
-            twice = sorted({v for v in d.values if d.values.count(v) > 1})
+            twice = sorted(v for v, k in collections.Counter(d.values).items() if k > 1)   # linear in the enum
             if twice:
                 self.error("duplicate-enum-value", f"enum `{d.name}` lists "
                            + ", ".join(f"`\"{v}\"`" for v in twice) + " twice", d.span)
@@ -437,12 +438,16 @@ class Checker(ExprChecker):
         if text is None:
             return ()
         span = d.clause("message").span
-        parts, last = [], 0
-        for m in INTERPOLATION.finditer(text):
-            parts.append(text[last:m.start()].replace("\\{", "{").replace("\\}", "}"))
-            src = m.group(1).strip()
-            sub_span = Span(span.file, span.line, span.column + 1 + m.start(1), span.line,
-                            span.column + 1 + m.end(1), span.start, span.end)
+        parts = []
+        raw = self.program.sources.get(span.file, "")[span.start:span.end]
+        column = span.column + raw.find('"') if '"' in raw else span.column   # of the string's quote
+        for piece in ast.message_pieces(text):
+            if isinstance(piece, str):
+                parts.append(piece)
+                continue
+            src, start, end = piece[0].strip(), piece[1], piece[2]
+            sub_span = Span(span.file, span.line, column + 1 + start, span.line,
+                            column + 1 + end, span.start, span.end)
             try:
                 from .parse import parse_expression
                 expr = parse_expression(src, span.file)
@@ -451,12 +456,9 @@ class Checker(ExprChecker):
                 self.error("bad-interpolation", f"`{{{src}}}` in the message is not an expression", sub_span,
                            "write a name or a path between braces, e.g. `{n}` or `{s.finess}`; `\\{` for a brace")
                 parts.append("")
-                last = m.end()
                 continue
             self.infer(expr, env)
             parts.append(expr)
-            last = m.end()
-        parts.append(text[last:].replace("\\{", "{").replace("\\}", "}"))
         return tuple(parts)
 
     # ---- stage: outputs ----------------------------------------------------

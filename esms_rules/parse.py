@@ -85,11 +85,17 @@ def _span_of(meta_or_token, file: str) -> Span:
     return Span(file, m.line, m.column, m.end_line, m.end_column, m.start_pos, m.end_pos)
 
 
+# `\\` in a run of backslashes that ends at a brace is kept as written, like `\{` and `\}`: messages
+# read these escapes (ast.message_pieces), so that `"\\{n}"` can show a backslash and then `n`.
+_ESCAPE = re.compile(r'\\(?:(?P<keep>\\(?=(?:\\\\)*\\?[{}]))|(?P<other>u[0-9a-fA-F]{4}|.))')
+
+
 def _unescape(raw: str) -> str:
     body = raw[1:-1]
-    return re.sub(r'\\(u[0-9a-fA-F]{4}|.)', lambda m: {
+    return _ESCAPE.sub(lambda m: "\\\\" if m.group("keep") else {
         "n": "\n", "t": "\t", '"': '"', "\\": "\\", "{": "\\{", "}": "\\}",
-    }.get(m.group(1), chr(int(m.group(1)[1:], 16)) if m.group(1).startswith("u") else m.group(1)), body)
+    }.get(m.group("other"), chr(int(m.group("other")[1:], 16)) if m.group("other").startswith("u")
+          else m.group("other")), body)
 
 
 class _Build(Transformer_NonRecursive):
@@ -529,4 +535,6 @@ def _syntax_errors(text: str, file: str, first: UnexpectedInput) -> list[Diagnos
 def parse_expression(text: str, file: str = "<expr>"):
     """Parse a lone expression (used by tests and the REPL-like CLI helpers)."""
     module = parse_module(f"def _ = {text}", file)
+    if len(module.items) != 1 or module.comments:   # `n import os`, `n # …`: more than an expression
+        raise PolicyError([Diagnostic("syntax", "expected one expression", Span.point(file, 1, 1))], {file: text})
     return module.items[0].expr
