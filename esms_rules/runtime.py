@@ -95,11 +95,19 @@ def end_of_day(day: dt.date, zone: str) -> dt.datetime:
     """The instant that ends day `day` in `zone`: 00:00:00 of the next day there.
 
     "jusqu'au 15 septembre à minuit" is on time if and only if strictly before this instant.
+    Where a clock change repeats midnight (America/Havana in November) the day ends at the
+    first one; where it skips midnight (Havana in March) the next day starts when the clocks
+    resume (01:00). The result carries the fixed UTC offset the local clocks showed, so that
+    it compares, `==` included, as the instant it is (Python never finds an aware datetime
+    whose offset depends on `fold` equal to one in another zone).
     """
     if day == dt.date.max:  # no next day to start: the end of time, for comparisons
         return dt.datetime.max.replace(tzinfo=dt.timezone.utc)
     nxt = day + dt.timedelta(days=1)
-    return dt.datetime(nxt.year, nxt.month, nxt.day, tzinfo=dateutil_tz.gettz(zone))
+    local = dateutil_tz.resolve_imaginary(dt.datetime(nxt.year, nxt.month, nxt.day, tzinfo=dateutil_tz.gettz(zone)))
+    offset = local.utcoffset()
+    assert offset is not None
+    return local.replace(tzinfo=dt.timezone(offset))
 
 
 def round_half_up(x: int | Decimal, places: int) -> Decimal:
