@@ -28,7 +28,6 @@ import itertools
 import json
 import os
 import sys
-import tempfile
 import traceback
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -131,17 +130,9 @@ def _stdin():
 
 
 def _parse_json(data: bytes):
-    """Parse JSON text (UTF-8, with or without a BOM). Raises ValueError with a short message."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise ValueError(f"not UTF-8 text ({e.reason} at byte {e.start})") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"not valid JSON: {e.msg} (line {e.lineno}, column {e.colno})") from None
-    except RecursionError:
-        raise ValueError("not valid JSON: nested too deeply") from None
+    """Parse JSON text strictly (`jsonio.loads`: UTF-8 with or without a BOM; a duplicate key, a
+    lone surrogate, NaN or an over-long integer refused at its path). Raises `JsonInputError`."""
+    return jsonio.loads(data)
 
 
 def _read_json(path: str):
@@ -172,45 +163,16 @@ def _rel(path) -> str:
 
 
 # ---- writing outputs ----------------------------------------------------------------
-def _umask() -> int:
-    old = os.umask(0o022)
-    os.umask(old)
-    return old
-
-
 @contextlib.contextmanager
-def atomic_output(path: str | None) -> Iterator:
-    """A text stream for `path` (stdout when None or "-").
-
-    A file is written under a temporary name in its own directory and moved into place with
-    `os.replace` only once everything was written: an interrupted run leaves no half-written
-    output (and an existing file as it was).
-    """
-    if path is None or path == "-":
-        yield sys.stdout
-        sys.stdout.flush()
-        return
-    target = Path(path)
-    directory = target.parent if str(target.parent) else Path(".")
+def atomic_output(path: str | None, inputs: Iterable[str] = ()) -> Iterator:
+    """A UTF-8 text stream for `path` (stdout when None or "-"): see `jsonio.output` (a regular
+    file written atomically, a link followed, a FIFO or device written directly, an input
+    refused)."""
     try:
-        mode = target.stat().st_mode & 0o7777
-    except OSError:
-        mode = 0o666 & ~_umask()
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-    except OSError as e:
-        raise InputError(f"cannot write {path}: {e.strerror or e}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+        with jsonio.output(path, inputs=inputs) as out:
+            yield out
+    except jsonio.OutputError as e:
+        raise InputError(str(e)) from None
 
 
 # ---- policies ---------------------------------------------------------------------
@@ -290,7 +252,14 @@ def cli():
 
 
 def main(argv: list[str] | None = None):
-    """The console script: `esms-rules …` (exits with the command's exit code)."""
+    """The console script: `esms-rules …` (exits with the command's exit code). Standard output
+    and error are UTF-8 whatever the locale; SIGTERM and SIGHUP end it as an interruption, so that
+    no temporary output file is left behind."""
+    jsonio.exit_on_termination()
+    for stream in (sys.stdout, sys.stderr):   # UTF-8 whatever the locale: the same bytes everywhere
+        if isinstance(stream, io.TextIOWrapper):
+            with contextlib.suppress(ValueError, OSError):
+                stream.reconfigure(encoding="utf-8", errors="backslashreplace")
     return cli.main(args=argv, prog_name="esms-rules")
 
 
@@ -516,7 +485,10 @@ def _error_record(file: str, line: int | None, dossier, error: str, problems: li
 
 
 def _invalid_json(path: str, line: int | None, e: ValueError) -> dict:
-    return _error_record(path, line, None, "invalid_json", [{"path": "$", "message": str(e)}])
+    problems = getattr(e, "problems", None) or []
+    return _error_record(path, line, None, "invalid_json",
+                         [{"path": p.path, "message": p.message} for p in problems]
+                         or [{"path": "$", "message": str(e)}])
 
 
 def _numbered(stream) -> Iterator[tuple[int, bytes]]:
@@ -730,19 +702,31 @@ def evaluate(dossiers, example, policy_spec, fmt, no_trace, output, fail_on_inel
                 reported += 1
                 yield error
 
+    def text_of(record: dict, indent: int | None) -> str:
+        """A record's JSON; one that cannot be written becomes that row's error record, so that
+        no row is lost and every later row is still written."""
+        try:
+            return jsonio.dumps(record, indent=indent)
+        except (ValueError, TypeError) as e:
+            counts["internal"] += 1
+            ident = record.get("dossier") if isinstance(record.get("dossier"), str) else None
+            return jsonio.dumps(_error_record("-", None, ident, "internal_error",
+                                              [{"path": "$", "message": f"cannot write this decision: {e}"}]),
+                                indent=indent)
+
     try:
-        with atomic_output(output) as out:
+        with atomic_output(output, inputs=dossiers) as out:
             if out_fmt == "jsonl":
                 for record in results():
-                    out.write(jsonio.dumps(record) + "\n")
+                    out.write(text_of(record, None) + "\n")
             elif single:
                 for record in results():
-                    out.write(jsonio.dumps(record, indent=2) + "\n")
+                    out.write(text_of(record, 2) + "\n")
             else:
                 first = True
                 out.write("[")
                 for record in results():
-                    item = jsonio.dumps(record, indent=2).replace("\n", "\n  ")
+                    item = text_of(record, 2).replace("\n", "\n  ")
                     out.write(("\n  " if first else ",\n  ") + item)
                     first = False
                 out.write("\n]\n" if not first else "]\n")
@@ -796,7 +780,9 @@ def explain(dossier, example, policy_spec, fmt, suggest, output, quiet):
         text = json.dumps(doc, ensure_ascii=False, indent=2)
     else:
         text = _feature("render", "explain").render(decision, fmt, suggestions=suggestions)
-    with atomic_output(output) as out:
+        if fmt != "html":       # no control or bidi character of a dossier reaches a terminal
+            text = jsonio.terminal_safe(text)
+    with atomic_output(output, inputs=[dossier] if dossier else []) as out:
         out.write(text if text.endswith("\n") else text + "\n")
     return _exit(EXIT_OK)
 
@@ -824,7 +810,7 @@ def replay(decision, dossier, policy_spec):
     data = _read_json(dossier)
     result = replayer.replay(recorded, data, policy=load_policy_or_exit(policy_spec) if policy_spec else None)
     for line in result.lines:
-        click.echo(line)
+        click.echo(jsonio.terminal_safe(line))
     return _exit(EXIT_OK if result.same else EXIT_FAIL)
 
 

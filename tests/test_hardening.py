@@ -409,3 +409,66 @@ def test_a_bom_is_not_a_character_of_the_policy(tmp_path):
         (tmp_path / f.name).write_bytes(b"\xef\xbb\xbf" + f.read_bytes())
     with_bom = esms_rules.load_policy(str(tmp_path / "esms-numerique-2025.esms"))
     assert with_bom.sha256 == esms_rules.load_policy("esms-numerique-2025").sha256
+
+
+# ---- the command line: every row written, inputs and devices safe ----------------------------
+def _dossier_line(d: dict) -> str:
+    return json.dumps(d, ensure_ascii=True)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(st.lists(dossiers("esms-numerique-2025"), min_size=2, max_size=5), st.data())
+def test_a_hostile_row_never_loses_the_others(run_cli, tmp_path_factory, rows, data):
+    bad_at = data.draw(st.integers(0, len(rows) - 1))
+    kind = data.draw(st.sampled_from(["surrogate", "duplicate", "big", "nan"]))
+    lines = [_dossier_line(d) for d in rows]
+    if kind == "surrogate":
+        lines[bad_at] = lines[bad_at].replace('"id": "', '"id": "\\udc80', 1)
+        where = "id"
+    elif kind == "duplicate":
+        lines[bad_at] = lines[bad_at][:-1] + ', "call": "national"}'
+        where = "call"
+    elif kind == "big":
+        lines[bad_at] = lines[bad_at].replace('"campaign": 2025', '"campaign": ' + "9" * 5000, 1)
+        where = "campaign"
+    else:
+        lines[bad_at] = lines[bad_at].replace('"campaign": 2025', '"campaign": NaN', 1)
+        where = "campaign"
+    src = tmp_path_factory.mktemp("rows") / "dossiers.jsonl"
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = src.with_name("decisions.jsonl")
+    result = run_cli("evaluate", src, "--no-trace", "-o", out)
+    assert result.exit_code == 2, result.output
+    records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert len(records) == len(rows)
+    for i, record in enumerate(records):
+        if i == bad_at:
+            assert record["error"] == "invalid_json" and [p["path"] for p in record["problems"]] == [where]
+        else:
+            assert record["dossier"] == rows[i]["id"] and "eligible" in record
+
+
+def test_output_naming_an_input_is_refused(run_cli, tmp_path):
+    src = tmp_path / "dossiers.jsonl"
+    src.write_text((EXAMPLES / "batch-2025.jsonl").read_text(encoding="utf-8"), encoding="utf-8")
+    before = src.read_bytes()
+    result = run_cli("evaluate", src, "-o", src)
+    assert result.exit_code == 2 and "also an input" in result.output
+    assert src.read_bytes() == before
+
+
+@pytest.mark.parametrize("command", [["explain", "--example", "dossier-2025"], ["policies"],
+                                     ["compile", "esms-numerique-2025", "--emit", "python"]])
+def test_cli_output_does_not_depend_on_the_locale(command):
+    env = {"PYTHONIOENCODING": "latin-1", "LC_ALL": "C", "PYTHONUTF8": "0"}
+    outs = []
+    for extra in ({}, env):
+        run = subprocess.run([sys.executable, "-m", "esms_rules", *command],
+                             env={**os.environ, **extra}, capture_output=True)
+        assert run.returncode == 0, run.stderr.decode("utf-8", "replace")
+        outs.append(run.stdout)
+    assert outs[0] == outs[1] and not outs[0].isascii()     # UTF-8 both times, non-ASCII included
+
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
