@@ -33,7 +33,7 @@ from datetime import datetime, timezone
 import attrs
 
 import esms_rules
-from esms_rules import __version__
+from esms_rules import __version__, jsonio
 from esms_rules.diagnostics import DossierError, Problem
 
 ENV_CONFIG = "ESMS_RULES_SERVER_CONFIG"    # how `serve --workers N` hands its options to each worker
@@ -191,16 +191,17 @@ def _bool_param(params, name: str, default: bool) -> bool:
 
 
 def _parse(data: bytes, line: int | None = None):
+    """One JSON text, strictly (`jsonio.loads`: a duplicate key, a lone surrogate, NaN or an
+    over-long integer refused at its path); `line`: its line in a JSON Lines body."""
     try:
-        return json.loads(data.decode("utf-8-sig"))
-    except UnicodeDecodeError as e:
-        message = f"not UTF-8 text ({e.reason} at byte {e.start})"
-    except json.JSONDecodeError as e:
-        message = f"not valid JSON: {e.msg} (line {e.lineno}, column {e.colno})"
-    except RecursionError:
-        message = "not valid JSON: nested too deeply"
-    where = "$" if line is None else f"$[{line - 1}]"
-    raise BadRequest(400, "invalid_json", _problem(where, message))
+        return jsonio.loads(data)
+    except jsonio.JsonInputError as e:
+        problems = []
+        for p in e.problems:
+            where = p.path if line is None else f"$[{line - 1}]" + ("" if p.path == "$" else
+                                                                    ("" if p.path.startswith("[") else ".") + p.path)
+            problems.extend(_problem(where, p.message))
+        raise BadRequest(400, "invalid_json", problems) from None
 
 
 class Engine:

@@ -184,6 +184,10 @@ def test_invalid_dossier_is_422_with_each_problem(server):
     (b"3", 422, "invalid_dossier", "$"),
     (b'"text"', 422, "invalid_dossier", "$"),
     (b"[" * 100_000, 400, "invalid_json", "$"),
+    (b'{"id": "a", "call": "regional", "call": "national"}', 400, "invalid_json", "call"),
+    (b'{"id": "\\ud800"}', 400, "invalid_json", "id"),
+    (b'{"campaign": NaN}', 400, "invalid_json", "campaign"),
+    (b'{"campaign": ' + b"9" * 5000 + b"}", 400, "invalid_json", "campaign"),
 ])
 def test_bad_bodies(server, payload, status, error, path):
     base, _ = server
