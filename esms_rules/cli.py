@@ -838,20 +838,13 @@ def schema(policy_spec, what, output):
 
 
 # ---- source ----------------------------------------------------------------------------------
-BUNDLED_PREFIX = "esms_rules:"
-
-
 def source_file(name: str) -> Path:
-    """The file a span names: `esms_rules:policies/X.esms` (or `policies/X.esms` when no such
-    file is here) is a bundled module; anything else is a path."""
-    from .load import bundled_dir
-    bundled = name[len(BUNDLED_PREFIX):] if name.startswith(BUNDLED_PREFIX) else None
-    if bundled is None and not Path(name).is_file() and name.startswith("policies/"):
-        bundled = name
-    if bundled is not None:
-        path = bundled_dir() / Path(bundled).name
-        if bundled.startswith("policies/") and path.is_file():
-            return path
+    """The file a span names: a bundled module (`esms_rules:policies/X.esms`), or a path."""
+    from .load import BUNDLED_PREFIX, bundled_file
+    found = bundled_file(name)
+    if found is not None:
+        return found
+    if name.startswith(BUNDLED_PREFIX):
         raise InputError(f"no bundled module {name!r}; `esms-rules policies` lists the policies")
     if not Path(name).is_file():
         raise InputError(f"{name}: no such file")

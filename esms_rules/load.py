@@ -209,18 +209,36 @@ def _merge(modules):
     return decls, errors, overridden
 
 
+BUNDLED_PREFIX = "esms_rules:"   # spans name a module bundled in the package `esms_rules:policies/x.esms`
+
+
 def display_name(path: Path) -> str:
-    """How a file is named in diagnostics and traces: stable across checkouts and installs."""
+    """How a file is named in diagnostics and traces: stable across checkouts and installs
+    (`esms-rules source` and `bundled_file` find a bundled module again from its name)."""
     path = Path(path)
     try:
         if path.resolve().parent == bundled_dir().resolve():
-            return f"policies/{path.name}"
+            return f"{BUNDLED_PREFIX}policies/{path.name}"
     except OSError:
         pass
     try:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
         return str(path)
+
+
+def bundled_file(name: str) -> Path | None:
+    """The bundled module a span's file names, `esms_rules:policies/x.esms` (or the older
+    `policies/x.esms` when no such file is in the working directory), else None."""
+    if name.startswith(BUNDLED_PREFIX):
+        name = name[len(BUNDLED_PREFIX):]
+    elif Path(name).is_file():
+        return None
+    parts = Path(name).parts
+    if len(parts) != 2 or parts[0] != "policies" or not name.endswith(EXTENSION):
+        return None
+    path = bundled_dir() / parts[1]
+    return path if path.is_file() else None
 
 
 def load_program(path_or_name: str | Path) -> Program:

@@ -31,7 +31,7 @@ from . import __version__, ast
 from .check import CheckedPolicy, check
 from .diagnostics import Diagnostic, PolicyError
 from .infer import BUILTINS
-from .load import Program, bundled_dir, link
+from .load import Program, bundled_file, link
 from .span import Span
 
 KEYWORDS = ("policy", "import", "enum", "record", "fact", "codes", "table", "param", "def", "rule",
@@ -51,13 +51,11 @@ def uri_to_path(uri: str) -> Path:
 
 
 def path_of(file: str) -> Path:
-    """The real path of a file as diagnostics and spans name it (bundled: `policies/x.esms`)."""
+    """The real path of a file as diagnostics and spans name it (bundled: `esms_rules:policies/x.esms`)."""
     p = Path(file)
     if p.is_absolute():
         return p
-    if not p.is_file() and p.parts[:1] == ("policies",) and (bundled_dir() / p.name).is_file():
-        return bundled_dir() / p.name
-    return Path.cwd() / p
+    return bundled_file(file) or Path.cwd() / p
 
 
 def to_range(span: Span) -> lsp.Range:

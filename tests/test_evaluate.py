@@ -67,7 +67,7 @@ def test_trace_says_which_exception_overrode_which_rule():
     assert outcomes == {"pjm_only": "not-applicable", "ahi_candidate": "fired"}
     fired = next(c for c in base.children if c.rule == "ahi_candidate")
     assert {r.name for r in fired.reads} >= {"convention_signed_on", "software.segur_candidate_on"}
-    assert fired.span.file == "policies/esms-numerique-2025.esms" and fired.span.line > 0
+    assert fired.span.file == "esms_rules:policies/esms-numerique-2025.esms" and fired.span.line > 0
     defs = {d.name: d.value for d in decision.trace.definitions}
     assert defs["n"] == 16 and defs["only_ahi_or_pjm"] is True
 
