@@ -1,0 +1,904 @@
+"""Columnar evaluation of checked policies, records and lists of records included.
+
+    pip install "esms-rules[batch]"      # polars
+
+A policy is compiled once into a *plan*: a list of steps over polars frames.
+
+- The **dossier frame** has one row per dossier (`__row` is its position): scalar facts as
+  columns, record facts as struct columns.
+- An **item frame** per list of records (`structures`, `other_eu_funding`…) has one row per
+  item, keyed by `__row` (its dossier) and `__i` (its position in the list), the item's
+  fields as columns.
+- Rules `for s in …`, and every expression about one item, are item columns; definitions and
+  dossier rules are dossier columns; aggregates (`count`, `distinct`, `any`, `all`, `sum`,
+  `min`, `max`, comprehensions `where`) are group-bys of an item frame joined back to the
+  dossier frame; `passes(s)` is the absence of a blocking item reason; `repeated(k)` is
+  "not the first of its key in its dossier"; tables are replacements.
+- Which rule fired is a boolean column per rule (exceptions with their priorities decide it
+  as per record); the values that a rule's message interpolates are columns too, read only
+  for the rows where the rule fired.
+
+Arithmetic is exact. Whole numbers are Int64; **decimals are scaled integers** (Int64
+holding `value × 10**scale`, the scale fixed per expression at compile time: a fact's scale
+is `FACT_SCALE` = 9 places, a literal's its own digits, `+ -` align scales, `*` adds them,
+`round(x, p)` rounds half up to `p` places). Every `+ - *`, unary `-`, rescaling and `sum`
+is checked: a row where a result may pass 2**62 in magnitude (estimated in Float64), or a
+decimal fact with more than 9 places, is *not* decided over columns: it is decided by the
+per-record path instead (Python integers and `Decimal`s: exact), so no value ever wraps and
+no row is decided differently. A construct that has no columnar form is refused when the
+plan is built (`ColumnarUnsupported`, with the construct's file:line:col), never while rows
+are read.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import weakref
+from decimal import Decimal
+
+from . import ast, runtime
+from . import types as T
+from .batch import BatchUnsupported, _end_of_day, _polars
+
+FACT_SCALE = 9            # decimal places kept for decimal facts
+LIMIT = float(2 ** 62)     # beyond this magnitude (Float64 estimate), a row goes per record
+UTC = dt.timezone.utc
+
+
+class ColumnarUnsupported(BatchUnsupported):
+    """A construct of the policy has no columnar form: evaluate per record."""
+
+    def __init__(self, message, span=None):
+        self.span = span
+        super().__init__(f"{span}: {message}" if span is not None else message)
+
+
+# ---- values known at compile time --------------------------------------------------------
+class V:
+    """A translated expression: a polars expression of one frame (the dossier frame when
+    `lst` is None, else the item frame of list `lst`), and what it holds."""
+
+    __slots__ = ("e", "scale", "lst", "kind", "mask")
+
+    def __init__(self, e, scale=None, lst=None, kind="value", mask=None):
+        self.e = e            # polars expression (None for kind "item" and "rows")
+        self.scale = scale    # decimal places of a decimal (scaled integer), else None
+        self.lst = lst        # frame: None (dossier) or the name of a list of records
+        self.kind = kind      # "value" | "item" (the current item of `lst`) | "rows" (items of `lst` where `mask`)
+        self.mask = mask      # for "rows": an item expression, or None for every item
+
+
+def _scale_of_decimal(d: Decimal) -> int:
+    exp = d.as_tuple().exponent
+    return max(0, -exp) if isinstance(exp, int) else 0
+
+
+def _scaled(d: Decimal, scale: int) -> int:
+    return int(d.scaleb(scale))
+
+
+# ---- the plan ------------------------------------------------------------------------------
+class Plan:
+    """The steps that evaluate one policy over frames. Built once per policy (see `plan`)."""
+
+    def __init__(self, policy):
+        pl = _polars()
+        self.pl = pl
+        self.policy = policy
+        self.p = p = policy.checked
+        self.lists: dict[str, T.Record] = {}     # list of records -> its record type
+        self.record_facts: dict[str, T.Record] = {}
+        self.scalar_lists: set[str] = set()
+        for f in p.facts.fields:
+            self._fact(f)
+        self.steps: list = []            # ("d", col, expr) | ("i", lst, col, expr, needs) | ("agg", lst, col, expr, fill, needs)
+        self.counter = 0
+        self.def_vals: dict[str, V] = {}
+        self.flags_d: list = []          # overflow estimates, dossier frame
+        self.flags_i: dict[str, list] = {}
+        self.needs: dict[str, set] = {}  # item frame -> dossier columns it reads (joined)
+        self.failed: dict[str, str] = {}  # list -> item column "has a blocking reason"
+        self.fired_d: list = []          # (RuleInfo, column) dossier rules with a code, per-record order
+        self.fired_i: dict[str, list] = {}   # list -> [(RuleInfo, column)]
+        self.messages: dict[int, list] = {}  # rule index -> [(column, scale, kind)] of its message values
+        self.outputs: list = []          # (name, column, scale, lst or None)
+        self.raw_datetimes: set[str] = set()
+        for r in p.rules:
+            if r.binder is not None:
+                self.items_rules(r.binder.list_name)
+        false = pl.lit(False)
+        for r in p.rules:
+            if r.binder is None:
+                self.rule(r, None, None)
+        # outputs may read `eligible`: the dossier rules must all be columns first
+        blocking = [pl.col(c) for r, c in self.fired_d if r.severity in ("blocking", "inadmissible")]
+        inadmissible = [pl.col(c) for r, c in self.fired_d if r.severity == "inadmissible"]
+        self.d_step("__ok", ~pl.any_horizontal(blocking) if blocking else ~false)
+        self.d_step("__rec", ~pl.any_horizontal(inadmissible) if inadmissible else ~false)
+        for o in p.outputs.values():
+            if o.binder is None:
+                v = self.expr(o.expr, {"eligible": V(pl.col("__ok"))}, None)
+                col = self.d_col(v)
+                self.outputs.append((o.name, col, v.scale, None))
+            else:
+                lst = o.binder.list_name
+                env = {o.binder.var: V(None, lst=lst, kind="item"), "eligible": self.in_ctx(V(pl.col("__ok")), lst)}
+                v = self.expr(o.expr, env, lst)
+                col = self.i_col(lst, v)
+                self.outputs.append((o.name, col, v.scale, lst))
+        if self.flags_d:
+            self.d_step("__ovf", pl.any_horizontal(self.flags_d))
+        for lst, flags in self.flags_i.items():
+            col = self.fresh("ovf")
+            self.agg_step(lst, col, pl.any_horizontal(flags).any(), False)
+            self.flags_d.append(pl.col(col))
+        self.d_step("__ovf", pl.any_horizontal(self.flags_d) if self.flags_d else false)
+
+    # -- schema
+    def _fact(self, f):
+        base = T.strip(f.type)
+        if isinstance(base, T.Record):
+            self.record_facts[f.name] = base
+            for g in base.fields:
+                self._field_type(g.type, g.span if hasattr(g, "span") else None, f"{f.name}.{g.name}", record_ok=False)
+        elif isinstance(base, T.List) and isinstance(T.strip(base.element), T.Record):
+            if isinstance(f.type, T.Optional) or isinstance(base.element, T.Optional):
+                raise ColumnarUnsupported(f"`{f.name}`: optional lists of records run per record")
+            rec = base.element
+            self.lists[f.name] = rec
+            for g in rec.fields:
+                self._field_type(g.type, None, f"{f.name}[].{g.name}", record_ok=False)
+        else:
+            self._field_type(f.type, None, f.name, record_ok=False)
+
+    def _field_type(self, t, span, path, record_ok):
+        base = T.strip(t)
+        if isinstance(base, T.List):
+            el = T.strip(base.element)
+            if isinstance(el, T.Enum) or (isinstance(el, T.Scalar) and el.name in ("bool", "int", "text")):
+                return
+            raise ColumnarUnsupported(f"`{path}` is a {t}: only lists of bool, int, text or enum values, "
+                                      "and lists of records at the top level, run over columns", span)
+        if isinstance(base, (T.Enum, T.Scalar)):
+            return
+        raise ColumnarUnsupported(f"`{path}` is a {t}: nested records run per record", span)
+
+    # -- naming and steps
+    def fresh(self, prefix):
+        self.counter += 1
+        return f"__{prefix}{self.counter}"
+
+    def d_step(self, col, e):
+        self.steps.append(("d", col, e))
+        return col
+
+    def i_step(self, lst, col, e):
+        self.steps.append(("i", lst, col, e))
+        return col
+
+    def agg_step(self, lst, col, e, fill):
+        self.steps.append(("agg", lst, col, e, fill))
+        return col
+
+    def d_col(self, v: V) -> str:
+        if v.kind != "value" or v.lst is not None:
+            raise AssertionError("not a dossier value")
+        return self.d_step(self.fresh("d"), v.e)
+
+    def i_col(self, lst, v: V) -> str:
+        v = self.in_ctx(v, lst)
+        return self.i_step(lst, self.fresh("i"), v.e)
+
+    def in_ctx(self, v: V, lst):
+        """`v` as an expression of frame `lst` (a dossier value read in an item frame is joined)."""
+        if v.kind != "value" or v.lst == lst:
+            return v
+        if v.lst is not None:
+            raise AssertionError("an item value read in another frame")
+        if lst is None:
+            return v
+        col = v.e.meta.output_name() if v.e.meta.is_column() else None
+        if col is None:
+            col = self.d_col(v)
+        self.steps.append(("need", lst, col))
+        return V(self.pl.col("__D" + col), v.scale, lst)
+
+    # -- rules: a boolean column per rule with a code, true where it fires
+    def items_rules(self, lst):
+        if lst in self.failed:
+            return self.failed[lst]
+        pl = self.pl
+        self.failed[lst] = None          # a cycle would be a checker bug
+        self.fired_i[lst] = []
+        for r in self.p.item_rules(lst):
+            self.rule(r, None, lst)
+        blocking = [pl.col(c) for r, c in self.fired_i[lst] if r.severity in ("blocking", "inadmissible")]
+        col = self.i_step(lst, self.fresh("failed"), pl.any_horizontal(blocking) if blocking else pl.lit(False))
+        self.failed[lst] = col
+        return col
+
+    def rule(self, r, guard, lst):
+        pl = self.pl
+        env = {r.binder.var: V(None, lst=lst, kind="item")} if r.binder is not None else {}
+        prior = None
+        for x in r.exceptions:           # highest priority first (as checked)
+            applies = self.cond(x.applies, env, lst)
+            here = _and(guard, applies if prior is None else (~prior & applies))
+            if x.code is not None:
+                self.rule(x, here, lst)
+            prior = applies if prior is None else (prior | applies)
+        g = guard if prior is None else _and(guard, ~prior)
+        if r.code is None:
+            return
+        cond = g if r.when is None else _and(g, self.cond(r.when, env, lst))
+        if cond is None:
+            cond = pl.lit(True)
+        if lst is None:
+            col = self.d_step(self.fresh("fired"), cond)
+            self.fired_d.append((r, col))
+        else:
+            col = self.i_step(lst, self.fresh("fired"), cond)
+            self.fired_i[lst].append((r, col))
+        values = []
+        for part in r.message:
+            if isinstance(part, str):
+                continue
+            values.append(self.message_value(part, env, lst))
+        self.messages[r.index] = values
+
+    def message_value(self, e, env, lst):
+        t = T.strip(self.p.type_of(e))
+        if t == T.DATETIME:     # shown with the offset it was given with: the raw column
+            if not (isinstance(e, ast.Name) and self.p.facts.field(e.name) is not None):
+                raise ColumnarUnsupported("a date-time shown in a message must be a fact", e.span)
+            self.raw_datetimes.add(e.name)
+            v = self.in_ctx(V(self.pl.col("__raw." + e.name)), lst)
+            col = self.i_col(lst, v) if lst is not None else self.d_step(self.fresh("m"), v.e)
+            return (col, None, "datetime")
+        v = self.expr(e, env, lst)
+        if v.kind != "value":
+            raise ColumnarUnsupported("records shown in a message run per record", e.span)
+        col = self.i_col(lst, v) if lst is not None else self.d_col(self.in_ctx(v, None))
+        return (col, v.scale, "decimal" if v.scale is not None else "value")
+
+    def cond(self, e, env, lst):
+        return self.in_ctx(self.expr(e, env, lst), lst).e.fill_null(False)
+
+    # -- expressions
+    def expr(self, e, env: dict, lst) -> V:
+        pl = self.pl
+        p = self.p
+        if isinstance(e, ast.Literal):
+            return self.lit(e.value, p.types.get(id(e)))
+        if isinstance(e, ast.Name):
+            if e.name in env:
+                return env[e.name]
+            if e.name in p.defs:
+                return self.definition(e.name, e)
+            f = p.facts.field(e.name)
+            if f is None:
+                raise ColumnarUnsupported(f"`{e.name}` has no columnar form", e.span)
+            if f.name in self.lists:
+                return V(None, lst=f.name, kind="rows")
+            base = T.strip(f.type)
+            return V(pl.col(f.name), FACT_SCALE if base == T.DECIMAL else None)
+        if isinstance(e, ast.Attribute):
+            obj = self.expr(e.obj, env, lst)
+            t = T.strip(p.type_of(e))
+            scale = FACT_SCALE if t == T.DECIMAL else None
+            if obj.kind == "item":
+                return V(pl.col(e.name), scale, obj.lst)
+            if obj.kind == "value":
+                return V(obj.e.struct.field(e.name), scale, obj.lst)
+            raise ColumnarUnsupported("an attribute of a list", e.span)
+        if isinstance(e, ast.Lookup):
+            return self.lookup(e, env, lst)
+        if isinstance(e, ast.Unary):
+            inner = self.value(e.operand, env, lst)
+            if e.op == "not":
+                return V(~inner.e, None, inner.lst)
+            self.overflow(inner.lst, inner.e.cast(pl.Float64).abs())
+            return V(-inner.e, inner.scale, inner.lst)
+        if isinstance(e, ast.If):
+            c = self.value(e.condition, env, lst)
+            a, b = self.value(e.then, env, lst), self.value(e.otherwise, env, lst)
+            c, a, b = self.same_frame([c, a, b], lst)
+            a, b = self.align(a, b)
+            return V(pl.when(c.e.fill_null(False)).then(a.e).otherwise(b.e), a.scale if a.scale is not None else b.scale, c.lst)
+        if isinstance(e, ast.Binary):
+            return self.binary(e, env, lst)
+        if isinstance(e, ast.Call):
+            return self.call(e, env, lst)
+        if isinstance(e, (ast.Comprehension, ast.Generator)):
+            return self.comprehension(e, env, lst)
+        raise ColumnarUnsupported(f"{type(e).__name__.lower()} expressions have no columnar form here", e.span)
+
+    def value(self, e, env, lst) -> V:
+        v = self.expr(e, env, lst)
+        if v.kind != "value":
+            raise ColumnarUnsupported("a record or a list of records used as a value", e.span)
+        return v
+
+    def same_frame(self, vs, lst):
+        frames = {v.lst for v in vs}
+        if len(frames) == 1:
+            return vs
+        return [self.in_ctx(v, lst) for v in vs]
+
+    def definition(self, name, e) -> V:
+        got = self.def_vals.get(name)
+        if got is not None:
+            return got
+        info = self.p.defs[name]
+        v = self.expr(info.expr, {}, None)
+        if v.kind == "rows":
+            if v.mask is not None:
+                col = self.i_step(v.lst, self.fresh("mask"), v.mask.e if isinstance(v.mask, V) else v.mask)
+                v = V(None, lst=v.lst, kind="rows", mask=V(self.pl.col(col), None, v.lst))
+        elif v.kind == "value":
+            v = self.in_ctx(v, None)
+            v = V(self.pl.col(self.d_col(v)), v.scale)
+        self.def_vals[name] = v
+        return v
+
+    def lit(self, value, t) -> V:
+        pl = self.pl
+        if value is None:
+            return V(pl.lit(None))
+        if isinstance(value, bool):
+            return V(pl.lit(value))
+        if isinstance(value, int):
+            if not -2**63 <= value < 2**63:
+                raise ColumnarUnsupported("a whole number beyond 64 bits")
+            if t is not None and T.strip(t) == T.DECIMAL:
+                return V(pl.lit(value, dtype=pl.Int64), 0)
+            return V(pl.lit(value, dtype=pl.Int64))
+        if isinstance(value, Decimal):
+            s = _scale_of_decimal(value)
+            k = _scaled(value, s)
+            if not -2**62 < k < 2**62:
+                raise ColumnarUnsupported("a decimal literal beyond 62 bits once scaled")
+            return V(pl.lit(k, dtype=pl.Int64), s)
+        if isinstance(value, dt.datetime):
+            return V(pl.lit(value.astimezone(UTC), dtype=pl.Datetime("us", "UTC")))
+        if isinstance(value, dt.date):
+            return V(pl.lit(value, dtype=pl.Date))
+        return V(pl.lit(value, dtype=pl.String))
+
+    def rescale(self, v: V, scale: int) -> V:
+        if v.scale == scale or v.scale is None and scale == 0:
+            return V(v.e, scale, v.lst)
+        k = scale - (v.scale or 0)
+        if k < 0:
+            raise AssertionError("rescale down")
+        self.overflow(v.lst, v.e.cast(self.pl.Float64).abs() * float(10 ** k))
+        return V(v.e * (10 ** k), scale, v.lst)
+
+    def align(self, a: V, b: V):
+        if a.scale is None and b.scale is None:
+            return a, b
+        s = max(a.scale or 0, b.scale or 0)
+        return (self.rescale(a, s) if _numeric_expr(a) else a), (self.rescale(b, s) if _numeric_expr(b) else b)
+
+    def overflow(self, lst, estimate):
+        flag = (estimate > LIMIT).fill_null(False)
+        if lst is None:
+            self.flags_d.append(flag)
+        else:
+            self.flags_i.setdefault(lst, []).append(flag)
+
+    def binary(self, e, env, lst):
+        pl = self.pl
+        op = e.op
+        if op in ("in", "not in"):
+            return self.membership(e, env, lst)
+        a, b = self.value(e.left, env, lst), self.value(e.right, env, lst)
+        a, b = self.same_frame([a, b], lst)
+        if op in ("and", "or"):
+            return V(a.e & b.e if op == "and" else a.e | b.e, None, a.lst)
+        if op in ("+", "-", "*"):
+            f = pl.Float64
+            if op == "*":
+                est = a.e.cast(f).abs() * b.e.cast(f).abs()
+                scale = None if a.scale is None and b.scale is None else (a.scale or 0) + (b.scale or 0)
+                self.overflow(a.lst, est)
+                return V(a.e * b.e, scale, a.lst)
+            a, b = self.align(a, b)
+            self.overflow(a.lst, a.e.cast(f).abs() + b.e.cast(f).abs())
+            return V(a.e + b.e if op == "+" else a.e - b.e, a.scale, a.lst)
+        if ast.is_null(e.left) or ast.is_null(e.right):
+            other = b if ast.is_null(e.left) else a
+            return V(other.e.is_null() if op == "==" else other.e.is_not_null(), None, a.lst)
+        a, b = self.align(a, b)
+        if op in ("==", "!="):
+            if self.maybe_null(e.left) or self.maybe_null(e.right):
+                return V(a.e.eq_missing(b.e) if op == "==" else a.e.ne_missing(b.e), None, a.lst)
+            return V(a.e == b.e if op == "==" else a.e != b.e, None, a.lst)
+        x, y = a.e, b.e
+        return V({"<": x < y, "<=": x <= y, ">": x > y, ">=": x >= y}[op], None, a.lst)
+
+    def maybe_null(self, e):
+        t = self.p.types.get(id(e))
+        return t is None or isinstance(t, (T.Optional, T.Null))
+
+    def membership(self, e, env, lst):
+        pl = self.pl
+        a = self.value(e.left, env, lst)
+        if isinstance(e.right, ast.ListExpr):
+            if not all(isinstance(i, ast.Literal) for i in e.right.items):
+                raise ColumnarUnsupported(f"`{e.op}` a list of expressions has no columnar form", e.span)
+            vals = [i.value for i in e.right.items if i.value is not None]
+            if a.scale is not None:
+                vals = [_scaled(Decimal(v), a.scale) for v in vals]
+                if any(Decimal(i.value).scaleb(a.scale) != _scaled(Decimal(i.value), a.scale)
+                       for i in e.right.items if i.value is not None):
+                    raise ColumnarUnsupported("a decimal literal with more places than the value it is compared with", e.span)
+            test = a.e.is_in(pl.Series(vals, dtype=_lit_dtype(pl, vals)).implode()) if vals else pl.lit(False)
+            if any(i.value is None for i in e.right.items):
+                test = test | a.e.is_null()
+            test = test.fill_null(False)
+        else:
+            b = self.value(e.right, env, lst)
+            a, b = self.same_frame([a, b], lst)
+            if a.scale is not None or b.scale is not None:
+                raise ColumnarUnsupported("`in` a list of decimals has no columnar form", e.span)
+            test = b.e.list.contains(a.e, nulls_equal=True).fill_null(False)
+        return V(~test if e.op == "not in" else test, None, a.lst)
+
+    def lookup(self, e, env, lst):
+        pl = self.pl
+        table = self.p.tables[e.obj.name]
+        key = self.value(e.key, env, lst)
+        vt = T.strip(table.value_type)
+        keys = list(table.mapping)
+        values = list(table.mapping.values())
+        scale = None
+        if vt == T.DECIMAL:
+            scale = max((_scale_of_decimal(Decimal(v)) for v in values if v is not None), default=0)
+            values = [None if v is None else _scaled(Decimal(v), scale) for v in values]
+            dtype = pl.Int64
+        else:
+            dtype = _dtype(pl, vt, e.span)
+        if key.scale is not None:
+            raise ColumnarUnsupported("a table with decimal keys", e.span)
+        if not keys:
+            return V(pl.lit(None, dtype=dtype), scale, key.lst)
+        kdtype = _dtype(pl, T.strip(table.key_type), e.span)
+        out = key.e.replace_strict(pl.Series(keys, dtype=kdtype), pl.Series(values, dtype=dtype),
+                                   default=None, return_dtype=dtype)
+        return V(out, scale, key.lst)
+
+    # -- aggregates and comprehensions
+    def generator(self, g, env, lst):
+        """(list, mask V or None, element env) of a generator over a list of records."""
+        if lst is not None:
+            raise ColumnarUnsupported("a generator inside a rule or expression about one item", g.span)
+        src = self.expr(g.source, env, None)
+        if src.kind != "rows":
+            raise ColumnarUnsupported("a generator over a list of values", g.span)
+        inner = {**env, g.var: V(None, lst=src.lst, kind="item")}
+        mask = src.mask
+        if g.condition is not None:
+            c = self.in_ctx(self.value(g.condition, inner, src.lst), src.lst)
+            c = V(c.e.fill_null(False), None, src.lst)
+            mask = c if mask is None else V(mask.e & c.e, None, src.lst)
+        return src.lst, mask, inner
+
+    def comprehension(self, e, env, lst):
+        g = e.generator if isinstance(e, ast.Comprehension) else e
+        if isinstance(g.element, ast.Name) and g.element.name == g.var:
+            src_lst, mask, _ = self.generator(g, env, lst)
+            return V(None, lst=src_lst, kind="rows", mask=mask)
+        src_lst, mask, inner = self.generator(g, env, lst)
+        el = self.in_ctx(self.value(g.element, inner, src_lst), src_lst)
+        if el.scale is not None:
+            raise ColumnarUnsupported("a list of decimals has no columnar form", e.span)
+        x = el.e if mask is None else el.e.filter(mask.e)
+        col = self.agg_step(src_lst, self.fresh("list"), x, [])
+        return V(self.pl.col(col))
+
+    def elements(self, a, env, lst):
+        """An aggregate's argument: (list, element V, mask V or None)."""
+        if isinstance(a, ast.Comprehension):
+            a = a.generator
+        if isinstance(a, ast.Generator):
+            src_lst, mask, inner = self.generator(a, env, lst)
+            el = self.in_ctx(self.value(a.element, inner, src_lst), src_lst)
+            return src_lst, el, mask
+        v = self.expr(a, env, lst)
+        if v.kind == "rows":
+            return v.lst, None, v.mask
+        raise ColumnarUnsupported("an aggregate of a list of values", a.span)
+
+    def call(self, e, env, lst):
+        pl = self.pl
+        f, args = e.func, e.args
+        if f in self.p.defs:
+            info = self.p.defs[f]
+            if not info.params:
+                return self.definition(f, e)
+            inner = {pname: self.expr(a, env, lst) for (pname, _), a in zip(info.params, args)}
+            return self.expr(info.expr, inner, lst)
+        if f == "passes":
+            item = self.expr(args[0], env, lst)
+            if item.kind != "item":
+                raise ColumnarUnsupported("`passes` of something else than an item", e.span)
+            col = self.items_rules(item.lst)
+            if col is None:
+                raise ColumnarUnsupported("`passes` inside the rules of its own list", e.span)
+            return V(~pl.col(col), None, item.lst)
+        if f == "repeated":
+            key = self.value(args[0], env, lst)
+            if key.lst is None:
+                raise ColumnarUnsupported("`repeated` outside a rule for each item", e.span)
+            return V(~pl.struct(pl.col("__row"), key.e.alias("__k")).is_first_distinct(), None, key.lst)
+        if f == "end_of_day":
+            day, zone = args
+            if isinstance(day, ast.Literal):
+                return V(pl.lit(runtime.end_of_day(day.value, zone.value).astimezone(UTC),
+                                dtype=pl.Datetime("us", "UTC")))
+            d = self.value(day, env, lst)
+            z = zone.value
+            return V(d.e.map_batches(lambda s: _end_of_day(pl, s, z), return_dtype=pl.Datetime("us", "UTC")),
+                     None, d.lst)
+        if f == "coalesce":
+            a, b = self.value(args[0], env, lst), self.value(args[1], env, lst)
+            a, b = self.same_frame([a, b], lst)
+            a, b = self.align(a, b)
+            return V(pl.coalesce(a.e, b.e), a.scale if a.scale is not None else b.scale, a.lst)
+        if f == "round":
+            x = self.value(args[0], env, lst)
+            places = args[1].value
+            s = x.scale or 0
+            if s <= places:
+                return self.rescale(x, places)
+            k = 10 ** (s - places)
+            half = k // 2
+            ax = x.e.abs()
+            r = (ax + half) // k
+            return V(pl.when(x.e < 0).then(-r).otherwise(r), places, x.lst)
+        a = args[0]
+        if f == "count" and isinstance(a, ast.Call) and a.func == "distinct" and a.func not in self.p.defs:
+            src_lst, el, mask = self.elements(a.args[0], env, lst)
+            x = el.e if mask is None else el.e.filter(mask.e)
+            return V(pl.col(self.agg_step(src_lst, self.fresh("agg"), x.n_unique().cast(pl.Int64), 0)))
+        if f == "count":
+            v = self.expr(a, env, lst) if not isinstance(a, (ast.Comprehension, ast.Generator)) else None
+            if v is not None and v.kind == "value":
+                return V(v.e.list.len().cast(pl.Int64), None, v.lst)
+            src_lst, _, mask = self.elements(a, env, lst)
+            x = pl.len() if mask is None else mask.e.sum()
+            return V(pl.col(self.agg_step(src_lst, self.fresh("agg"), x.cast(pl.Int64), 0)))
+        if f in ("any", "all", "sum", "min", "max", "distinct"):
+            src_lst, el, mask = self.elements(a, env, lst)
+            if el is None:
+                raise ColumnarUnsupported(f"`{f}` of records", e.span)
+            x = el.e
+            if f == "any":
+                y = x.fill_null(False) if mask is None else (x.fill_null(False) & mask.e)
+                return V(pl.col(self.agg_step(src_lst, self.fresh("agg"), y.any(), False)))
+            if f == "all":
+                y = x.fill_null(False) if mask is None else (x.fill_null(False) | ~mask.e)
+                return V(pl.col(self.agg_step(src_lst, self.fresh("agg"), y.all(), True)))
+            y = x if mask is None else x.filter(mask.e)
+            if f == "distinct":
+                if el.scale is not None:
+                    raise ColumnarUnsupported("`distinct` of decimals has no columnar form", e.span)
+                return V(pl.col(self.agg_step(src_lst, self.fresh("agg"), y.unique(maintain_order=True), [])))
+            if f == "sum":
+                ovf = self.fresh("ovf")
+                self.agg_step(src_lst, ovf, y.cast(pl.Float64).abs().sum() > LIMIT, False)
+                self.flags_d.append(pl.col(ovf))
+                return V(pl.col(self.agg_step(src_lst, self.fresh("agg"), y.sum(), 0)), el.scale)
+            return V(pl.col(self.agg_step(src_lst, self.fresh("agg"), y.min() if f == "min" else y.max(), None)),
+                     el.scale)
+        raise ColumnarUnsupported(f"`{f}` has no columnar form", e.span)
+
+
+def _numeric_expr(v: V) -> bool:
+    return v.kind == "value"
+
+
+def _and(a, b):
+    return b if a is None else a & b
+
+
+def _lit_dtype(pl, vals):
+    v = vals[0]
+    if isinstance(v, bool):
+        return pl.Boolean
+    if isinstance(v, int):
+        return pl.Int64
+    if isinstance(v, dt.datetime):
+        return pl.Datetime("us", "UTC")
+    if isinstance(v, dt.date):
+        return pl.Date
+    return pl.String
+
+
+def _dtype(pl, t, span=None):
+    t = T.strip(t)
+    if isinstance(t, T.Enum) or t == T.TEXT:
+        return pl.String
+    if isinstance(t, T.List):
+        return pl.List(_dtype(pl, t.element, span))
+    if isinstance(t, T.Scalar):
+        return {"bool": pl.Boolean, "int": pl.Int64, "decimal": pl.Int64, "date": pl.Date,
+                "datetime": pl.Datetime("us", "UTC")}[t.name]
+    if isinstance(t, (T.Null, T.Never)):
+        return pl.Null
+    if isinstance(t, T.Record):
+        return pl.Struct({f.name: _dtype(pl, f.type, span) for f in t.fields})
+    raise ColumnarUnsupported(f"values of type {t} have no columnar form", span)
+
+
+_PLANS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def plan(policy) -> Plan:
+    """The columnar plan of a policy (cached); raises ColumnarUnsupported."""
+    got = _PLANS.get(policy)
+    if got is None:
+        got = _PLANS[policy] = Plan(policy)
+    return got
+
+
+# ---- running a plan ------------------------------------------------------------------------
+def run(pln: Plan, d, items: dict):
+    """Apply the plan's steps to the dossier frame `d` (with `__row`) and the item frames
+    (with `__row`, `__i`, sorted by both). Returns the frames with every step's column."""
+    pl = pln.pl
+    items = dict(items)
+    joined: dict[str, set] = {lst: set() for lst in items}
+    pending_d: list = []
+
+    def flush():
+        nonlocal d
+        if pending_d:
+            d = d.with_columns(pending_d)
+            pending_d.clear()
+
+    pending_i: dict[str, list] = {lst: [] for lst in items}
+
+    def flush_i(lst):
+        if pending_i[lst]:
+            items[lst] = items[lst].with_columns(pending_i[lst])
+            pending_i[lst] = []
+
+    def depends(e, names):
+        return any(n in names for n in e.meta.root_names())
+
+    d_cols_pending: set = set()
+    i_cols_pending: dict[str, set] = {lst: set() for lst in items}
+    for step in pln.steps:
+        kind = step[0]
+        if kind == "d":
+            _, col, e = step
+            if depends(e, d_cols_pending):
+                flush()
+                d_cols_pending.clear()
+            pending_d.append(e.alias(col))
+            d_cols_pending.add(col)
+        elif kind == "need":
+            _, lst, col = step
+            if col in joined[lst]:
+                continue
+            flush()
+            d_cols_pending.clear()
+            flush_i(lst)
+            i_cols_pending[lst].clear()
+            items[lst] = items[lst].join(d.select(pl.col("__row"), pl.col(col).alias("__D" + col)), on="__row",
+                                         how="left", maintain_order="left")
+            joined[lst].add(col)
+        elif kind == "i":
+            _, lst, col, e = step
+            if depends(e, i_cols_pending[lst]):
+                flush_i(lst)
+                i_cols_pending[lst].clear()
+            pending_i[lst].append(e.alias(col))
+            i_cols_pending[lst].add(col)
+        elif kind == "agg":
+            _, lst, col, e, fill = step
+            flush_i(lst)
+            i_cols_pending[lst].clear()
+            flush()
+            d_cols_pending.clear()
+            g = items[lst].group_by("__row").agg(e.alias(col))
+            d = d.join(g, on="__row", how="left", maintain_order="left")
+            if fill is not None:
+                if isinstance(fill, list):
+                    dtype = d.schema[col]
+                    d = d.with_columns(pl.col(col).fill_null(pl.lit([], dtype=dtype)))
+                else:
+                    d = d.with_columns(pl.col(col).fill_null(fill))
+    flush()
+    for lst in items:
+        flush_i(lst)
+    return d, items
+
+
+# ---- frames from validated facts (the per-record validator's output) ------------------------
+def _cell(v, t):
+    """A validated value as its column value; raises _PerRecord when it has none."""
+    if v is None:
+        return None
+    base = T.strip(t)
+    if base == T.DECIMAL:
+        k = v.scaleb(FACT_SCALE)
+        if k != k.to_integral_value() or not -2**62 < k < 2**62:
+            raise _PerRecord
+        return int(k)
+    if base == T.INT:
+        if not -2**62 < v < 2**62:
+            raise _PerRecord
+        return v
+    if base == T.DATETIME:
+        return v.astimezone(UTC)
+    if isinstance(base, T.Record):
+        return {f.name: _cell(v[f.name], f.type) for f in base.fields}
+    if isinstance(base, T.List):
+        return [_cell(x, base.element) for x in v]
+    return v
+
+
+class _PerRecord(Exception):
+    """This row is decided per record (a value without an exact column form)."""
+
+
+def frames_from_facts(pln: Plan, facts: list):
+    """(dossier frame, item frames, rows to decide per record) of validated facts."""
+    pl = pln.pl
+    p = pln.p
+    fields = [f for f in p.facts.fields if f.name not in pln.lists]
+    cols = {f.name: [] for f in fields}
+    raw = {name: [] for name in pln.raw_datetimes}
+    items = {lst: {"__row": [], "__i": [], **{g.name: [] for g in rec.fields}} for lst, rec in pln.lists.items()}
+    per_record = []
+    rows = []
+    for k, fx in enumerate(facts):
+        try:
+            values = [_cell(fx[f.name], f.type) for f in fields]
+            its = {lst: [[_cell(it[g.name], g.type) for g in rec.fields] for it in fx[lst]]
+                   for lst, rec in pln.lists.items()}
+        except _PerRecord:
+            per_record.append(k)
+            continue
+        row = len(rows)
+        rows.append(k)
+        for f, v in zip(fields, values):
+            cols[f.name].append(v)
+        for name in raw:
+            v = fx[name]
+            raw[name].append(None if v is None else v.isoformat())
+        for lst, rec in pln.lists.items():
+            out = items[lst]
+            for i, vals in enumerate(its[lst]):
+                out["__row"].append(row)
+                out["__i"].append(i)
+                for g, v in zip(rec.fields, vals):
+                    out[g.name].append(v)
+    n = len(rows)
+    series = [pl.Series("__row", range(n), dtype=pl.Int64)]
+    series += [pl.Series(f.name, cols[f.name], dtype=_dtype(pl, f.type)) for f in fields]
+    series += [pl.Series("__raw." + name, raw[name], dtype=pl.String) for name in raw]
+    d = pl.DataFrame(series, height=n)
+    frames = {}
+    for lst, rec in pln.lists.items():
+        out = items[lst]
+        frames[lst] = pl.DataFrame([pl.Series("__row", out["__row"], dtype=pl.Int64),
+                                    pl.Series("__i", out["__i"], dtype=pl.Int64)]
+                                   + [pl.Series(g.name, out[g.name], dtype=_dtype(pl, g.type)) for g in rec.fields])
+    return d, frames, rows, per_record
+
+
+# ---- results: the per-record evaluator's tuples, row by row ----------------------------------
+def _python(v, scale, kind):
+    if v is None:
+        return None
+    if kind == "datetime":
+        return dt.datetime.fromisoformat(v) if isinstance(v, str) else v
+    if scale is not None:
+        return Decimal(v).scaleb(-scale)
+    return v
+
+
+def _column_values(frame, col, scale, kind):
+    vals = frame.get_column(col).to_list()
+    if scale is None and kind == "value":
+        return vals
+    return [_python(v, scale, kind) for v in vals]
+
+
+def results(pln: Plan, d, items):
+    """For each row of the dossier frame, the per-record "reasons" evaluator's result:
+    `(ok, rec, outputs, fired)` (see docs/architecture.md), or None for a row to decide per
+    record (a result may not be exact over columns)."""
+    p = pln.p
+    n = d.height
+    ok = d.get_column("__ok").to_list()
+    rec = d.get_column("__rec").to_list()
+    ovf = d.get_column("__ovf").to_list()
+    outs = []
+    for name, col, scale, lst in pln.outputs:
+        if lst is None:
+            outs.append(_column_values(d, col, scale, "value"))
+        else:
+            vals = _column_values(items[lst], col, scale, "value")
+            per = [[] for _ in range(n)]
+            for r, v in zip(items[lst].get_column("__row").to_list(), vals):
+                per[r].append(v)
+            outs.append(per)
+    fired = [[] for _ in range(n)]
+    # item rules run before the dossier rules that read `passes`, item by item, in rule order;
+    # a decision keeps dossier and item reasons apart, so items first is the same decision
+    for lst, rules in pln.fired_i.items():
+        frame = items[lst]
+        rws = frame.get_column("__row").to_list()
+        idx = frame.get_column("__i").to_list()
+        per_item = []
+        for r, col in rules:
+            mask = frame.get_column(col)
+            if not mask.any():
+                continue
+            where = mask.arg_true()
+            sub = frame[where]
+            vals = [_column_values(sub, c, s, k) for c, s, k in pln.messages[r.index]]
+            for j, pos in enumerate(where.to_list()):
+                per_item.append((rws[pos], idx[pos], r.index, tuple(v[j] for v in vals)))
+        per_item.sort(key=lambda x: (x[0], x[1]))      # stable: rule order kept within an item
+        for row, i, index, values in per_item:
+            fired[row].append((index, i, values))
+    for r, col in pln.fired_d:
+        mask = d.get_column(col)
+        if not mask.any():
+            continue
+        where = mask.arg_true()
+        sub = d[where]
+        vals = [_column_values(sub, c, s, k) for c, s, k in pln.messages[r.index]]
+        for j, pos in enumerate(where.to_list()):
+            fired[pos].append((r.index, -1, tuple(v[j] for v in vals)))
+    out = []
+    for k in range(n):
+        if ovf[k]:
+            out.append(None)
+        else:
+            out.append((ok[k], rec[k], tuple(o[k] for o in outs), fired[k]))
+    return out
+
+
+def evaluate_dossiers(policy, dossiers) -> list:
+    """`Policy.evaluate_many(dossiers, mode="reasons")` over columns: one `Decision` or
+    `DossierError` per dossier, in order, the same ones. Each dossier is checked by the
+    per-record validator (so bad dossiers get its problems, in its order); the valid ones are
+    decided together over columns, and a row whose values have no exact column form (see the
+    module's docstring) is decided per record."""
+    from .diagnostics import DossierError
+    pln = plan(policy)
+    dossiers = list(dossiers)
+    out: list = [None] * len(dossiers)
+    facts, where, unknowns = [], [], []
+    for k, dos in enumerate(dossiers):
+        try:
+            fx, unknown = policy.validator.convert(dos)
+        except DossierError as e:
+            out[k] = e
+            continue
+        facts.append(fx)
+        where.append(k)
+        unknowns.append(unknown)
+    d, items, rows, per_record = frames_from_facts(pln, facts)
+    d, items = run(pln, d, items)
+    res = results(pln, d, items)
+    for j in per_record:
+        rows.append(j)
+        res.append(None)
+    for j, r in zip(rows, res):
+        k = where[j]
+        if r is None:
+            try:
+                out[k] = policy.evaluate(dossiers[k], trace=False)
+            except DossierError as e:
+                out[k] = e
+            continue
+        ok, rec, outs, fired = r
+        out[k] = policy._decision(dossiers[k], facts[j], unknowns[j], ok, rec, outs, fired, None, None)
+    return out
