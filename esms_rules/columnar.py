@@ -41,6 +41,7 @@ from .batch import BatchUnsupported, _end_of_day, _polars
 
 FACT_SCALE = 9            # decimal places kept for decimal facts
 LIMIT = float(2 ** 62)     # beyond this magnitude (Float64 estimate), a row goes per record
+EXACT_FLOAT = float(2 ** 53 - 1)   # decimal outputs shown as floats: beyond, per record
 UTC = dt.timezone.utc
 
 
@@ -119,12 +120,16 @@ class Plan:
                 v = self.expr(o.expr, {"eligible": V(pl.col("__ok"))}, None)
                 col = self.d_col(v)
                 self.outputs.append((o.name, col, v.scale, None))
+                if v.scale:        # shown as a float: exact from a 53-bit integer
+                    self.overflow(None, pl.col(col).abs().cast(pl.Float64), EXACT_FLOAT)
             else:
                 lst = o.binder.list_name
                 env = {o.binder.var: V(None, lst=lst, kind="item"), "eligible": self.in_ctx(V(pl.col("__ok")), lst)}
                 v = self.expr(o.expr, env, lst)
                 col = self.i_col(lst, v)
                 self.outputs.append((o.name, col, v.scale, lst))
+                if v.scale:
+                    self.overflow(lst, pl.col(col).abs().cast(pl.Float64), EXACT_FLOAT)
         if self.flags_d:
             self.d_step("__ovf", pl.any_horizontal(self.flags_d))
         for lst, flags in self.flags_i.items():
@@ -379,8 +384,8 @@ class Plan:
         s = max(a.scale or 0, b.scale or 0)
         return (self.rescale(a, s) if _numeric_expr(a) else a), (self.rescale(b, s) if _numeric_expr(b) else b)
 
-    def overflow(self, lst, estimate):
-        flag = (estimate > LIMIT).fill_null(False)
+    def overflow(self, lst, estimate, limit=LIMIT):
+        flag = (estimate > limit).fill_null(False)
         if lst is None:
             self.flags_d.append(flag)
         else:

@@ -1,0 +1,113 @@
+"""Arrow in, Arrow out: `esms_rules.arrow` against the per-record path, row for row."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from esms_rules import load_policy
+from esms_rules.diagnostics import DossierError
+
+from strategies import POLICY_PAIRS
+from test_columnar import ROOT, tweaked
+
+pa = pytest.importorskip("pyarrow")
+pytest.importorskip("polars")
+from esms_rules import arrow as A  # noqa: E402
+
+POLICIES = sorted(POLICY_PAIRS)
+
+
+def expected_rows(policy, ds):
+    out = []
+    for d in ds:
+        try:
+            out.append(A._decision_row(policy.evaluate(d, trace=False)))
+        except DossierError as e:
+            out.append(A._decision_row(e))
+    return out
+
+
+def to_table(policy, ds):
+    """The Arrow form of JSON dossiers; a dossier that does not fit the schema's types is kept
+    as a row of nulls with its id (it is then a bad row, decided per record)."""
+    schema = A.dossier_schema(policy)
+    rows = []
+    for d in ds:
+        try:
+            pa.Table.from_pylist([d], schema=schema)
+            rows.append(d)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
+            rows.append(None)
+    return pa.Table.from_pylist([r if r is not None else {} for r in rows], schema=schema), rows
+
+
+@pytest.mark.parametrize("name", POLICIES)
+@settings(max_examples=5, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_arrow_same_as_per_record(name, data):
+    policy = load_policy(name)
+    ds = data.draw(st.lists(tweaked(name), min_size=1, max_size=8))
+    table, rows = to_table(policy, ds)
+    kept = [A._drop_absent(A._json_value(r), policy.checked.facts) for r in table.to_pylist()]
+    got = A.evaluate_arrow(policy, table).to_pylist()
+    assert got == expected_rows(policy, kept)
+    for d, r, g in zip(ds, rows, got):   # rows that fit the schema: the JSON dossier's own decision
+        if r is not None:
+            assert g["dossier"] == (d.get("id") if isinstance(d.get("id"), str) else g["dossier"])
+
+
+def test_arrow_native_types():
+    policy = load_policy("esms-numerique-2025")
+    d = json.loads((ROOT / "examples" / "dossier-2025.json").read_text(encoding="utf-8"))
+    for i, s in enumerate(d["structures"]):
+        s["confort_share"] = [0.1234567, 0, 1, 0.5][i % 4]
+    want = expected_rows(policy, [d])
+    schema = A.dossier_schema(policy)
+    paris = "Europe/Paris"
+    fields = []
+    for f in schema:
+        if f.name == "submitted_at":
+            f = pa.field(f.name, pa.timestamp("us", tz=paris))
+        elif f.name == "convention_signed_on":
+            f = pa.field(f.name, pa.date32())
+        elif f.name == "structures":
+            st_type = f.type.value_type
+            inner = [pa.field("confort_share", pa.decimal128(12, 7)) if x.name == "confort_share" else x
+                     for x in st_type]
+            f = pa.field(f.name, pa.list_(pa.struct(inner)))
+        fields.append(f)
+    native = dict(d)
+    native["submitted_at"] = dt.datetime.fromisoformat(d["submitted_at"])
+    if d["convention_signed_on"] is not None:
+        native["convention_signed_on"] = dt.date.fromisoformat(d["convention_signed_on"])
+    native["structures"] = [{**s, "confort_share": Decimal(repr(float(s["confort_share"])))} for s in d["structures"]]
+    got = A.evaluate_arrow(policy, pa.Table.from_pylist([native], schema=pa.schema(fields))).to_pylist()
+    w = want[0]
+    assert got[0]["eligible"] == w["eligible"] and got[0]["reasons"] == w["reasons"]
+    assert got[0]["structures"] == w["structures"]
+
+
+def test_bad_rows_keep_their_place(tmp_path):
+    policy = load_policy("esms-numerique-2025")
+    d = json.loads((ROOT / "examples" / "dossier-2025.json").read_text(encoding="utf-8"))
+    bad = json.loads(json.dumps(d))
+    bad["id"] = "bad"
+    bad["call"] = "nowhere"
+    bad["structures"][0]["department"] = "00"
+    unknown = json.loads(json.dumps(d))
+    unknown["id"] = "unknown"
+    unknown["note"] = "x"
+    ds = [d, bad, unknown, d]
+    schema = A.dossier_schema(policy)
+    schema = schema.append(pa.field("note", pa.string()))
+    table = pa.Table.from_pylist(ds, schema=schema)
+    got = A.evaluate_arrow(policy, table).to_pylist()
+    assert [g["dossier"] for g in got] == [d["id"], "bad", "unknown", d["id"]]
+    assert [p["path"] for p in got[1]["errors"]] == ["call", "structures[0].department"]
+    assert any(w["code"] == "UNKNOWN_FIELD" for w in got[2]["warnings"])
+    assert got == expected_rows(policy, ds)
