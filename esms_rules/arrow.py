@@ -32,7 +32,7 @@ from . import types as T
 from .batch import _DATE_SHAPE, _DATETIME_SHAPE
 from .columnar import FACT_SCALE, UTC, _python, plan, run
 from .diagnostics import DossierError
-from .evaluate import CONTRACT_SOURCE, render_message  # noqa: F401  (CONTRACT_SOURCE: docs)
+from .french import render_message
 
 LIMIT = 2 ** 62
 
@@ -99,13 +99,8 @@ def _typed(pl, col, t, constraint, chk: _In, dtype, unknown_ok=False):
             out = k * 10 ** FACT_SCALE
         elif dtype.is_float():
             f = col.cast(pl.Float64)
-            scaled = (f * 10.0 ** FACT_SCALE).round()
-            # exact only when the nearest multiple of 10**-9 is the float's shortest decimal
-            # form: a single such multiple within the float's precision (|f| < 2**23), and
-            # it rounds back to f
-            ok = (f.abs() < 2.0 ** 23) & ((scaled / 10.0 ** FACT_SCALE) == f)
-            chk.flag(~ok & f.is_not_null())
-            out = pl.when(ok).then(scaled).otherwise(None).cast(pl.Int64)
+            out = f.map_batches(_float_to_scaled, return_dtype=pl.Int64)
+            chk.flag(out.is_null() & f.is_not_null())
         elif isinstance(dtype, pl.Decimal):
             if dtype.scale > FACT_SCALE:
                 shifted = col.cast(pl.Decimal(38, dtype.scale)).to_physical()
@@ -133,8 +128,9 @@ def _typed(pl, col, t, constraint, chk: _In, dtype, unknown_ok=False):
                 return None
             out = col.dt.convert_time_zone("UTC").dt.cast_time_unit("us")
         elif dtype == pl.String:
-            usual = col.str.contains(_DATETIME_SHAPE)
-            out = pl.when(usual).then(col.str.to_datetime("%Y-%m-%dT%H:%M:%S%:z", time_zone="UTC", time_unit="us",
+            iso = col.str.replace(r"Z$", "+00:00")       # as the validator reads it
+            usual = iso.str.contains(_DATETIME_SHAPE)
+            out = pl.when(usual).then(iso.str.to_datetime("%Y-%m-%dT%H:%M:%S%:z", time_zone="UTC", time_unit="us",
                                                             strict=False)).otherwise(None)
             chk.flag(out.is_null() & col.is_not_null())
         else:
@@ -171,6 +167,20 @@ def _typed(pl, col, t, constraint, chk: _In, dtype, unknown_ok=False):
                 lo, hi = int(Decimal(lo).scaleb(FACT_SCALE)), int(Decimal(hi).scaleb(FACT_SCALE))
             chk.flag((out < lo) | (out > hi))
     return out
+
+
+def _float_to_scaled(s):
+    """Floats as integers of 10**-9, where that is exactly `Decimal(repr(x))` (the per-record
+    reading of a JSON number), else null: the nearest multiple of 10**-9 must round back to
+    the float, and be the only one within its precision (|x| < 2**23). numpy divides exactly
+    (polars multiplies by the inverse)."""
+    import numpy as np
+    pl = _libs()[0]
+    a = s.cast(pl.Float64).to_numpy()
+    scaled = np.round(a * 10.0 ** FACT_SCALE)
+    with np.errstate(invalid="ignore"):
+        ok = (np.abs(a) < 2.0 ** 23) & (scaled / 10.0 ** FACT_SCALE == a)
+    return pl.Series(s.name, np.where(ok, scaled, np.nan), dtype=pl.Float64, nan_to_null=True).cast(pl.Int64)
 
 
 def _target(pl, base):
@@ -332,45 +342,61 @@ def _reason_struct(pl, r, message):
                      level=pl.lit(r.level), severity=pl.lit(r.severity))
 
 
-def _messages(pl, frame, fired_col, r, values):
-    """The rendered message of rule `r` where it fired (null elsewhere), rendered per row by
-    the per-record function, once per distinct tuple of values."""
-    mask = frame.get_column(fired_col)
-    if not mask.any():
-        return pl.Series(dtype=pl.String).extend_constant(None, frame.height)
-    where = mask.arg_true()
-    sub = frame[where]
+def _messages(sub, r, values) -> list:
+    """The rendered messages of rule `r` on the rows `sub` where it fired, rendered by the
+    per-record function, once per distinct tuple of values."""
+    pl = _libs()[0]
+    if not values:
+        return [render_message(r.message, ())] * sub.height
+    if all(k == "text" for _, _, k in values):       # plain values: rendered over columns
+        parts, it = [], iter(values)
+        for part in r.message:
+            if isinstance(part, str):
+                parts.append(pl.lit(part))
+                continue
+            c = pl.col(next(it)[0])
+            if sub.schema[c.meta.output_name()] == pl.Boolean:
+                c = pl.when(c).then(pl.lit("oui")).otherwise(pl.lit("non"))
+            parts.append(c.cast(pl.String).fill_null("non renseigné"))
+        return sub.select(pl.concat_str(parts) if parts else pl.lit("")).to_series().to_list()
     cols = [sub.get_column(c).to_list() for c, _, _ in values]
     cache: dict = {}
     texts = []
-    for j in range(len(where)):
+    for j in range(sub.height):
         raw = tuple(c[j] for c in cols)
         key = tuple(tuple(v) if isinstance(v, list) else v for v in raw)
         t = cache.get(key)
         if t is None:
-            t = cache[key] = render_message(r, tuple(_python(v, s, k) for v, (_, s, k) in zip(raw, values)))
+            t = cache[key] = render_message(r.message, tuple(_python(v, s, k) for v, (_, s, k) in zip(raw, values)))
         texts.append(t)
-    out = pl.Series(dtype=pl.String).extend_constant(None, frame.height)
-    return out.scatter(where, pl.Series(texts, dtype=pl.String))
+    return texts
 
 
-def _reason_list(pl, frame, fired, pln, severity_ok):
+def _with_reasons(pl, frame, keys, fired, pln, name, severity_ok, dtype_reason):
+    """`frame` with a column `name`: the list of reasons of each row (rules in order), built
+    long (one row per fired rule) and grouped, never row by row."""
     parts = []
-    for r, col in fired:
+    for k, (r, col) in enumerate(fired):
         if not severity_ok(r.severity):
             continue
-        msg = _messages(pl, frame, col, r, pln.messages[r.index])
-        parts.append(pl.when(pl.col(col)).then(_reason_struct(pl, r, pl.lit(msg))))
+        sub = frame.filter(pl.col(col))
+        if not sub.height:
+            continue
+        msgs = pl.Series("__msg", _messages(sub, r, pln.messages[r.index]), dtype=pl.String)
+        parts.append(sub.select(*keys, pl.lit(k, dtype=pl.Int64).alias("__k"),
+                                _reason_struct(pl, r, msgs).alias(name)))
     if not parts:
-        return None
-    return pl.concat_list(parts).list.drop_nulls()
+        return frame.with_columns(pl.lit([], dtype=pl.List(dtype_reason)).alias(name))
+    long = pl.concat(parts).sort([*keys, "__k"]).drop("__k")
+    grouped = long.group_by(keys, maintain_order=True).agg(pl.col(name))
+    out = frame.join(grouped, on=keys, how="left", maintain_order="left")
+    return out.with_columns(pl.col(name).fill_null(pl.lit([], dtype=out.schema[name])))
 
 
 def columnar_decisions(pln, d, items, dtype_reason):
     """The decision columns of the rows decided over columns (a polars frame, in row order)."""
     pl = pln.pl
     p = pln.p
-    empty = pl.lit([], dtype=pl.List(dtype_reason))
     blocking = lambda s: s != "warning"    # noqa: E731
     warning = lambda s: s == "warning"     # noqa: E731
     cols = [pl.col("__row"), pl.col("id").cast(pl.String).alias("dossier") if "id" in d.columns
@@ -393,8 +419,8 @@ def columnar_decisions(pln, d, items, dtype_reason):
     cols.append(number(outs["amount_eur"][0], outs["amount_eur"][1]).alias("amount_eur") if "amount_eur" in outs
                 else pl.lit(None, dtype=pl.Float64).alias("amount_eur"))
     for kind, ok in (("reasons", blocking), ("warnings", warning)):
-        e = _reason_list(pl, d, pln.fired_d, pln, ok)
-        cols.append((e if e is not None else empty).alias(kind))
+        d = _with_reasons(pl, d, ["__row"], pln.fired_d, pln, kind, ok, dtype_reason)
+        cols.append(pl.col(kind))
     out = d.select(cols)
     lsts = p.item_lists
     if lsts:
@@ -402,14 +428,14 @@ def columnar_decisions(pln, d, items, dtype_reason):
         frame = items[lst]
         key = p.key_field(lst)
         share = outs.get("funded_share")
-        rb = _reason_list(pl, frame, pln.fired_i.get(lst, []), pln, blocking)
-        rw = _reason_list(pl, frame, pln.fired_i.get(lst, []), pln, warning)
+        fired = pln.fired_i.get(lst, [])
+        frame = _with_reasons(pl, frame, ["__row", "__i"], fired, pln, "__reasons", blocking, dtype_reason)
+        frame = _with_reasons(pl, frame, ["__row", "__i"], fired, pln, "__warnings", warning, dtype_reason)
         st = pl.struct(finess=pl.col(key).cast(pl.String),
                        eligible=~pl.col(pln.failed[lst]) if pln.failed.get(lst) else pl.lit(True),
                        funded_share=number(share[0], share[1]) if share and share[2] == lst
                        else pl.lit(None, dtype=pl.Float64),
-                       reasons=rb if rb is not None else empty,
-                       warnings=rw if rw is not None else empty)
+                       reasons=pl.col("__reasons"), warnings=pl.col("__warnings"))
         g = frame.select(pl.col("__row"), st.alias("structures")).group_by("__row", maintain_order=True) \
             .agg(pl.col("structures"))
         out = out.join(g, on="__row", how="left", maintain_order="left")
@@ -512,19 +538,81 @@ def evaluate_batches(policy, batches):
         yield evaluate_arrow(policy, b)
 
 
-def evaluate_parquet(policy, source, target, *, batch_size: int = 20_000) -> int:
-    """Decide a Parquet file of dossiers into a Parquet file of decisions, batch by batch (memory
-    stays flat whatever the file's size). Returns the number of rows written."""
+def evaluate_parquet(policy, source, target, *, batch_size: int = 20_000) -> dict:
+    """Decide a Parquet file of dossiers into a Parquet file of decisions, batch by batch, so
+    that memory stays flat whatever the file's size; the target is written to a temporary file
+    moved into place at the end. `policy=None`: each row with the bundled policy in force for
+    its programme and campaign. Returns counts: rows, eligible, ineligible, errors."""
+    import os
     pl, pa = _libs()
     import pyarrow.parquet as pq
     src = pq.ParquetFile(source)
-    n = 0
-    with pq.ParquetWriter(target, decision_schema(pa)) as writer:
-        for b in src.iter_batches(batch_size=batch_size):
-            out = evaluate_arrow(policy, b)
-            writer.write_batch(out)
-            n += out.num_rows
-    return n
+    counts = {"rows": 0, "eligible": 0, "ineligible": 0, "errors": 0}
+    target = os.fspath(target)
+    tmp = f"{target}.{os.getpid()}.tmp"
+    try:
+        with pq.ParquetWriter(tmp, decision_schema(pa)) as writer:
+            for b in src.iter_batches(batch_size=batch_size):
+                out = evaluate_arrow(policy, b) if policy is not None else _by_policy(b)
+                writer.write_batch(out)
+                counts["rows"] += out.num_rows
+                errors = out.column("errors").is_valid()
+                eligible = out.column("eligible")
+                counts["errors"] += errors.true_count if hasattr(errors, "true_count") else sum(errors.to_pylist())
+                counts["eligible"] += sum(1 for x in eligible.to_pylist() if x is True)
+                counts["ineligible"] += sum(1 for x in eligible.to_pylist() if x is False)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return counts
+
+
+def _by_policy(batch):
+    """`evaluate_arrow` with the bundled policy in force for each row's programme and campaign."""
+    from .evaluate import policy_for
+    _, pa = _libs()
+    import pyarrow.compute as pc
+    n = batch.num_rows
+    names = batch.schema.names
+    programme = batch.column("programme").to_pylist() if "programme" in names else [None] * n
+    campaign = batch.column("campaign").to_pylist() if "campaign" in names else [None] * n
+    groups: dict = {}
+    for k, pair in enumerate(zip(programme, campaign)):
+        groups.setdefault(pair, []).append(k)
+    parts, order = [], []
+    for (prog, camp), rows in groups.items():
+        key = {"campaign": camp} if prog is None else {"programme": prog, "campaign": camp}
+        sub = batch.take(pa.array(rows))
+        try:
+            policy = policy_for(key)
+        except DossierError as e:       # no policy in force: an error row each, with its id
+            ids = sub.column("id").to_pylist() if "id" in names else [None] * len(rows)
+            out = pa.Table.from_pylist([_decision_row(DossierError(e.problems, i if isinstance(i, str) else None))
+                                        for i in ids], schema=decision_schema(pa))
+        else:
+            out = pa.Table.from_batches([evaluate_arrow(policy, sub)])
+        parts.append(out)
+        order += rows
+    table = pa.concat_tables(parts).take(pc.sort_indices(pa.array(order)))
+    return table.combine_chunks().to_batches()[0] if n else pa.RecordBatch.from_pylist([], schema=decision_schema(pa))
+
+
+def evaluate_parquet_cli(dossiers, policy, output) -> tuple[dict, str | None]:
+    """The `esms-rules evaluate x.parquet -o y.parquet` branch: (counts, or an error message)."""
+    if len(dossiers) != 1:
+        return {}, "a Parquet input is decided alone: give one .parquet file"
+    if not output or not str(output).endswith(".parquet"):
+        return {}, "a Parquet input needs `-o FILE.parquet` (decisions are written as Parquet)"
+    import os
+    if os.path.exists(output) and os.path.samefile(output, dossiers[0]):
+        return {}, "-o names the input file"
+    try:
+        return evaluate_parquet(policy, dossiers[0], output), None
+    except OSError as e:
+        return {}, str(e)
+    except Exception as e:         # pyarrow: not a Parquet file, unreadable column types…
+        return {}, f"cannot read {dossiers[0]} as Parquet ({type(e).__name__}: {e})"
 
 
 def write_dossiers_parquet(dossiers, path, policy):

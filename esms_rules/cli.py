@@ -659,6 +659,17 @@ def evaluate(dossiers, example, policy_spec, fmt, no_trace, output, fail_on_inel
     if dossiers.count("-") > 1:
         raise InputError("stdin (-) can be read only once")
     policy = load_policy_or_exit(policy_spec) if policy_spec else None
+    if any(str(p).endswith(".parquet") for p in dossiers):   # columnar: docs/columnar.md
+        from .arrow import evaluate_parquet_cli
+        counts, problem = evaluate_parquet_cli(dossiers, policy, output)
+        if problem:
+            click.echo(f"esms-rules: {problem}", err=True)
+            return _exit(EXIT_INPUT)
+        say(f"esms-rules: {counts['rows']} dossiers: {counts['eligible']} eligible, "
+            f"{counts['ineligible']} ineligible, {counts['errors']} errors", quiet=quiet)
+        if counts["errors"]:
+            return _exit(EXIT_INPUT)
+        return _exit(EXIT_FAIL if fail_on_ineligible and counts["ineligible"] else EXIT_OK)
     inputs = [(path, *open_input(path, fmt)) for path in dossiers]
     single = len(inputs) == 1 and inputs[0][1] == "single"
     out_fmt = fmt or ("json" if len(inputs) == 1 and inputs[0][1] != "jsonl" else "jsonl")

@@ -263,7 +263,8 @@ class Plan:
         if v.kind != "value":
             raise ColumnarUnsupported("records shown in a message run per record", e.span)
         col = self.i_col(lst, v) if lst is not None else self.d_col(self.in_ctx(v, None))
-        return (col, v.scale, "decimal" if v.scale is not None else "value")
+        simple = isinstance(t, T.Enum) or t in (T.TEXT, T.INT, T.BOOL)   # french(v) is plain text
+        return (col, v.scale, "decimal" if v.scale is not None else ("text" if simple else "value"))
 
     def cond(self, e, env, lst):
         return self.in_ctx(self.expr(e, env, lst), lst).e.fill_null(False)
@@ -799,6 +800,8 @@ def frames_from_facts(pln: Plan, facts: list):
 def _python(v, scale, kind):
     if v is None:
         return None
+    if kind == "text":
+        return v
     if kind == "datetime":
         return dt.datetime.fromisoformat(v) if isinstance(v, str) else v
     if scale is not None:
@@ -808,7 +811,7 @@ def _python(v, scale, kind):
 
 def _column_values(frame, col, scale, kind):
     vals = frame.get_column(col).to_list()
-    if scale is None and kind == "value":
+    if scale is None and kind in ("value", "text"):
         return vals
     return [_python(v, scale, kind) for v in vals]
 

@@ -111,3 +111,25 @@ def test_bad_rows_keep_their_place(tmp_path):
     assert [p["path"] for p in got[1]["errors"]] == ["call", "structures[0].department"]
     assert any(w["code"] == "UNKNOWN_FIELD" for w in got[2]["warnings"])
     assert got == expected_rows(policy, ds)
+
+
+def test_cli_parquet_in_parquet_out(tmp_path):
+    import subprocess
+    import sys
+    import pyarrow.parquet as pq
+    policy = load_policy("esms-numerique-2025")
+    d = json.loads((ROOT / "examples" / "dossier-2025.json").read_text(encoding="utf-8"))
+    other = json.loads((ROOT / "examples" / "dossier-2025-ineligible.json").read_text(encoding="utf-8"))
+    bad = dict(d, id="bad", call="nowhere")
+    ds = [d, other, bad] * 5
+    src, dst = tmp_path / "in.parquet", tmp_path / "out.parquet"
+    A.write_dossiers_parquet(ds, src, policy)
+    run = subprocess.run([sys.executable, "-m", "esms_rules", "evaluate", str(src), "-o", str(dst)],
+                         capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert run.returncode == 2, run.stderr          # bad rows: exit 2, as for JSON input
+    assert "15 dossiers: 5 eligible, 5 ineligible, 5 errors" in run.stderr
+    got = pq.read_table(dst).to_pylist()
+    assert got == expected_rows(policy, ds)
+    same_file = subprocess.run([sys.executable, "-m", "esms_rules", "evaluate", str(src), "-o", str(src)],
+                               capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert same_file.returncode == 2 and pq.read_table(src).num_rows == 15

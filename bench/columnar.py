@@ -1,0 +1,240 @@
+"""Columnar benchmark (issue 15): ratios measured in one run, nothing asserted.
+
+    PYTHONPATH=. .venv/bin/python bench/columnar.py [--n 100000] [--per-record 5000] [--cli-n 0]
+
+1. `esms-numerique-2025` over N generated dossiers of about 24 structures, read from Parquet:
+   - columnar: `arrow.evaluate_arrow` on the table (decisions with reasons, messages
+     rendered, structures), Parquet reading included;
+   - per record: the compiled path (`Policy.evaluate(trace=False)`, reasons included) on the
+     same rows read from Parquet as dicts, on the first `--per-record` rows (its rate is per
+     row, so a subset keeps the run short: the figure says so);
+   - hand-written polars: `hand_2025` below, the same policy written by hand over the
+     exploded structures (eligible, recevable, call, reason codes, per-structure eligibility);
+   the columnar verdicts are first checked against the hand translation on every row.
+2. Time to build the columnar plan of every bundled policy (target < 50 ms).
+3. With `--cli-n M`: M dossiers from Parquet to Parquet through `esms-rules evaluate`, peak
+   resident memory of the process (target < 2 GB for 1,000,000).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+import polars as pl  # noqa: E402
+import pyarrow as pa  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+
+from esms_rules import arrow, columnar, load_policy  # noqa: E402
+from esms_rules.diagnostics import DossierError  # noqa: E402
+
+REGIONS = {  # a few ARS regions and their departments (enough for groupings)
+    "HDF": ["02", "59", "60", "62", "80"], "IDF": ["75", "77", "78", "91", "92", "93", "94", "95"],
+    "BRE": ["22", "29", "35", "56"], "OCC": ["09", "11", "12", "30", "31", "32", "34"],
+    "COR": ["2A", "2B"], "REU": ["974"], "GLP": ["971", "977"],
+}
+SECTORS = ["PA", "PH", "domicile", "AHI", "PJM", "enfance", "autre"]
+OFFSETS = ["+02:00", "+01:00", "Z", "-04:00", "+04:00"]
+
+
+def dossier(rng: random.Random, k: int) -> dict:
+    regions = rng.sample(sorted(REGIONS), rng.choice([1, 1, 1, 2]))
+    deps = [d for r in regions for d in REGIONS[r]]
+    n = max(0, int(rng.gauss(24, 6)))
+    sectors = rng.choice([SECTORS, ["AHI", "PJM"], ["PJM"], ["PA", "PH"]])
+    structures = []
+    for i in range(n):
+        dep = rng.choice(deps)
+        finess = dep + str(k * 100 + i).zfill(9 - len(dep))[-(9 - len(dep)):]
+        if structures and rng.random() < 0.02:
+            finess = rng.choice(structures)["finess"]
+        structures.append({
+            "finess": finess, "name": f"ESSMS {k}-{i}", "department": dep, "category": "EHPAD",
+            "casf_item": None if rng.random() < 0.03 else rng.randint(1, 17),
+            "sector": rng.choice(sectors), "financed_by": rng.sample(["ARS", "CD", "Etat"], rng.randint(0, 2)),
+            "confort_share": rng.choice([0, 0.25, 0.5, 0.1234567, 1.0, 0.3]) if rng.random() < 0.9 else 1,
+        })
+    day = dt.date(2025, 9, 15) + dt.timedelta(days=rng.randint(-120, 3))
+    conv = None if rng.random() < 0.3 else (dt.date(2025, 1, 1) + dt.timedelta(days=rng.randint(0, 300))).isoformat()
+    return {
+        "id": f"D{k:07d}", "campaign": 2025, "call": rng.choice(["regional", "regional", "national"]),
+        "submitted_at": f"{day.isoformat()}T{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:00{rng.choice(OFFSETS)}",
+        "convention_signed_on": conv,
+        "applicant": {"name": "Association", "legal_form": rng.choice(["public", "private"]), "gcsms": False},
+        "software": {"action": rng.choice(["acquisition", "mise_en_conformite"]),
+                     "segur_referenced": rng.random() < 0.8,
+                     "segur_candidate_on": None if rng.random() < 0.5 else "2025-03-01",
+                     "resah_referenced": True, "mes_compatible": False},
+        "other_eu_funding": [{"programme": "FEDER", "same_object": rng.random() < 0.3}] if rng.random() < 0.1 else [],
+        "structures": structures,
+    }
+
+
+def write_dossiers(policy, n: int, path: Path, seed: int = 15) -> None:
+    rng = random.Random(seed)
+    schema = arrow.dossier_schema(policy)
+    with pq.ParquetWriter(path, schema) as w:
+        for start in range(0, n, 20_000):
+            rows = [dossier(rng, k) for k in range(start, min(n, start + 20_000))]
+            w.write_table(pa.Table.from_pylist(rows, schema=schema))
+
+
+# ---- the hand-written polars translation of esms-numerique-2025 ----------------------------
+def hand_2025(table, region_of: dict, minimum_of: dict):
+    """eligible, recevable, call, blocking dossier codes, per-structure eligibility: by hand."""
+    df = pl.from_arrow(table).with_row_index("row")
+    s = df.select("row", pl.col("structures")).explode("structures").filter(pl.col("structures").is_not_null()) \
+        .unnest("structures").with_columns(pl.int_range(pl.len()).over("row").alias("i"))
+    region = pl.col("department").replace_strict(region_of, default=None)
+    s = s.with_columns(region.alias("region"))
+    s = s.with_columns(((pl.col("casf_item").is_null()) | (pl.col("confort_share") >= 1)
+                        | ~pl.struct("row", "finess").is_first_distinct()).alias("failed"))
+    s = s.with_columns(pl.col("region").replace_strict(minimum_of, default=None).alias("min"))
+    c = s.filter(~pl.col("failed")).group_by("row").agg(
+        pl.len().alias("n"), pl.col("region").n_unique().alias("nreg"), pl.col("min").max().alias("thr"),
+        (pl.col("sector") == "PJM").all().alias("pjm"), pl.col("sector").is_in(["AHI", "PJM"]).all().alias("ahi"))
+    d = df.select("row", "call", "submitted_at", "convention_signed_on", "software", "other_eu_funding") \
+        .join(c, on="row", how="left").with_columns(
+        pl.col("n").fill_null(0).cast(pl.Int64), pl.col("nreg").fill_null(0), pl.col("thr").fill_null(15),
+        pl.col("pjm").fill_null(True), pl.col("ahi").fill_null(True))
+    n = pl.col("n")
+    expected = pl.when((n >= 50) & (pl.col("nreg") >= 2)).then(pl.lit("national")) \
+        .when(n >= pl.col("thr")).then(pl.lit("regional")).otherwise(None)
+    submitted = pl.col("submitted_at").str.replace("Z$", "+00:00").str.to_datetime("%Y-%m-%dT%H:%M:%S%:z", time_zone="UTC")
+    deadline = pl.when(pl.col("call") == "national").then(pl.lit(dt.datetime(2025, 6, 1, 22, tzinfo=dt.timezone.utc))) \
+        .when(pl.col("nreg") >= 2).then(pl.lit(dt.datetime(2025, 6, 1, 22, tzinfo=dt.timezone.utc))) \
+        .otherwise(pl.lit(dt.datetime(2025, 9, 15, 22, tzinfo=dt.timezone.utc)))
+    ref = pl.col("software").struct.field("segur_referenced")
+    cand = pl.col("software").struct.field("segur_candidate_on").str.to_date()
+    conv = pl.col("convention_signed_on").str.to_date()
+    small = expected.is_null() & (n < pl.col("thr"))
+    wrong = expected.is_not_null() & (expected != pl.col("call"))
+    eu = pl.col("other_eu_funding").list.eval(pl.element().struct.field("same_object")).list.any().fill_null(False)
+    pjm = (n >= 1) & pl.col("pjm")
+    ahi = (n >= 1) & pl.col("ahi")
+    dui = ~pjm & ~ahi & ~ref
+    ahi_late = ~pjm & ahi & ~(conv.is_null() & ~ref) & ~ref & conv.is_not_null() & (cand.is_null() | (cand > conv))
+    codes = pl.concat_list(
+        pl.when(small).then(pl.lit("GROUPING_TOO_SMALL")), pl.when(wrong).then(pl.lit("WRONG_CALL")),
+        pl.when(submitted >= deadline).then(pl.lit("LATE_SUBMISSION")),
+        pl.when(eu).then(pl.lit("OTHER_EU_FUNDING")), pl.when(dui).then(pl.lit("DUI_NOT_SEGUR_REFERENCED")),
+        pl.when(ahi_late).then(pl.lit("AHI_CANDIDATE_TOO_LATE"))).list.drop_nulls()
+    out = d.select("row", (codes.list.len() == 0).alias("eligible"), (submitted < deadline).alias("recevable"),
+                   expected.alias("call"), codes.alias("codes"))
+    per = s.group_by("row", maintain_order=True).agg((~pl.col("failed")).alias("structures"))
+    return out.join(per, on="row", how="left").sort("row")
+
+
+def best(fn, repeat=2):
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=100_000)
+    ap.add_argument("--per-record", type=int, default=5_000)
+    ap.add_argument("--cli-n", type=int, default=0)
+    ap.add_argument("--repeat", type=int, default=2)
+    args = ap.parse_args(argv)
+    policy = load_policy("esms-numerique-2025")
+    tmp = Path(tempfile.mkdtemp(prefix="esms-columnar-"))
+    path = tmp / "dossiers.parquet"
+    t = time.perf_counter()
+    write_dossiers(policy, args.n, path)
+    print(f"generated {args.n} dossiers in {time.perf_counter() - t:.1f} s ({path})")
+
+    # 2. plan build times
+    print("\ncolumnar plan build, per bundled policy (target < 50 ms):")
+    from esms_rules.registry import bundled_policies
+    for p in bundled_policies():
+        columnar._PLANS.pop(p, None)
+        t = time.perf_counter()
+        columnar.plan(p)
+        print(f"  {p.id:24s} {1000 * (time.perf_counter() - t):6.1f} ms")
+
+    # 1. throughput
+    table = pq.read_table(path)
+    structures = sum(len(x) for x in table.column("structures").to_pylist()[:1000]) / min(1000, args.n)
+    columnar_out = {}
+
+    def run_columnar():
+        columnar_out["t"] = arrow.evaluate_arrow(policy, pq.read_table(path))
+    tc = best(run_columnar, args.repeat)
+    out = columnar_out["t"]
+    region_of = policy.checked.tables["region_of"].mapping
+    territory = policy.checked.tables["territory_of"].mapping
+    minimum = policy.checked.tables["minimum_size"].mapping
+    min_by_region = {r: minimum[territory[r]] for r in territory}
+    hand_out = {}
+
+    def run_hand():
+        hand_out["t"] = hand_2025(pq.read_table(path), region_of, min_by_region)
+    th = best(run_hand, args.repeat)
+    h = hand_out["t"]
+    got = pl.from_arrow(out)
+    ok_rows = got.get_column("errors").is_null()
+    codes = got.select(pl.col("reasons").list.eval(pl.element().struct.field("code")).alias("c")).get_column("c")
+    dis = 0
+    hs, hc = h.get_column("structures").to_list(), h.get_column("codes").to_list()
+    he, hr, hcall = h.get_column("eligible").to_list(), h.get_column("recevable").to_list(), h.get_column("call").to_list()
+    ge, gr, gcall = got.get_column("eligible").to_list(), got.get_column("recevable").to_list(), got.get_column("call").to_list()
+    gs = got.select(pl.col("structures").list.eval(pl.element().struct.field("eligible"))).to_series().to_list()
+    for k in range(args.n):
+        if not ok_rows[k]:
+            continue
+        if (ge[k], gr[k], gcall[k], sorted(codes[k]), gs[k] or []) != (he[k], hr[k], hcall[k], sorted(hc[k]), hs[k] or []):
+            dis += 1
+    rows = pq.read_table(path, columns=None).slice(0, args.per_record)
+    dicts = arrow.json_rows(policy, rows, range(rows.num_rows))
+
+    def run_per_record():
+        for d in arrow.json_rows(policy, rows, range(rows.num_rows)):
+            try:
+                policy.evaluate(d, trace=False)
+            except DossierError:
+                pass
+    tp = best(run_per_record, 1)
+    del dicts
+    rate_c, rate_h, rate_p = args.n / tc, args.n / th, args.per_record / tp
+    print(f"\nesms-numerique-2025, {args.n} dossiers, {structures:.1f} structures each on average, from Parquet:")
+    print(f"  columnar (evaluate_arrow, reasons+messages): {tc:7.2f} s  {rate_c:10.0f} dossiers/s")
+    print(f"  hand-written polars translation:             {th:7.2f} s  {rate_h:10.0f} dossiers/s")
+    print(f"  per record (compiled, reasons), {args.per_record} rows: {tp:7.2f} s  {rate_p:10.0f} dossiers/s")
+    print(f"  columnar / per record = {rate_c / rate_p:.1f}x (target >= 15)")
+    print(f"  columnar / hand-written = {rate_c / rate_h:.2f} (goal >= 0.7)")
+    print(f"  disagreements with the hand translation: {dis} of {int(ok_rows.sum())} valid rows")
+
+    # 3. the CLI, Parquet to Parquet, peak memory
+    if args.cli_n:
+        big = tmp / "big.parquet"
+        write_dossiers(policy, args.cli_n, big, seed=16)
+        dst = tmp / "decisions.parquet"
+        t = time.perf_counter()
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        run = subprocess.run([sys.executable, "-m", "esms_rules", "evaluate", str(big), "-o", str(dst),
+                              "--policy", "esms-numerique-2025"], capture_output=True, text=True, env=env)
+        took = time.perf_counter() - t
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        print(f"\nCLI Parquet -> Parquet, {args.cli_n} dossiers: {took:.1f} s, exit {run.returncode}, "
+              f"peak RSS {peak:.0f} MB (target < 2048 MB); {run.stderr.strip()}")
+        print(f"  rows written: {pq.ParquetFile(dst).metadata.num_rows}")
+
+
+if __name__ == "__main__":
+    main()
