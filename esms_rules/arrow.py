@@ -461,6 +461,8 @@ def _decision_row(result):
     d = result.to_dict(trace=False)
     for s in d["structures"]:
         s.setdefault("warnings", [])
+        if s["funded_share"] is not None:      # Parquet holds floats (docs/columnar.md)
+            s["funded_share"] = float(s["funded_share"])
         s["finess"] = None if s["finess"] is None else str(s["finess"])
     d["dossier"] = None if d["dossier"] is None else str(d["dossier"])
     amount = d["amount_eur"]

@@ -58,14 +58,35 @@ class V:
     """A translated expression: a polars expression of one frame (the dossier frame when
     `lst` is None, else the item frame of list `lst`), and what it holds."""
 
-    __slots__ = ("e", "scale", "lst", "kind", "mask")
+    __slots__ = ("e", "scale", "lst", "kind", "mask", "isint")
 
-    def __init__(self, e, scale=None, lst=None, kind="value", mask=None):
+    def __init__(self, e, scale=None, lst=None, kind="value", mask=None, isint=None):
         self.e = e            # polars expression (None for kind "item" and "rows")
         self.scale = scale    # decimal places of a decimal (scaled integer), else None
         self.lst = lst        # frame: None (dossier) or the name of a list of records
         self.kind = kind      # "value" | "item" (the current item of `lst`) | "rows" (items of `lst` where `mask`)
         self.mask = mask      # for "rows": an item expression, or None for every item
+        # a number's Python type per record, which decision JSON shows (0 and 0.0): True (an
+        # int), False (a Decimal), or a boolean expression; None: int when not scaled
+        self.isint = isint
+
+
+def _ii(v: V):
+    return v.isint if v.isint is not None else v.scale is None
+
+
+def _all_int(pl, a, b):
+    x, y = _ii(a), _ii(b)
+    if isinstance(x, bool) and isinstance(y, bool):
+        return x and y
+    return (pl.lit(x) if isinstance(x, bool) else x) & (pl.lit(y) if isinstance(y, bool) else y)
+
+
+def _pick(pl, c, a, b):
+    x, y = _ii(a), _ii(b)
+    if isinstance(x, bool) and isinstance(y, bool) and x == y:
+        return x
+    return pl.when(c).then(pl.lit(x) if isinstance(x, bool) else x).otherwise(pl.lit(y) if isinstance(y, bool) else y)
 
 
 def _scale_of_decimal(d: Decimal) -> int:
@@ -102,6 +123,7 @@ class Plan:
         self.fired_i: dict[str, list] = {}   # list -> [(RuleInfo, column)]
         self.messages: dict[int, list] = {}  # rule index -> [(column, scale, kind)] of its message values
         self.outputs: list = []          # (name, column, scale, lst or None)
+        self.output_int: dict = {}       # output -> True | False | column: is the value an int per record
         self.raw_datetimes: set[str] = set()
         for r in p.rules:
             if r.binder is not None:
@@ -120,6 +142,7 @@ class Plan:
                 v = self.expr(o.expr, {"eligible": V(pl.col("__ok"))}, None)
                 col = self.d_col(v)
                 self.outputs.append((o.name, col, v.scale, None))
+                self.output_int[o.name] = self.isint_col(v, None)
                 if v.scale:        # shown as a float: exact from a 53-bit integer
                     self.overflow(None, pl.col(col).abs().cast(pl.Float64), EXACT_FLOAT)
             else:
@@ -128,6 +151,7 @@ class Plan:
                 v = self.expr(o.expr, env, lst)
                 col = self.i_col(lst, v)
                 self.outputs.append((o.name, col, v.scale, lst))
+                self.output_int[o.name] = self.isint_col(self.in_ctx(v, lst), lst)
                 if v.scale:
                     self.overflow(lst, pl.col(col).abs().cast(pl.Float64), EXACT_FLOAT)
         if self.flags_d:
@@ -205,7 +229,18 @@ class Plan:
         if col is None:
             col = self.d_col(v)
         self.steps.append(("need", lst, col))
-        return V(self.pl.col("__D" + col), v.scale, lst)
+        isint = _ii(v)
+        if not isinstance(isint, bool):
+            icol = self.d_step(self.fresh("isint"), isint)
+            self.steps.append(("need", lst, icol))
+            isint = self.pl.col("__D" + icol)
+        return V(self.pl.col("__D" + col), v.scale, lst, isint=isint)
+
+    def isint_col(self, v, lst):
+        x = _ii(v)
+        if isinstance(x, bool) or v.scale is None:
+            return x
+        return self.d_step(self.fresh("isint"), x) if lst is None else self.i_step(lst, self.fresh("isint"), x)
 
     # -- rules: a boolean column per rule with a code, true where it fires
     def items_rules(self, lst):
@@ -303,13 +338,15 @@ class Plan:
             if e.op == "not":
                 return V(~inner.e, None, inner.lst)
             self.overflow(inner.lst, inner.e.cast(pl.Float64).abs())
-            return V(-inner.e, inner.scale, inner.lst)
+            return V(-inner.e, inner.scale, inner.lst, isint=inner.isint)
         if isinstance(e, ast.If):
             c = self.value(e.condition, env, lst)
             a, b = self.value(e.then, env, lst), self.value(e.otherwise, env, lst)
             c, a, b = self.same_frame([c, a, b], lst)
+            isint = _pick(pl, c.e.fill_null(False), a, b)
             a, b = self.align(a, b)
-            return V(pl.when(c.e.fill_null(False)).then(a.e).otherwise(b.e), a.scale if a.scale is not None else b.scale, c.lst)
+            return V(pl.when(c.e.fill_null(False)).then(a.e).otherwise(b.e), a.scale if a.scale is not None else b.scale,
+                     c.lst, isint=isint)
         if isinstance(e, ast.Binary):
             return self.binary(e, env, lst)
         if isinstance(e, ast.Call):
@@ -342,7 +379,10 @@ class Plan:
                 v = V(None, lst=v.lst, kind="rows", mask=V(self.pl.col(col), None, v.lst))
         elif v.kind == "value":
             v = self.in_ctx(v, None)
-            v = V(self.pl.col(self.d_col(v)), v.scale)
+            isint = _ii(v)
+            if not isinstance(isint, bool):
+                isint = self.pl.col(self.d_step(self.fresh("isint"), isint))
+            v = V(self.pl.col(self.d_col(v)), v.scale, isint=isint)
         self.def_vals[name] = v
         return v
 
@@ -356,7 +396,7 @@ class Plan:
             if not -2**63 <= value < 2**63:
                 raise ColumnarUnsupported("a whole number beyond 64 bits")
             if t is not None and T.strip(t) == T.DECIMAL:
-                return V(pl.lit(value, dtype=pl.Int64), 0)
+                return V(pl.lit(value, dtype=pl.Int64), 0, isint=True)
             return V(pl.lit(value, dtype=pl.Int64))
         if isinstance(value, Decimal):
             s = _scale_of_decimal(value)
@@ -372,12 +412,12 @@ class Plan:
 
     def rescale(self, v: V, scale: int) -> V:
         if v.scale == scale or v.scale is None and scale == 0:
-            return V(v.e, scale, v.lst)
+            return V(v.e, scale, v.lst, isint=_ii(v))
         k = scale - (v.scale or 0)
         if k < 0:
             raise AssertionError("rescale down")
         self.overflow(v.lst, v.e.cast(self.pl.Float64).abs() * float(10 ** k))
-        return V(v.e * (10 ** k), scale, v.lst)
+        return V(v.e * (10 ** k), scale, v.lst, isint=_ii(v))
 
     def align(self, a: V, b: V):
         if a.scale is None and b.scale is None:
@@ -407,10 +447,11 @@ class Plan:
                 est = a.e.cast(f).abs() * b.e.cast(f).abs()
                 scale = None if a.scale is None and b.scale is None else (a.scale or 0) + (b.scale or 0)
                 self.overflow(a.lst, est)
-                return V(a.e * b.e, scale, a.lst)
+                return V(a.e * b.e, scale, a.lst, isint=_all_int(pl, a, b))
+            isint = _all_int(pl, a, b)
             a, b = self.align(a, b)
             self.overflow(a.lst, a.e.cast(f).abs() + b.e.cast(f).abs())
-            return V(a.e + b.e if op == "+" else a.e - b.e, a.scale, a.lst)
+            return V(a.e + b.e if op == "+" else a.e - b.e, a.scale, a.lst, isint=isint)
         if ast.is_null(e.left) or ast.is_null(e.right):
             other = b if ast.is_null(e.left) else a
             return V(other.e.is_null() if op == "==" else other.e.is_not_null(), None, a.lst)
@@ -458,8 +499,14 @@ class Plan:
         keys = list(table.mapping)
         values = list(table.mapping.values())
         scale = None
+        isint = None
         if vt == T.DECIMAL:
             scale = max((_scale_of_decimal(Decimal(v)) for v in values if v is not None), default=0)
+            kinds = {isinstance(v, int) for v in values if v is not None}
+            isint = kinds == {True} if len(kinds) < 2 else None
+            if isint is None:
+                isint = key.e.replace_strict(pl.Series(keys), pl.Series([isinstance(v, int) for v in values]),
+                                             default=None, return_dtype=pl.Boolean)
             values = [None if v is None else _scaled(Decimal(v), scale) for v in values]
             dtype = pl.Int64
         else:
@@ -471,7 +518,7 @@ class Plan:
         kdtype = _dtype(pl, T.strip(table.key_type), e.span)
         out = key.e.replace_strict(pl.Series(keys, dtype=kdtype), pl.Series(values, dtype=dtype),
                                    default=None, return_dtype=dtype)
-        return V(out, scale, key.lst)
+        return V(out, scale, key.lst, isint=isint)
 
     # -- aggregates and comprehensions
     def generator(self, g, env, lst):
@@ -549,19 +596,21 @@ class Plan:
         if f == "coalesce":
             a, b = self.value(args[0], env, lst), self.value(args[1], env, lst)
             a, b = self.same_frame([a, b], lst)
+            isint = _pick(pl, a.e.is_not_null(), a, b)
             a, b = self.align(a, b)
-            return V(pl.coalesce(a.e, b.e), a.scale if a.scale is not None else b.scale, a.lst)
+            return V(pl.coalesce(a.e, b.e), a.scale if a.scale is not None else b.scale, a.lst, isint=isint)
         if f == "round":
             x = self.value(args[0], env, lst)
             places = args[1].value
             s = x.scale or 0
             if s <= places:
-                return self.rescale(x, places)
+                y = self.rescale(x, places)
+                return V(y.e, y.scale, y.lst, isint=False)
             k = 10 ** (s - places)
             half = k // 2
             ax = x.e.abs()
             r = (ax + half) // k
-            return V(pl.when(x.e < 0).then(-r).otherwise(r), places, x.lst)
+            return V(pl.when(x.e < 0).then(-r).otherwise(r), places, x.lst, isint=False)
         a = args[0]
         if f == "count" and isinstance(a, ast.Call) and a.func == "distinct" and a.func not in self.p.defs:
             src_lst, el, mask = self.elements(a.args[0], env, lst)
@@ -594,9 +643,16 @@ class Plan:
                 ovf = self.fresh("ovf")
                 self.agg_step(src_lst, ovf, y.cast(pl.Float64).abs().sum() > LIMIT, False)
                 self.flags_d.append(pl.col(ovf))
-                return V(pl.col(self.agg_step(src_lst, self.fresh("agg"), y.sum(), 0)), el.scale)
+                isint = _ii(el)
+                if isinstance(isint, bool) and not isint:   # sum(…, 0) of no item is the int 0
+                    isint = pl.col(self.agg_step(src_lst, self.fresh("agg"), y.len() == 0, True))
+                elif not isinstance(isint, bool):
+                    raise ColumnarUnsupported("a sum of ints and decimals mixed", e.span)
+                return V(pl.col(self.agg_step(src_lst, self.fresh("agg"), y.sum(), 0)), el.scale, isint=isint)
+            if not isinstance(_ii(el), bool):
+                raise ColumnarUnsupported(f"`{f}` of ints and decimals mixed", e.span)
             return V(pl.col(self.agg_step(src_lst, self.fresh("agg"), y.min() if f == "min" else y.max(), None)),
-                     el.scale)
+                     el.scale, isint=_ii(el))
         raise ColumnarUnsupported(f"`{f}` has no columnar form", e.span)
 
 
@@ -827,10 +883,15 @@ def results(pln: Plan, d, items):
     ovf = d.get_column("__ovf").to_list()
     outs = []
     for name, col, scale, lst in pln.outputs:
+        frame = d if lst is None else items[lst]
+        vals = _column_values(frame, col, scale, "value")
+        isint = pln.output_int.get(name)
+        if scale is not None and isint is not False:
+            flags = frame.get_column(isint).to_list() if isinstance(isint, str) else [True] * frame.height
+            vals = [v if v is None or not f else int(v) for v, f in zip(vals, flags)]
         if lst is None:
-            outs.append(_column_values(d, col, scale, "value"))
+            outs.append(vals)
         else:
-            vals = _column_values(items[lst], col, scale, "value")
             per = [[] for _ in range(n)]
             for r, v in zip(items[lst].get_column("__row").to_list(), vals):
                 per[r].append(v)
