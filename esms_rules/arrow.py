@@ -252,8 +252,9 @@ def frames_from_arrow(pln, batch):
             if typed is None:
                 return None
         d_cols.append(typed.alias(f.name))
-        if f.name in pln.raw_datetimes:
-            d_cols.append(col.alias("__raw." + f.name))
+        if f.name in pln.raw_datetimes:      # the text of a date-time, for messages
+            raw = col.dt.to_string("%Y-%m-%dT%H:%M:%S%:z") if isinstance(dtype, pl.Datetime) else col
+            d_cols.append(raw.alias("__raw." + f.name))
     for name in schema:
         if name != "__in" and p.facts.field(name) is None:
             chk.flag(pl.col(name).is_not_null())

@@ -287,11 +287,8 @@ class Plan:
 
     def message_value(self, e, env, lst):
         t = T.strip(self.p.type_of(e))
-        if t == T.DATETIME:     # shown with the offset it was given with: the raw column
-            if not (isinstance(e, ast.Name) and self.p.facts.field(e.name) is not None):
-                raise ColumnarUnsupported("a date-time shown in a message must be a fact", e.span)
-            self.raw_datetimes.add(e.name)
-            v = self.in_ctx(V(self.pl.col("__raw." + e.name)), lst)
+        if t == T.DATETIME:     # shown with the offset it was given with: its raw text
+            v = self.in_ctx(self.raw_datetime(e, env, lst), lst)
             col = self.i_col(lst, v) if lst is not None else self.d_step(self.fresh("m"), v.e)
             return (col, None, "datetime")
         v = self.expr(e, env, lst)
@@ -300,6 +297,26 @@ class Plan:
         col = self.i_col(lst, v) if lst is not None else self.d_col(self.in_ctx(v, None))
         simple = isinstance(t, T.Enum) or t in (T.TEXT, T.INT, T.BOOL)   # french(v) is plain text
         return (col, v.scale, "decimal" if v.scale is not None else ("text" if simple else "value"))
+
+    def raw_datetime(self, e, env, lst) -> V:
+        """A date-time as the text it was written with (a fact's column as given, a literal's
+        ISO form), for messages: the per-record path shows it at its own UTC offset."""
+        pl = self.pl
+        if isinstance(e, ast.Literal):
+            return V(pl.lit(None if e.value is None else e.value.isoformat(), dtype=pl.String))
+        if isinstance(e, ast.Name) and e.name not in env:
+            if e.name in self.p.defs and not self.p.defs[e.name].params:
+                return self.raw_datetime(self.p.defs[e.name].expr, {}, None)
+            if self.p.facts.field(e.name) is not None:
+                self.raw_datetimes.add(e.name)
+                return V(pl.col("__raw." + e.name))
+        if isinstance(e, ast.If):
+            c = self.value(e.condition, env, lst)
+            a, b = self.raw_datetime(e.then, env, lst), self.raw_datetime(e.otherwise, env, lst)
+            c, a, b = self.same_frame([c, a, b], lst)
+            return V(pl.when(c.e.fill_null(False)).then(a.e).otherwise(b.e), None, c.lst)
+        raise ColumnarUnsupported("a date-time shown in a message must be a fact, a literal, or a choice "
+                                  "among them", e.span)
 
     def cond(self, e, env, lst):
         return self.in_ctx(self.expr(e, env, lst), lst).e.fill_null(False)
