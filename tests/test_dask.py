@@ -1,0 +1,84 @@
+"""esms_rules.dask on a local cluster of 2 worker processes, against the single-process result."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from esms_rules import load_policy
+
+from test_columnar import ROOT
+
+pytest.importorskip("dask.dataframe")
+distributed = pytest.importorskip("distributed")
+pa = pytest.importorskip("pyarrow")
+pd = pytest.importorskip("pandas")
+
+from esms_rules import arrow as A  # noqa: E402
+from esms_rules import dask as D  # noqa: E402
+
+
+def dossiers(n):
+    base = json.loads((ROOT / "examples" / "dossier-2025.json").read_text(encoding="utf-8"))
+    other = json.loads((ROOT / "examples" / "dossier-2025-ineligible.json").read_text(encoding="utf-8"))
+    out = []
+    for k in range(n):
+        d = json.loads(json.dumps(base if k % 3 else other))
+        d["id"] = f"D{k:04d}"
+        d["structures"] = d["structures"][: (k * 7) % (len(d["structures"]) + 1)]
+        if k % 11 == 5:
+            d["call"] = "nowhere"          # a bad row: an error row at its place
+        out.append(d)
+    return out
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       dashboard_address=None, silence_logs=40)
+    c = distributed.Client(cluster)
+    yield c
+    c.close()
+    cluster.close()
+
+
+def test_dataframe_on_two_workers_same_as_single_process(client, tmp_path):
+    import dask.dataframe as dd
+    policy = load_policy("esms-numerique-2025")
+    ds = dossiers(120)
+    path = tmp_path / "d.parquet"
+    table = pa.Table.from_pylist(ds, schema=A.dossier_schema(policy))
+    import pyarrow.parquet as pq
+    pq.write_table(table, path, row_group_size=25)
+    frame = dd.read_parquet(str(path), dtype_backend="pyarrow", split_row_groups=True)
+    assert frame.npartitions > 1
+    got = D.evaluate(frame, policy).compute()
+    want = A.evaluate_arrow(policy, table).to_pylist()
+    rows = pa.Table.from_pandas(got, preserve_index=False).to_pylist()
+    assert rows == want
+    assert [r["dossier"] for r in rows] == [d["id"] for d in ds]
+
+
+def test_bag_on_two_workers(client):
+    import dask.bag as db
+    policy = load_policy("esms-numerique-2025")
+    ds = dossiers(30)
+    got = D.evaluate(db.from_sequence(ds, npartitions=4), policy).compute()
+    want = []
+    for d in ds:
+        try:
+            want.append(policy.evaluate(d, trace=False).to_dict(trace=False))
+        except Exception as e:
+            want.append(e.to_dict())
+    assert json.dumps(got, default=str) == json.dumps(want, default=str)
+
+
+def test_default_pandas_backend_is_refused(tmp_path):
+    import dask.dataframe as dd
+    policy = load_policy("esms-numerique-2025")
+    path = tmp_path / "d.parquet"
+    import pyarrow.parquet as pq
+    pq.write_table(pa.Table.from_pylist(dossiers(5), schema=A.dossier_schema(policy)), path)
+    frame = dd.read_parquet(str(path), dtype_backend="numpy_nullable")
+    with pytest.raises(ValueError, match="dtype_backend"):
+        D.evaluate(frame, policy)
