@@ -17,7 +17,9 @@ lookups, `coalesce`, `end_of_day`, definitions with parameters (inlined), rules 
 exceptions with priorities, outputs without `for`. Anything else (records, lists of
 records, rules `for s in …`, `passes`, `repeated`, generators, `round`) raises
 `BatchUnsupported`, an `EsmsError`, before any row is read: callers then evaluate per
-record (`Policy.evaluate_many`). `supports(policy)` tells in advance.
+record (`Policy.evaluate_many`), or use `esms_rules.columnar` / `esms_rules.arrow`, which run
+every bundled policy over columns, exactly (docs/columnar.md). `supports(policy)` tells in
+advance.
 
 Representation: `decimal` is Float64 here (Decimal per record): outputs agree to ~1e-15,
 and comparisons of a decimal fact with a literal agree exactly for literals of up to 15
