@@ -31,6 +31,7 @@ from .runtime import (NO_ITEM, NO_RULE, DecisionResult, Fired, Outcome, ReasonsR
                       TraceResult)
 
 MODES = ("decision", "reasons", "trace")
+FLAT_AFTER = 16   # exceptions of one rule tested in an `elif` chain; more: flat `if`s (see _Gen.rule)
 
 
 
@@ -201,12 +202,17 @@ class _Gen(ast.ExprVisitor[Scope, str]):
 
         In mode "trace", each exception tested and found not to apply is recorded once, inside
         the test of the next one (`elif (TRACE.append(…) or applies_k):`): the code grows
-        linearly with the number of exceptions, and stays flat.
+        linearly with the number of exceptions. Beyond FLAT_AFTER exceptions the `elif` chain
+        becomes flat `if`s guarded by a flag, because CPython compiles a long `elif` chain (nested
+        `if` nodes) in more than linear time.
         """
         exceptions = r.exceptions
         if not exceptions:
             self.base(r, scope, depth, item)
             return
+        flag = self.fresh("s") if len(exceptions) > FLAT_AFTER else None   # True while none applied
+        if flag is not None:
+            self.emit(f"{flag} = True", depth)
         for k, x in enumerate(exceptions):
             assert x.applies is not None
             cond = self.expr(x.applies, scope)
@@ -214,15 +220,19 @@ class _Gen(ast.ExprVisitor[Scope, str]):
                 before = self.record_code(exceptions[k - 1], scope, item, Outcome.NOT_APPLICABLE)
                 if before is not None:
                     cond = f"({before} or {cond})"    # list.append returns None
-            self.emit(f"{'if' if k == 0 else 'elif'} {cond}:", depth)
+            if flag is None:
+                self.emit(f"{'if' if k == 0 else 'elif'} {cond}:", depth)
+            else:
+                self.emit(f"if {cond}:" if k == 0 else f"if {flag} and {cond}:", depth)
+                self.emit(f"{flag} = False", depth + 1)
             self.record(r, scope, depth + 1, item, Outcome.OVERRIDDEN, by=x)
             if x.code is None:
                 self.record(x, scope, depth + 1, item, Outcome.LIFTED)
-                if self.mode != "trace":
+                if self.mode != "trace" and flag is None:
                     self.emit("pass", depth + 1)
             else:
                 self.rule(x, scope, depth + 1, item)
-        self.emit("else:", depth)
+        self.emit("else:" if flag is None else f"if {flag}:", depth)
         self.record(exceptions[-1], scope, depth + 1, item, Outcome.NOT_APPLICABLE)
         self.base(r, scope, depth + 1, item)
 
