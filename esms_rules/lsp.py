@@ -156,6 +156,8 @@ class Analysis:
         return {**self.program.sources, self.file: self.text}
 
     def definition(self, name: str, before: str = "") -> list[Span]:
+        if re.search(r"(^|\n)\s*import\s+$", before) and self.program is not None:   # `import common`: the module
+            return [Span.point(m.file, 1, 1) for m in self.program.modules if m.name in (name, name.replace("_", "-"))]
         decls = self.declarations().get(name, [])
         if before.endswith("."):          # `x.name`: a field, whatever its record
             fields = [n.span for k, n in decls if k == "field"]
