@@ -255,6 +255,43 @@ class Engine:
         return render.render(result, fmt, suggestions=suggestions)
 
 
+DIFF_TYPES = {"json": JSON, "text": "text/plain; charset=utf-8", "html": "text/html; charset=utf-8"}
+DIFF_LIMITS = {"searches": (1, 3000, 300), "seed": (0, 2**31 - 1, 0), "max_structures": (0, 200, 60)}
+
+
+def has_diff() -> bool:
+    """Whether this installation has the semantic diff (`esms_rules.diff`)."""
+    import importlib.util
+    return importlib.util.find_spec("esms_rules.diff") is not None
+
+
+def diff_request(policies: Policies, value) -> tuple:
+    """(old policy, new policy, options of diff()) from a body {"old", "new", "searches", "seed",
+    "max_structures"}, or a 4xx listing every problem by path. Only served policies: a client
+    never names a file of the server."""
+    if not isinstance(value, dict):
+        raise BadRequest(422, "invalid_request", _problem("$", "expected an object {\"old\": id, \"new\": id}"))
+    problems, chosen = [], {}
+    for side in ("old", "new"):
+        ident = value.get(side)
+        if not isinstance(ident, str) or ident not in policies.by_id:
+            problems += _problem(side, f"expected the id of a served policy ({', '.join(sorted(policies.by_id))}), "
+                                       f"found {json.dumps(ident)}")
+        else:
+            chosen[side] = policies.by_id[ident]
+    options = {}
+    for name, (low, high, default) in DIFF_LIMITS.items():
+        v = value.get(name, default)
+        if isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high:
+            problems += _problem(name, f"expected a whole number from {low} to {high}, found {json.dumps(v)}")
+        options["max_items" if name == "max_structures" else name] = v
+    unknown = sorted(set(value) - {"old", "new", *DIFF_LIMITS})
+    problems += [{"path": k, "message": "unknown field"} for k in unknown]
+    if problems:
+        raise BadRequest(422, "invalid_request", problems)
+    return chosen["old"], chosen["new"], options
+
+
 def _jsonl_rows(data: bytes) -> list:
     """(dossier, None) or (None, error record) for each non-blank line."""
     rows = []
@@ -369,6 +406,18 @@ def create_app(config: ServerConfig | None = None):
     async def policies(request: Request) -> Response:
         return JSONResponse(engine.policies.listing())
 
+    async def diff(request: Request) -> Response:
+        fmt = request.query_params.get("format", "json")
+        if fmt not in DIFF_TYPES:
+            raise BadRequest(400, "invalid_parameter", _problem("?format", f"expected json, text or html, found {fmt!r}"))
+        value = _parse(await body_of(request))
+        old, new, options = diff_request(engine.policies, value)
+        from esms_rules import diff as semantic_diff
+        report = await run_in_threadpool(semantic_diff.diff, old, new, **options)
+        render = {"json": semantic_diff.render_json, "text": semantic_diff.render_text,
+                  "html": semantic_diff.render_html}[fmt]
+        return Response(render(report).encode("utf-8"), media_type=DIFF_TYPES[fmt])
+
     async def policy_schema(request: Request) -> Response:
         from esms_rules.jsonschema import dossier_schema
         policy = engine.policies.for_dossier(None, request.path_params["policy_id"])
@@ -398,6 +447,8 @@ def create_app(config: ServerConfig | None = None):
         Route("/openapi.json", openapi_json, methods=["GET"]),
         Route("/docs", docs, methods=["GET"]),
     ]
+    if has_diff():
+        routes.insert(2, Route("/v1/diff", guarded(diff), methods=["POST"]))
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
     return AccessLog(app)
 
@@ -477,13 +528,21 @@ def openapi_document(engine: Engine) -> dict:
         {"name": "trace", "in": "query", "required": False, "schema": {"type": "boolean", "default": True},
          "description": "include the explanation trace"},
     ]
+    paths = openapi_paths(engine, newest, params, dossier_body, error)
     return {
         "openapi": "3.1.0",
         "info": {"title": "esms-rules", "version": __version__,
                  "description": "Decisions on « ESMS numérique » funding dossiers, with reasons and citations. "
                                 "The Dossier schema shown is that of " + newest.id + "; "
                                 "GET /v1/policies/{id}/schema gives each policy's."},
-        "paths": {
+        "paths": paths,
+        "components": {"schemas": {"Dossier": bare(dossier_schema(newest)), "Decision": bare(decision_schema()),
+                                   "Error": bare(error_schema())}},
+    }
+
+
+def openapi_paths(engine: Engine, newest, params: list, dossier_body: dict, error: dict) -> dict:
+    paths = {
             "/v1/decisions": {"post": {
                 "summary": "Decide one dossier, or a batch (a JSON array, or JSON Lines)",
                 "parameters": params, "requestBody": dossier_body,
@@ -519,10 +578,23 @@ def openapi_document(engine: Engine) -> dict:
                 "responses": {"200": {"description": "a JSON Schema (2020-12)",
                                       "content": {JSON: {"schema": {"type": "object"}}}}, "404": error}}},
             "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "ok"}}}},
-        },
-        "components": {"schemas": {"Dossier": bare(dossier_schema(newest)), "Decision": bare(decision_schema()),
-                                   "Error": bare(error_schema())}},
     }
+    if has_diff():
+        paths["/v1/diff"] = {"post": {
+            "summary": "What changed between two served policies: difference classes with verified witnesses",
+            "parameters": [{"name": "format", "in": "query", "required": False,
+                            "schema": {"enum": list(DIFF_TYPES), "default": "json"}}],
+            "requestBody": {"required": True, "content": {JSON: {"schema": {
+                "type": "object", "required": ["old", "new"], "additionalProperties": False,
+                "properties": {"old": {"enum": sorted(engine.policies.by_id)},
+                               "new": {"enum": sorted(engine.policies.by_id)},
+                               **{k: {"type": "integer", "minimum": lo, "maximum": hi, "default": d}
+                                  for k, (lo, hi, d) in DIFF_LIMITS.items()}}}}}},
+            "responses": {"200": {"description": "the report (docs/diff.md)",
+                                  "content": {t: {"schema": {"type": "object" if t == JSON else "string"}}
+                                              for t in DIFF_TYPES.values()}},
+                          "400": error, "413": error, "422": error}}}
+    return paths
 
 
 def docs_page(openapi: dict) -> str:

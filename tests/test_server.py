@@ -271,3 +271,23 @@ def test_dossiers_logged_only_when_asked(tmp_path):
     entries = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
     logged = [e for e in entries if e["log"] == "decisions" and e.get("dossier_data")]
     assert logged and logged[0]["dossier_data"] == d
+
+
+# ---- the semantic diff, when this installation has it ----------------------------------------------------
+def test_diff_of_two_served_policies(server):
+    pytest.importorskip("esms_rules.diff")
+    base, _ = server
+    ask = {"old": "esms-numerique-2024", "new": "esms-numerique-2025", "searches": 40, "max_structures": 20}
+    status, ctype, data = call(base, "POST", "/v1/diff", body(ask))
+    assert status == 200 and ctype.startswith("application/json"), data[:500]
+    report = json.loads(data)
+    assert report["old"] and report["new"] and report["complete"] is False
+    assert report["bound"]["searches"] == 40
+    status, ctype, text = call(base, "POST", "/v1/diff?format=text", body(ask))
+    assert status == 200 and ctype.startswith("text/plain") and text
+    bad = {"old": "../../etc/passwd", "new": "esms-numerique-2025", "searches": 10**9, "extra": 1}
+    status, _, data = call(base, "POST", "/v1/diff", body(bad))
+    err = json.loads(data)
+    assert status == 422 and {p["path"] for p in err["problems"]} == {"old", "searches", "extra"}
+    status, _, data = call(base, "GET", "/openapi.json")
+    assert "/v1/diff" in json.loads(data)["paths"]
