@@ -115,7 +115,7 @@ class Analysis:
     checked: CheckedPolicy | None = None
 
     @classmethod
-    def of(cls, text: str, path: Path) -> "Analysis":
+    def of(cls, text: str, path: Path) -> Analysis:
         file = str(path)
         try:
             program = link(text, file, path.parent)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from decimal import Decimal
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -34,7 +34,7 @@ def grammar_text() -> str:
     return resources.files("esms_rules").joinpath("_data/grammar/esms.lark").read_text(encoding="utf-8")
 
 
-@lru_cache(maxsize=None)
+@cache
 def parser() -> Lark:
     # cache=True keeps the built LALR tables in a temporary file keyed by the grammar's hash,
     # so only the first process on a machine pays for building them.
@@ -405,13 +405,15 @@ def _syntax_diagnostic(err: UnexpectedInput, text: str, file: str) -> Diagnostic
         exp = _expected(expected)
         return Diagnostic("syntax", "unexpected end of file" + (f", expected {exp}" if exp else ""),
                           Span(file, line, col, line, col + 1, len(text), len(text)),
-                          "a block `{` may be missing its closing `}`" if "RBRACE" in expected or not expected else None)
+                          "a block `{` may be missing its closing `}`"
+                          if "RBRACE" in expected or not expected else None)
     line, col = err.line, err.column
     pos = getattr(err, "pos_in_stream", None) or 0
     if isinstance(err, UnexpectedCharacters):
         ch = text[pos] if pos < len(text) else ""
         if ch == '"':
-            return Diagnostic("unterminated-string", "unterminated string", Span(file, line, col, line, col + 1, pos, pos + 1),
+            return Diagnostic("unterminated-string", "unterminated string",
+                              Span(file, line, col, line, col + 1, pos, pos + 1),
                               "close the string with `\"` on the same line; write a newline as `\\n`")
         hint = _FOREIGN.get(ch) or (f"expected {_expected(err.allowed)}" if err.allowed else None)
         width = 2 if text[pos:pos + 2] in ("&&", "||") else 1

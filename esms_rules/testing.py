@@ -21,8 +21,8 @@ import copy
 import errno
 import json
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import attrs
 
@@ -239,7 +239,8 @@ def load_cases(file: str | Path) -> list[Case]:
     except UnicodeDecodeError as e:
         raise TestFileError(shown, [Problem("$", f"not UTF-8 text ({e.reason} at byte {e.start})")]) from None
     except json.JSONDecodeError as e:
-        raise TestFileError(shown, [Problem("$", f"not valid JSON: {e.msg} (line {e.lineno}, column {e.colno})")]) from None
+        where = f"line {e.lineno}, column {e.colno}"
+        raise TestFileError(shown, [Problem("$", f"not valid JSON: {e.msg} ({where})")]) from None
     except RecursionError:
         raise TestFileError(shown, [Problem("$", "not valid JSON: nested too deeply")]) from None
     problems: list[Problem] = []
@@ -338,7 +339,8 @@ def build_dossier(spec: dict, fixtures: dict, where: str = "$") -> dict:
     counter = [0]  # FINESS are numbered from 1 in each test
     given = spec.get("given")
     if given is not None and given not in fixtures:
-        raise _BuildError(_key(where, "given"), f"no fixture named `{given}` (fixtures: {', '.join(fixtures) or 'none'})")
+        known = ", ".join(fixtures) or "none"
+        raise _BuildError(_key(where, "given"), f"no fixture named `{given}` (fixtures: {known})")
     base = copy.deepcopy(fixtures[given]) if given is not None else {}
     if isinstance(base.get("structures"), list):
         base["structures"] = expand_structures(base["structures"], counter, f"fixtures.{given}.structures")

@@ -21,7 +21,7 @@ class LspClient:
                                      env={**os.environ, **(env or {})})
         self.next_id = 0
         self.responses: dict[int, dict] = {}
-        self.notifications: "queue.Queue[dict]" = queue.Queue()
+        self.notifications: queue.Queue[dict] = queue.Queue()
         self._cond = threading.Condition()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -78,8 +78,9 @@ class LspClient:
                 return message["params"]
 
     def initialize(self, root: Path) -> dict:
+        capabilities = {"textDocument": {"hover": {"contentFormat": ["markdown"]}}}
         result = self.request("initialize", {"processId": os.getpid(), "rootUri": root.as_uri(),
-                                             "capabilities": {"textDocument": {"hover": {"contentFormat": ["markdown"]}}}})
+                                             "capabilities": capabilities})
         self.notify("initialized", {})
         return result
 

@@ -35,7 +35,8 @@ def files(tmp_path):
     failing = tmp_path / "esms-numerique-2025.test.json"
     doc = json.loads(TESTS.read_text(encoding="utf-8"))
     doc["policy"] = "esms-numerique-2025"
-    doc["tests"] = [dict(doc["tests"][0], expect={"eligible": not doc["tests"][0]["expect"].get("eligible", True)})]
+    first = doc["tests"][0]
+    doc["tests"] = [dict(first, expect={"eligible": not first["expect"].get("eligible", True)})]
     failing.write_text(json.dumps(doc), encoding="utf-8")
     decision = tmp_path / "decision.json"
     return {"bad": bad, "messy": messy, "not_json": not_json, "invalid": invalid, "failing": failing,
@@ -48,7 +49,8 @@ CASES = {
     1: [("check", "{bad}"), ("fmt", "--check", "{messy}"), ("test", "{failing}"), ("test", "{bad}"),
         ("evaluate", "--fail-on-ineligible", "{INELIGIBLE}")],
     2: [("frobnicate",), ("check", "--format", "xml"), ("check", "{tmp}/missing.esms"), ("test", "/nonexistent"),
-        ("evaluate", "{not_json}"), ("evaluate", "{invalid}"), ("evaluate", "--policy", "esms-numerique-1999", "{DOSSIER}"),
+        ("evaluate", "{not_json}"), ("evaluate", "{invalid}"),
+        ("evaluate", "--policy", "esms-numerique-1999", "{DOSSIER}"),
         ("evaluate", "--policy", "{bad}", "{DOSSIER}"), ("explain", "{missing}"), ("schema", "--policy", "{bad}"),
         ("compile", "{bad}")],
 }

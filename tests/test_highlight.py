@@ -92,7 +92,8 @@ def test_vscode_manifest_starts_the_language_server():
     language = manifest["contributes"]["languages"][0]
     assert language["extensions"] == [".esms"]
     assert manifest["contributes"]["grammars"][0]["path"] == "./syntaxes/esms.tmLanguage.json"
-    assert manifest["contributes"]["configuration"]["properties"]["esms-rules.command"]["default"] == ["esms-rules", "lsp"]
+    setting = manifest["contributes"]["configuration"]["properties"]["esms-rules.command"]
+    assert setting["default"] == ["esms-rules", "lsp"]
     for rel in ("main", ):
         assert (VSCODE / manifest[rel]).is_file()
     assert (VSCODE / language["configuration"]).is_file()

@@ -3,13 +3,11 @@ file, and reports a malformed test file by JSON path, without a traceback."""
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 
 import pytest
 
-from esms_rules import testing
 from esms_rules.testing import TEST_FILE_SCHEMA, TestFileError, load_cases
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,7 +26,8 @@ def clean(result, code):
 def write_draft(tmp_path, tests=None, policy_text=DRAFT, name="esms-numerique-2026", **top):
     """A draft policy copied from 2025 and its test file, in tmp_path."""
     (tmp_path / f"{name}.esms").write_text(policy_text, encoding="utf-8")
-    doc = {"policy": name, "fixtures": TESTS["fixtures"], "tests": tests if tests is not None else TESTS["tests"][:3]}
+    tests = tests if tests is not None else TESTS["tests"][:3]
+    doc = {"policy": name, "fixtures": TESTS["fixtures"], "tests": tests}
     doc.update(top)
     path = tmp_path / f"{name}.test.json"
     path.write_text(json.dumps(doc), encoding="utf-8")
@@ -79,8 +78,8 @@ def test_a_policy_that_fails_check_is_reported_once(run_cli, tmp_path):
 # ---- which policy a test file names ------------------------------------------------
 def test_a_draft_beside_its_test_file(run_cli, tmp_path):
     path = write_draft(tmp_path)
-    (tmp_path / "esms-numerique-2026.esms").write_text(DRAFT.replace('"esms-numerique-2025"', '"esms-numerique-2026"', 1),
-                                                       encoding="utf-8")
+    renamed = DRAFT.replace('"esms-numerique-2025"', '"esms-numerique-2026"', 1)
+    (tmp_path / "esms-numerique-2026.esms").write_text(renamed, encoding="utf-8")
     r = clean(run_cli("test", path), 0)
     assert r.stdout.splitlines()[-1] == "3 passed, 0 failed"
     assert "no-such-policy" not in r.stdout
