@@ -472,7 +472,7 @@ def _example_option(command):
 
 
 # ---- evaluate --------------------------------------------------------------------------
-Row = tuple  # (line or None, index in a JSON array or None, dossier, error record or None)
+Row = tuple[int | None, int | None, object, dict | None]   # line, index in a JSON array, dossier, error record
 
 
 def _error_record(file: str, line: int | None, dossier, error: str, problems: list[dict],

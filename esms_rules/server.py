@@ -212,7 +212,7 @@ class Engine:
         self.policies = Policies(config.policies)
 
     def decide(self, dossier, policy_id, trace: bool):
-        """(policy or None, Decision or DossierError)."""
+        """The Decision, or the DossierError of a dossier that breaks the contract; logged either way."""
         start = time.perf_counter()
         policy = None
         try:
@@ -238,7 +238,7 @@ class Engine:
                 if not isinstance(result, DossierError):
                     out.append(result.to_json(trace))
                     continue
-                error = {**result.to_dict()}
+                error = result.to_dict()
             out.append(json.dumps({"index": index, **error}, ensure_ascii=False))
         return out
 
@@ -301,8 +301,7 @@ def _jsonl_rows(data: bytes) -> list:
         try:
             rows.append((_parse(raw), None))
         except BadRequest as e:
-            rows.append((None, {"line": n, "dossier": None, "error": e.error,
-                                "problems": _problem("$", e.problems[0]["message"])}))
+            rows.append((None, {"line": n, "dossier": None, "error": e.error, "problems": e.problems}))
     return rows
 
 
