@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 import attrs
@@ -128,9 +129,9 @@ class Analysis:
         return cls(file, text, list(checked.warnings), program, checked)
 
     # -- declarations by name
-    def declarations(self) -> dict[str, list[tuple[str, object]]]:
+    def declarations(self) -> dict[str, list[tuple[str, Any]]]:
         """name -> [(kind, node)] over every module of the program (imports included)."""
-        out: dict[str, list] = {}
+        out: dict[str, list[tuple[str, Any]]] = {}
         if self.program is None:
             return out
         for module in self.program.modules:
@@ -218,8 +219,9 @@ class Analysis:
             return None
         if kind == "def" and node.name in c.defs:
             return str(c.defs[node.name].type)
-        if kind == "fact" and node.name in {f.name for f in c.facts.fields}:
-            return str(c.facts.field(node.name).type)
+        fact = c.facts.field(node.name) if kind == "fact" else None
+        if fact is not None:
+            return str(fact.type)
         if kind == "table" and node.name in c.tables:
             t = c.tables[node.name]
             return f"{t.key_type} -> {t.value_type}"
@@ -268,7 +270,8 @@ class Analysis:
                                                detail=e.description) for e in item.entries]
                 out.append(lsp.DocumentSymbol("codes", lsp.SymbolKind.Namespace, to_range(item.span),
                                               to_range(item.span), children=children))
-            elif type(item) in kinds:
+            elif isinstance(item, (ast.FactDecl, ast.DefDecl, ast.TableDecl, ast.ParamDecl, ast.RuleDecl,
+                                   ast.ExceptionDecl, ast.RecordDecl, ast.EnumDecl, ast.OutputDecl)):
                 children = [lsp.DocumentSymbol(f.name, lsp.SymbolKind.Field, to_range(f.span), to_range(f.span))
                             for f in getattr(item, "fields", ())]
                 name_span = _name_span(item, item.name, {self.file: self.text})
@@ -285,14 +288,14 @@ def _name_span(node, name: str, sources: dict[str, str]) -> Span:
             text = path_of(node.span.file).read_text(encoding="utf-8")
         except OSError:
             return node.span
-    m = re.compile(rf"\b{re.escape(name)}\b").search(text, node.span.start, node.span.end or None)
+    m = re.compile(rf"\b{re.escape(name)}\b").search(text, node.span.start, node.span.end or len(text))
     return span_at(text, node.span.file, m.start(), m.end()) if m else node.span
 
 
 def _doc_comment(text: str, start: int) -> str:
     """The comment lines right above a declaration: its documentation."""
     lines = text[:start].split("\n")[:-1]
-    doc = []
+    doc: list[str] = []
     while lines and lines[-1].strip().startswith("#"):
         doc.insert(0, lines.pop().strip().lstrip("#").strip())
     return " ".join(doc)
@@ -449,7 +452,7 @@ def formatting(ls: EsmsLanguageServer, params: lsp.DocumentFormattingParams):
                 lsp.CodeActionOptions(code_action_kinds=[lsp.CodeActionKind.QuickFix]))
 def code_action(ls: EsmsLanguageServer, params: lsp.CodeActionParams):
     uri = params.text_document.uri
-    actions = []
+    actions: list[lsp.CodeAction] = []
     for d in params.context.diagnostics:
         if d.source != "esms-rules":
             continue

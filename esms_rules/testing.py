@@ -29,6 +29,7 @@ import attrs
 from .decision import Decision
 from .diagnostics import DossierError, EsmsError, PolicyError, Problem
 from .load import EXTENSION, bundled_dir, bundled_names
+from .policy import Policy
 from .registry import load_policy
 
 SUFFIX = ".test.json"
@@ -376,7 +377,8 @@ def check_expectations(decision: dict, exp: dict) -> list[str]:
     for key in ("eligible", "recevable", "call", "amount_eur"):
         if key in exp:
             got, want = decision.get(key), exp[key]
-            same = got == want or (key == "amount_eur" and None not in (got, want) and abs(float(got) - want) < 0.005)
+            same = got == want or (key == "amount_eur" and got is not None and want is not None
+                                   and abs(float(got) - want) < 0.005)
             if not same:
                 errs.append(f"{key} = {got!r}, expected {want!r}")
     if "codes" in exp and sorted(codes) != sorted(exp["codes"]):
@@ -472,13 +474,15 @@ def run_case(case: Case, policy=None) -> tuple[list[str], Decision | None]:
 
 def exercised_rules(decision: Decision) -> set[str]:
     """Rules whose code fired, and exceptions that applied, in this decision."""
+    if decision.trace is None:
+        return set()
     return {n.rule for n in decision.trace.walk()
             if n.outcome == "fired" or (n.kind == "exception" and n.outcome in ("fired", "lifted", "passed"))}
 
 
 def run_tests(paths: Iterable[str | Path]) -> Report:
     report = Report()
-    policies: dict[str, object] = {}      # policy spec -> Policy, or None when it does not load
+    policies: dict[str, Policy | None] = {}      # policy spec -> Policy, or None when it does not load
     broken: dict[str, int] = {}           # policy spec -> its number of diagnostics
     not_run: dict[str, int] = {}
     for file in collect_test_files(paths, report):
@@ -495,16 +499,16 @@ def run_tests(paths: Iterable[str | Path]) -> Report:
         for case in cases:
             if case.policy not in policies:
                 try:
-                    policy = load_policy(case.policy)
+                    loaded = load_policy(case.policy)
                 except PolicyError as e:
-                    policy = None
+                    policies[case.policy] = None
                     report.failures.append(e.render())       # each diagnostic once per run
                     broken[case.policy] = len(e.diagnostics)
                 else:
-                    if policy.id not in report.policy_ids:
-                        report.policy_ids.add(policy.id)
-                        report.rules |= {(policy.id, r.name) for r in policy.checked.all_rules}
-                policies[case.policy] = policy
+                    policies[case.policy] = loaded
+                    if loaded.id not in report.policy_ids:
+                        report.policy_ids.add(loaded.id)
+                        report.rules |= {(loaded.id, r.name) for r in loaded.checked.all_rules}
             policy = policies[case.policy]
             if policy is None:
                 not_run[case.policy] = not_run.get(case.policy, 0) + 1
