@@ -21,9 +21,12 @@ record (`Policy.evaluate_many`), or use `esms_rules.columnar` / `esms_rules.arro
 every bundled policy over columns, exactly (docs/columnar.md). `supports(policy)` tells in
 advance.
 
-Representation: `decimal` is Float64 here (Decimal per record): outputs agree to ~1e-15,
-and comparisons of a decimal fact with a literal agree exactly for literals of up to 15
-significant digits. `datetime` columns are instants in UTC (microseconds); `end_of_day`
+Representation: `decimal` is Float64 here (Decimal per record), `int` is Int64. So that no
+decision reads a rounded or wrapped value, decimal `+ - *` is allowed only where its value is
+shown (an output: agrees to ~1e-15), whole-number `+ - *` only where the facts' ranges bound
+it below 2**63, and `sum` not at all; anything else is refused with its span (use
+`esms_rules.columnar`, exact). Comparisons of a decimal fact with a literal agree exactly for
+literals of up to 15 significant digits. `datetime` columns are instants in UTC (microseconds); `end_of_day`
 is computed with the per-record runtime for each distinct day, so both paths use the same
 time-zone rules. Validation is by column (types, nulls, enum values, constraints,
 date strings); a table that breaks the schema raises `DossierError` with row paths
@@ -59,6 +62,8 @@ def _polars():
 
 
 # ---- translation ---------------------------------------------------------------------
+_INT_LIMIT = 2 ** 63   # Int64
+_COUNT_LIMIT = 2 ** 32  # a list's length, far beyond any dossier
 _SMALL_TABLE = 8      # tables up to this size are translated to when/then chains
 _PLANS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
@@ -155,6 +160,7 @@ class _Plan:
             raise BatchUnsupported(f"`{e.name}` cannot be evaluated over columns")
         if isinstance(e, ast.Lookup):
             table = p.tables[e.obj.name]
+            self.exact(e.key, env, e)
             key = self.expr(e.key, env)
             vt = _dtype(pl, table.value_type)
             if len(table.mapping) <= _SMALL_TABLE:   # a few comparisons beat a hash lookup
@@ -188,6 +194,9 @@ class _Plan:
     def binary(self, e, env):
         pl = self.pl
         op = e.op
+        if op not in ("and", "or", "+", "-", "*") and not (ast.is_null(e.left) or ast.is_null(e.right)):
+            self.exact(e.left, env, e)
+            self.exact(e.right, env, e)
         if op in ("and", "or"):
             a, b = self.expr(e.left, env), self.expr(e.right, env)
             return a & b if op == "and" else a | b
@@ -219,9 +228,85 @@ class _Plan:
                 test = self.expr(e.right, env).list.contains(a).fill_null(False)
             return ~test if op == "not in" else test
         if op in ("+", "-", "*"):
+            if T.strip(self.p.type_of(e)) == T.INT:
+                bound = self.bound(e, env.get("#ast", {}))
+                if bound is None or bound >= _INT_LIMIT:
+                    raise BatchUnsupported(f"{e.span}: whole-number `{op}` that may pass 64 bits (bound the facts "
+                                           "it reads with a range, or use esms_rules.columnar, which is exact)")
             a, b = self.expr(e.left, env), self.expr(e.right, env)
             return {"+": a + b, "-": a - b, "*": a * b}[op]
         raise BatchUnsupported(f"operator `{op}` runs per record")
+
+    # -- exactness (issue #13 item 1): this path computes decimals in Float64 and whole numbers
+    # in Int64. A decision may never read a rounded decimal nor a wrapped integer: decimal
+    # arithmetic is allowed only where its value is shown (an output), and integer arithmetic
+    # only where the facts' ranges bound it; anything else is refused here, with its span.
+    def exact(self, e, env, at):
+        if self.inexact(e, env.get("#ast", {})):
+            raise BatchUnsupported(f"{at.span}: a decision would read decimal arithmetic computed in Float64 "
+                                   "(rounded); use esms_rules.columnar, which is exact")
+
+    def inexact(self, e, penv) -> bool:
+        """Is `e` a decimal computed by arithmetic (so rounded in Float64)?"""
+        p = self.p
+        if isinstance(e, ast.Binary) and e.op in ("+", "-", "*"):
+            return T.strip(p.type_of(e)) == T.DECIMAL or self.inexact(e.left, penv) or self.inexact(e.right, penv)
+        if isinstance(e, ast.Unary):
+            return e.op == "-" and T.strip(p.type_of(e)) == T.DECIMAL
+        if isinstance(e, ast.Name):
+            if e.name in penv:
+                a, outer = penv[e.name]
+                return self.inexact(a, outer)
+            if e.name in p.defs and not p.defs[e.name].params:
+                return self.inexact(p.defs[e.name].expr, {})
+            return False
+        if isinstance(e, ast.If):
+            return self.inexact(e.then, penv) or self.inexact(e.otherwise, penv)
+        if isinstance(e, ast.Call):
+            if e.func in p.defs:
+                info = p.defs[e.func]
+                return self.inexact(info.expr, {n: (a, penv) for (n, _), a in zip(info.params, e.args)})
+            return e.func in ("coalesce", "min", "max") and any(self.inexact(a, penv) for a in e.args)
+        return False
+
+    def bound(self, e, penv):
+        """A bound on |e| for a whole-number expression, or None when the facts do not bound it."""
+        p = self.p
+        if isinstance(e, ast.Literal):
+            return abs(e.value) if isinstance(e.value, int) and not isinstance(e.value, bool) else None
+        if isinstance(e, ast.Binary) and e.op in ("+", "-", "*"):
+            a, b = self.bound(e.left, penv), self.bound(e.right, penv)
+            if a is None or b is None:
+                return None
+            return a * b if e.op == "*" else a + b
+        if isinstance(e, ast.Unary) and e.op == "-":
+            return self.bound(e.operand, penv)
+        if isinstance(e, ast.Name):
+            if e.name in penv:
+                a, outer = penv[e.name]
+                return self.bound(a, outer)
+            if e.name in p.defs and not p.defs[e.name].params:
+                return self.bound(p.defs[e.name].expr, {})
+            f = p.facts.field(e.name)
+            if f is not None and isinstance(f.constraint, ast.RangeConstraint):
+                return max(abs(f.constraint.low.value), abs(f.constraint.high.value))
+            return None
+        if isinstance(e, ast.If):
+            a, b = self.bound(e.then, penv), self.bound(e.otherwise, penv)
+            return None if a is None or b is None else max(a, b)
+        if isinstance(e, ast.Lookup):
+            values = [v for v in p.tables[e.obj.name].mapping.values() if isinstance(v, int)]
+            return max((abs(v) for v in values), default=0)
+        if isinstance(e, ast.Call):
+            if e.func in p.defs:
+                info = p.defs[e.func]
+                return self.bound(info.expr, {n: (a, penv) for (n, _), a in zip(info.params, e.args)})
+            if e.func == "count":
+                return _COUNT_LIMIT
+            if e.func == "coalesce":
+                a, b = (self.bound(x, penv) for x in e.args)
+                return None if a is None or b is None else max(a, b)
+        return None
 
     def maybe_null(self, e) -> bool:
         t = self.p.types.get(id(e))
@@ -233,11 +318,14 @@ class _Plan:
         if f in self.p.defs:
             info = self.p.defs[f]
             inner = dict(env)
+            asts = {}
             for (pname, ptype), a in zip(info.params, args):
                 _column_type(pname, ptype)
                 inner[pname] = self.expr(a, env)
+                asts[pname] = (a, env.get("#ast", {}))
+            inner["#ast"] = asts
             return self.expr(info.expr, {k: v for k, v in inner.items()
-                                         if k in dict(info.params) or k == "eligible"})
+                                         if k in dict(info.params) or k in ("eligible", "#ast")})
         if f == "end_of_day":
             day, zone = args
             if isinstance(day, ast.Literal):
@@ -273,7 +361,10 @@ class _Plan:
         if f == "all":
             return lst.list.all()
         if f == "sum":
-            return lst.list.sum()
+            el = T.strip(self.p.type_of(a))
+            raise BatchUnsupported(f"{e.span}: `sum` of a list of {el.element if isinstance(el, T.List) else el} "
+                                   "may wrap (whole numbers) or round (decimals) over Float64/Int64 columns: "
+                                   "use esms_rules.columnar, which is exact")
         if f == "min":
             return lst.list.min()
         if f == "max":

@@ -181,7 +181,7 @@ fact counts: list of int
 fact day: date
 fact due: date?
 fact at: datetime
-fact level: int?
+fact level: int? (-100..100)
 fact mode: kind = "b"
 
 codes { A "a" B "b" C "c" D "d" E "e" F "f" G "g" H "h" }
@@ -236,7 +236,7 @@ exception heavy to tagged {
   applies k == "b" or all(flags) and count(flags) > 1
   code E
   severity blocking
-  when sum(amounts) > 1.5 or sum(counts) >= 5
+  when coalesce(max(amounts), 0) > 1.5 or count(counts) >= 5
   message "heavy"
   source "s"
 }
@@ -250,23 +250,23 @@ exception light to heavy {
 rule scored {
   code G
   severity blocking
-  when score > 10 * weight[k] or (level != null and level > top + extra)
+  when score > weight[k] or (level != null and level > top)
   message "score {score}"
   source "s"
 }
 rule shared {
   code H
   severity warning
-  when (share * 2 >= 1 and not before_noon) or (early and spread != null and spread >= 0.5)
+  when (share >= 0.5 and not before_noon) or (early and spread != null and count(amounts) >= 2)
   message "share {share}"
   source "s"
 }
 
 output funded = if eligible then 1 - share else 0
 output kind_out = if eligible then mode else null
-output lvl = coalesce(level, -1) + top
+output lvl = coalesce(level, -1) + count(counts) + extra
 output when_due = if late then due else day
-output total = sum(amounts)
+output total = spread
 output smallest = min(amounts)
 output is_early = early
 output n_kinds = count(distinct(kinds))
@@ -301,14 +301,14 @@ def test_flat_policy_generated_records(records):
 
 def test_flat_policy_columns():
     recs = [{"k": "b", "flag": False, "n": 3, "share": 0.25, "label": None, "tags": ["x", "x"], "kinds": ["b"],
-             "amounts": [1, 1], "flags": [], "counts": [], "day": "2024-12-31", "due": "2024-12-30",
+             "amounts": [1, 2], "flags": [], "counts": [], "day": "2024-12-31", "due": "2024-12-30",
              "at": "2025-01-01T00:00:00+01:00", "level": None}]
     out = batch.evaluate_dicts(FLAT, recs)
     assert_same(FLAT, recs, out)
     assert out.columns == ["eligible", "recevable", "funded", "kind_out", "lvl", "when_due", "total", "smallest",
                            "is_early", "n_kinds", "reasons", "warnings"]
     row = out.row(0, named=True)
-    assert row["reasons"] == ["A", "B", "E"] and row["warnings"] == ["C"]
+    assert row["reasons"] == ["A", "B", "E", "G"] and row["warnings"] == ["C", "H"]
     assert (row["eligible"], row["recevable"], row["kind_out"], row["when_due"]) == (False, False, None,
                                                                                     dt.date(2024, 12, 30))
     assert batch.supports(FLAT)
@@ -386,6 +386,13 @@ HEAD = 'policy "p" { campaign 1 }\ncodes { A "a" }\n'
      "list of date"),
     ('fact n: int\nrule a { code A severity blocking when n in [1, n] message "m" source "s" }',
      "list of expressions"),
+    # issue 13 item 1: Int64 would wrap, Float64 would round: refused where a decision reads them
+    ('fact k: int\nrule a { code A severity blocking when k * k < 0 message "m" source "s" }', r"<p>:\d+:\d+: whole"),
+    ('fact s: decimal\nrule a { code A severity blocking when 1 - s > 0.3 message "m" source "s" }',
+     r"<p>:\d+:\d+: a decision would read decimal arithmetic"),
+    ('fact s: decimal\ndef t = s + 1\nrule a { code A severity blocking when t > 1 message "m" source "s" }',
+     "decimal arithmetic"),
+    ('fact xs: list of int\nrule a { code A severity blocking when sum(xs) > 1 message "m" source "s" }', "sum"),
 ])
 def test_unsupported_constructs(body, match):
     policy = Policy.from_text(HEAD + body, "<p>")
