@@ -233,6 +233,119 @@ def _max(xs: Any) -> Any:
     return max(xs, default=None)
 
 
+# ---- columnar forms (esms_rules.columnar): each returns a `columnar.V` -----------------------
+# `plan` is the `columnar.Plan` being built; `env["#frame"]` is the frame the call is evaluated
+# in (None: the dossier frame, else the name of a list of records). Imports are local so that
+# this module never imports polars.
+def _col_passes(plan: Any, e: ast.Call, env: dict[str, Any]) -> Any:
+    from .columnar import ColumnarUnsupported, V
+    item = plan.expr(e.args[0], env, env["#frame"])
+    if item.kind != "item":
+        raise ColumnarUnsupported("`passes` of something else than an item", e.span)
+    col = plan.items_rules(item.lst)
+    if col is None:
+        raise ColumnarUnsupported("`passes` inside the rules of its own list", e.span)
+    return V(~plan.pl.col(col), None, item.lst)
+
+
+def _col_repeated(plan: Any, e: ast.Call, env: dict[str, Any]) -> Any:
+    from .columnar import ColumnarUnsupported, V
+    pl = plan.pl
+    key = plan.value(e.args[0], env, env["#frame"])
+    if key.lst is None:
+        raise ColumnarUnsupported("`repeated` outside a rule for each item", e.span)
+    return V(~pl.struct(pl.col("__row"), key.e.alias("__k")).is_first_distinct(), None, key.lst)
+
+
+def _col_end_of_day(plan: Any, e: ast.Call, env: dict[str, Any]) -> Any:
+    from .batch import _end_of_day
+    from .columnar import UTC, V
+    pl = plan.pl
+    day, zone = e.args[0], _zone(e)
+    if isinstance(day, ast.Literal):
+        return V(pl.lit(runtime.end_of_day(day.value, zone).astimezone(UTC), dtype=pl.Datetime("us", "UTC")))
+    d = plan.value(day, env, env["#frame"])
+    return V(d.e.map_batches(lambda s: _end_of_day(pl, s, zone), return_dtype=pl.Datetime("us", "UTC")), None, d.lst)
+
+
+def _col_coalesce(plan: Any, e: ast.Call, env: dict[str, Any]) -> Any:
+    from .columnar import V, _pick
+    lst = env["#frame"]
+    a, b = plan.value(e.args[0], env, lst), plan.value(e.args[1], env, lst)
+    a, b = plan.same_frame([a, b], lst)
+    isint = _pick(plan.pl, a.e.is_not_null(), a, b)
+    a, b = plan.align(a, b)
+    return V(plan.pl.coalesce(a.e, b.e), a.scale if a.scale is not None else b.scale, a.lst, isint=isint)
+
+
+def _col_round(plan: Any, e: ast.Call, env: dict[str, Any]) -> Any:
+    """Half up, on scaled integers: |x| + half a unit, floor-divided, the sign put back."""
+    from .columnar import V
+    x = plan.value(e.args[0], env, env["#frame"])
+    places = _places(e)
+    s = x.scale or 0
+    if s <= places:
+        y = plan.rescale(x, places)
+        return V(y.e, y.scale, y.lst, isint=False)
+    k = 10 ** (s - places)
+    r = (x.e.abs() + k // 2) // k
+    return V(plan.pl.when(x.e < 0).then(-r).otherwise(r), places, x.lst, isint=False)
+
+
+def _col_count(plan: Any, e: ast.Call, env: dict[str, Any]) -> Any:
+    from .columnar import V
+    pl, lst, a = plan.pl, env["#frame"], e.args[0]
+    if isinstance(a, ast.Call) and a.func == "distinct" and a.func not in plan.p.defs:
+        src, el, mask = plan.elements(a.args[0], env, lst)
+        x = el.e if mask is None else el.e.filter(mask.e)
+        return V(pl.col(plan.agg_step(src, plan.fresh("agg"), x.n_unique().cast(pl.Int64), 0)))
+    v = plan.expr(a, env, lst) if not isinstance(a, (ast.Comprehension, ast.Generator)) else None
+    if v is not None and v.kind == "value":          # a list column
+        return V(v.e.list.len().cast(pl.Int64), None, v.lst)
+    src, _, mask = plan.elements(a, env, lst)
+    x = pl.len() if mask is None else mask.e.sum()
+    return V(pl.col(plan.agg_step(src, plan.fresh("agg"), x.cast(pl.Int64), 0)))
+
+
+def _col_aggregate(plan: Any, e: ast.Call, env: dict[str, Any]) -> Any:
+    """any, all, distinct, sum, min, max: a group-by of the item frame, joined back."""
+    from .columnar import LIMIT, ColumnarUnsupported, V, _ii
+    pl, f = plan.pl, e.func
+    src, el, mask = plan.elements(e.args[0], env, env["#frame"])
+    if el is None:
+        raise ColumnarUnsupported(f"`{f}` of records", e.span)
+    x = el.e
+    if f == "any":
+        y = x.fill_null(False) if mask is None else (x.fill_null(False) & mask.e)
+        return V(pl.col(plan.agg_step(src, plan.fresh("agg"), y.any(), False)))
+    if f == "all":
+        y = x.fill_null(False) if mask is None else (x.fill_null(False) | ~mask.e)
+        return V(pl.col(plan.agg_step(src, plan.fresh("agg"), y.all(), True)))
+    y = x if mask is None else x.filter(mask.e)
+    if f == "distinct":
+        if el.scale is not None:
+            raise ColumnarUnsupported("`distinct` of decimals has no columnar form", e.span)
+        return V(pl.col(plan.agg_step(src, plan.fresh("agg"), y.unique(maintain_order=True), [])))
+    isint = _ii(el)
+    if not isinstance(isint, bool):
+        raise ColumnarUnsupported(f"`{f}` of ints and decimals mixed", e.span)
+    if f == "sum":
+        ovf = plan.fresh("ovf")
+        plan.agg_step(src, ovf, y.cast(pl.Float64).abs().sum() > LIMIT, False)
+        plan.flags_d.append(pl.col(ovf))
+        kind = isint if isint else pl.col(plan.agg_step(src, plan.fresh("agg"), y.len() == 0, True))
+        # sum(…, 0) of no item is the int 0, as per record
+        return V(pl.col(plan.agg_step(src, plan.fresh("agg"), y.sum(), 0)), el.scale, isint=kind)
+    return V(pl.col(plan.agg_step(src, plan.fresh("agg"), y.min() if f == "min" else y.max(), None)),
+             el.scale, isint=isint)
+
+
+_COLUMNAR = {"passes": _col_passes, "repeated": _col_repeated, "end_of_day": _col_end_of_day,
+             "coalesce": _col_coalesce, "round": _col_round, "count": _col_count, "sum": _col_aggregate,
+             "distinct": _col_aggregate, "any": _col_aggregate, "all": _col_aggregate,
+             "min": _col_aggregate, "max": _col_aggregate}
+
+
 _DECLARED = [
     Builtin("count", "count(list)", _aggregate(lambda chk, e, lt: T.INT), _count_python, _values(len)),
     Builtin("sum", "sum(list of numbers)", _aggregate(_sum_type), _lazy("sum({}, 0)"), _values(_sum)),
@@ -256,5 +369,6 @@ _DECLARED = [
             lambda interp, e, env: env["#repeated"][id(e.args[0])]),
 ]
 
-TABLE: dict[str, Builtin] = {b.name: b for b in _DECLARED}
+TABLE: dict[str, Builtin] = {b.name: attrs.evolve(b, columnar=_COLUMNAR.get(b.name, b.columnar))
+                             for b in _DECLARED}
 NAMES: tuple[str, ...] = tuple(TABLE)

@@ -35,9 +35,9 @@ import datetime as dt
 import weakref
 from decimal import Decimal
 
-from . import ast, runtime
+from . import ast
 from . import types as T
-from .batch import BatchUnsupported, _end_of_day, _polars
+from .batch import BatchUnsupported, _polars
 
 FACT_SCALE = 9            # decimal places kept for decimal facts
 LIMIT = float(2 ** 62)     # beyond this magnitude (Float64 estimate), a row goes per record
@@ -58,7 +58,7 @@ class V:
     """A translated expression: a polars expression of one frame (the dossier frame when
     `lst` is None, else the item frame of list `lst`), and what it holds."""
 
-    __slots__ = ("e", "scale", "lst", "kind", "mask", "isint")
+    __slots__ = ("e", "isint", "kind", "lst", "mask", "scale")
 
     def __init__(self, e, scale=None, lst=None, kind="value", mask=None, isint=None):
         self.e = e            # polars expression (None for kind "item" and "rows")
@@ -580,7 +580,8 @@ class Plan:
         raise ColumnarUnsupported("an aggregate of a list of values", a.span)
 
     def call(self, e, env, lst):
-        pl = self.pl
+        """A call: the policy's own functions inlined; built-ins by their columnar form
+        (`builtins.TABLE[name].columnar(plan, call, env)`, the frame in `env["#frame"]`)."""
         f, args = e.func, e.args
         if f in self.p.defs:
             info = self.p.defs[f]
@@ -588,89 +589,11 @@ class Plan:
                 return self.definition(f, e)
             inner = {pname: self.expr(a, env, lst) for (pname, _), a in zip(info.params, args)}
             return self.expr(info.expr, inner, lst)
-        if f == "passes":
-            item = self.expr(args[0], env, lst)
-            if item.kind != "item":
-                raise ColumnarUnsupported("`passes` of something else than an item", e.span)
-            col = self.items_rules(item.lst)
-            if col is None:
-                raise ColumnarUnsupported("`passes` inside the rules of its own list", e.span)
-            return V(~pl.col(col), None, item.lst)
-        if f == "repeated":
-            key = self.value(args[0], env, lst)
-            if key.lst is None:
-                raise ColumnarUnsupported("`repeated` outside a rule for each item", e.span)
-            return V(~pl.struct(pl.col("__row"), key.e.alias("__k")).is_first_distinct(), None, key.lst)
-        if f == "end_of_day":
-            day, zone = args
-            if isinstance(day, ast.Literal):
-                return V(pl.lit(runtime.end_of_day(day.value, zone.value).astimezone(UTC),
-                                dtype=pl.Datetime("us", "UTC")))
-            d = self.value(day, env, lst)
-            z = zone.value
-            return V(d.e.map_batches(lambda s: _end_of_day(pl, s, z), return_dtype=pl.Datetime("us", "UTC")),
-                     None, d.lst)
-        if f == "coalesce":
-            a, b = self.value(args[0], env, lst), self.value(args[1], env, lst)
-            a, b = self.same_frame([a, b], lst)
-            isint = _pick(pl, a.e.is_not_null(), a, b)
-            a, b = self.align(a, b)
-            return V(pl.coalesce(a.e, b.e), a.scale if a.scale is not None else b.scale, a.lst, isint=isint)
-        if f == "round":
-            x = self.value(args[0], env, lst)
-            places = args[1].value
-            s = x.scale or 0
-            if s <= places:
-                y = self.rescale(x, places)
-                return V(y.e, y.scale, y.lst, isint=False)
-            k = 10 ** (s - places)
-            half = k // 2
-            ax = x.e.abs()
-            r = (ax + half) // k
-            return V(pl.when(x.e < 0).then(-r).otherwise(r), places, x.lst, isint=False)
-        a = args[0]
-        if f == "count" and isinstance(a, ast.Call) and a.func == "distinct" and a.func not in self.p.defs:
-            src_lst, el, mask = self.elements(a.args[0], env, lst)
-            x = el.e if mask is None else el.e.filter(mask.e)
-            return V(pl.col(self.agg_step(src_lst, self.fresh("agg"), x.n_unique().cast(pl.Int64), 0)))
-        if f == "count":
-            v = self.expr(a, env, lst) if not isinstance(a, (ast.Comprehension, ast.Generator)) else None
-            if v is not None and v.kind == "value":
-                return V(v.e.list.len().cast(pl.Int64), None, v.lst)
-            src_lst, _, mask = self.elements(a, env, lst)
-            x = pl.len() if mask is None else mask.e.sum()
-            return V(pl.col(self.agg_step(src_lst, self.fresh("agg"), x.cast(pl.Int64), 0)))
-        if f in ("any", "all", "sum", "min", "max", "distinct"):
-            src_lst, el, mask = self.elements(a, env, lst)
-            if el is None:
-                raise ColumnarUnsupported(f"`{f}` of records", e.span)
-            x = el.e
-            if f == "any":
-                y = x.fill_null(False) if mask is None else (x.fill_null(False) & mask.e)
-                return V(pl.col(self.agg_step(src_lst, self.fresh("agg"), y.any(), False)))
-            if f == "all":
-                y = x.fill_null(False) if mask is None else (x.fill_null(False) | ~mask.e)
-                return V(pl.col(self.agg_step(src_lst, self.fresh("agg"), y.all(), True)))
-            y = x if mask is None else x.filter(mask.e)
-            if f == "distinct":
-                if el.scale is not None:
-                    raise ColumnarUnsupported("`distinct` of decimals has no columnar form", e.span)
-                return V(pl.col(self.agg_step(src_lst, self.fresh("agg"), y.unique(maintain_order=True), [])))
-            if f == "sum":
-                ovf = self.fresh("ovf")
-                self.agg_step(src_lst, ovf, y.cast(pl.Float64).abs().sum() > LIMIT, False)
-                self.flags_d.append(pl.col(ovf))
-                isint = _ii(el)
-                if isinstance(isint, bool) and not isint:   # sum(…, 0) of no item is the int 0
-                    isint = pl.col(self.agg_step(src_lst, self.fresh("agg"), y.len() == 0, True))
-                elif not isinstance(isint, bool):
-                    raise ColumnarUnsupported("a sum of ints and decimals mixed", e.span)
-                return V(pl.col(self.agg_step(src_lst, self.fresh("agg"), y.sum(), 0)), el.scale, isint=isint)
-            if not isinstance(_ii(el), bool):
-                raise ColumnarUnsupported(f"`{f}` of ints and decimals mixed", e.span)
-            return V(pl.col(self.agg_step(src_lst, self.fresh("agg"), y.min() if f == "min" else y.max(), None)),
-                     el.scale, isint=_ii(el))
-        raise ColumnarUnsupported(f"`{f}` has no columnar form", e.span)
+        from .builtins import TABLE
+        b = TABLE.get(f)
+        if b is None or b.columnar is None:
+            raise ColumnarUnsupported(f"`{f}` has no columnar form", e.span)
+        return b.columnar(self, e, {**env, "#frame": lst})
 
 
 def _numeric_expr(v: V) -> bool:
@@ -710,7 +633,7 @@ def _dtype(pl, t, span=None):
     raise ColumnarUnsupported(f"values of type {t} have no columnar form", span)
 
 
-_PLANS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_PLANS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def plan(policy) -> Plan:
