@@ -21,10 +21,10 @@ import logging as _logging  # noqa: E402
 
 _logging.getLogger(__name__).addHandler(_logging.NullHandler())   # silent until the application configures logging
 
-from .diagnostics import Diagnostic, DossierError, EsmsError, PolicyError, Problem  # noqa: E402
-from .decision import Decision, Reason, StructureResult, Verdict  # noqa: E402
-from .policy import Policy  # noqa: E402
 from . import evaluate as _evaluate_module  # noqa: E402,F401  (imported first: the name below is the function)
+from .decision import Decision, Reason, StructureResult, Verdict  # noqa: E402
+from .diagnostics import Diagnostic, DossierError, EsmsError, PolicyError, Problem  # noqa: E402
+from .policy import Policy  # noqa: E402
 from .registry import bundled_policies, evaluate, load_policy, policy_for  # noqa: E402
 
 __all__ = ["Decision", "Diagnostic", "DossierError", "EsmsError", "Policy", "PolicyError", "Problem",

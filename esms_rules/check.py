@@ -3,6 +3,32 @@
 The checker runs named stages in order (see STAGES); each adds diagnostics and fills the
 CheckedPolicy. A later stage runs even when an earlier one found errors, so that an author
 sees every problem at once, but nothing is compiled unless the whole list is empty.
+
+API for tools (a language server, an editor plugin)
+---------------------------------------------------
+`check(program)` raises `PolicyError` at the first error list; tools want what was understood
+despite errors. `check_text` and `check_partial` never raise for a bad policy:
+
+    from esms_rules.check import check_text
+    from esms_rules.load import FileSources, MemorySources
+
+    # open buffers first (unsaved edits), then files beside the policy, then the bundled ones
+    sources = MemorySources({"/ws/p.esms": buffer, "/ws/common.esms": other_buffer},
+                            fallback=FileSources(Path("/ws")))
+    result = check_text(buffer, "/ws/p.esms", sources)
+    result.diagnostics      # every Diagnostic, errors and warnings (file, line, column, end, code…)
+    result.sources          # file name -> text the diagnostics point into (snippets)
+    result.facts, result.enums, result.records, result.tables, result.defs, result.rules,
+    result.outputs          # the declarations the checker could type, even with errors elsewhere
+    result.type_of(expr)    # the type of an expression node of `result.program`, or None
+    result.policy           # the CheckedPolicy when there is no error, else None
+    result.ok               # no error (warnings allowed)
+
+The checker itself reads no file: every module text comes through the `load.Sources` given to
+`check_text` (`find(module, importer) -> name | None`, `read(name) -> text`); `load.FileSources`
+reads files (beside the importer, then the bundled policies, with importlib.resources) and
+`load.MemorySources` serves texts held in memory, with an optional fallback. A syntax error in a
+module leaves `program` None (no declarations), with the syntax diagnostics.
 """
 from __future__ import annotations
 
@@ -15,8 +41,8 @@ import attrs
 from . import ast
 from . import types as T
 from .diagnostics import Diagnostic, PolicyError, did_you_mean
-from .load import Program
-from .infer import BUILTINS, ExprChecker, Read, Env, null_tests
+from .infer import BUILTINS, Env, ExprChecker, Read, null_tests
+from .load import Program, Sources
 from .span import Span
 
 RULE_CLAUSES = ("code", "severity", "when", "message", "source")
@@ -61,7 +87,7 @@ class RuleInfo:
     message: tuple              # str parts and ast.Expr parts, alternating
     source: str | None
     target: str | None
-    exceptions: tuple["RuleInfo", ...]
+    exceptions: tuple[RuleInfo, ...]
     reads: tuple[Read, ...]
     repeated: tuple[ast.Expr, ...]   # key expressions of repeated() calls in this rule
     span: Span = attrs.field(eq=False)
@@ -109,6 +135,11 @@ class CheckedPolicy:
 
     def type_of(self, expr) -> T.Type:
         return self.types[id(expr)]
+
+    def __reduce__(self):
+        # `types` is keyed by the identity of this program's nodes, which a copy does not keep:
+        # a copy (pickle, cloudpickle, deepcopy) is checked again from the program it copies
+        return (check, (self.program,))
 
     def item_rules(self, list_name: str) -> list[RuleInfo]:
         return [r for r in self.rules if r.binder and r.binder.list_name == list_name]
@@ -364,7 +395,8 @@ class Checker(ExprChecker):
             if lt is None or not isinstance(lt.type, T.List) or not isinstance(lt.type.element, T.Record):
                 self.error("bad-binder", f"`for {binder.var} in {binder.list_name}`: `{binder.list_name}` "
                            "is not a list of records declared with `fact`", binder.span,
-                           did_you_mean(binder.list_name, [n for n, f in self.facts.items() if isinstance(f.type, T.List)]))
+                           did_you_mean(binder.list_name,
+                                        [n for n, f in self.facts.items() if isinstance(f.type, T.List)]))
             else:
                 item_type = lt.type.element
                 env = env.bind(binder.var, item_type, iteration=True)
@@ -479,13 +511,21 @@ class Checker(ExprChecker):
                 self.outputs[d.name] = OutputInfo(d.name, d.binder, t, d.expr, d.span)
 
     # ---- stage: params and cycles -----------------------------------------
+    def stage_header(self):
+        header = self.program.header
+        if header is not None and any(c < " " or c == "\x7f" for c in header.name):
+            shown = header.name.encode("unicode_escape").decode("ascii")
+            self.error("bad-policy-id", f"the policy id `{shown}` contains a control character",
+                       header.span, "a policy id names files, hashes and decisions: use letters, digits and `-`")
+
     def stage_params(self):
         if self.program.header is None:
             return  # a library module may leave parameters for the policies that import it
         for name, d in self.def_decls.items():
             if isinstance(d, ast.ParamDecl):
                 self.error("unset-param", f"parameter `{name}` has no value in policy `{self.program.header.name}`",
-                           self.program.header.span, f"add `def {name} = …` (use `null` for a value the sources do not give)",
+                           self.program.header.span,
+                           f"add `def {name} = …` (use `null` for a value the sources do not give)",
                            related=(("declared", d.span),))
 
     def stage_cycles(self):
@@ -558,14 +598,20 @@ class Checker(ExprChecker):
             visit(key)
         return tuple(order)
 
-    STAGES = ("schema", "tables", "defs", "rules", "outputs", "params", "cycles")
+    STAGES = ("header", "schema", "tables", "defs", "rules", "outputs", "params", "cycles")
 
-    def run(self) -> CheckedPolicy:
+    def run_stages(self) -> None:
         self._repeated = None
         for stage in self.STAGES:
             getattr(self, "stage_" + stage)()
+
+    def run(self) -> CheckedPolicy:
+        self.run_stages()
         if self.errors:
             raise PolicyError(self.errors, self.program.sources)
+        return self.checked()
+
+    def checked(self) -> CheckedPolicy:
         header = self.program.header
         warnings = self.shared_codes()
         return CheckedPolicy(
@@ -623,12 +669,70 @@ def _relocate(expr, span):
     return attrs.evolve(expr, **changes)
 
 
+def _too_deep(program: Program) -> Diagnostic:
+    return Diagnostic("too-deep", "definitions depend on each other too deeply to be checked",
+                      Span.point(program.root.file, 1, 1),
+                      "declare definitions after those they use, and split very long chains")
+
+
 def check(program: Program) -> CheckedPolicy:
     """Run every stage; raise PolicyError listing all diagnostics, or return the checked policy."""
     try:
         return Checker(program).run()
     except RecursionError:   # e.g. hundreds of definitions, each using the one declared after it
-        raise PolicyError([Diagnostic(
-            "too-deep", "definitions depend on each other too deeply to be checked",
-            Span.point(program.root.file, 1, 1),
-            "declare definitions after those they use, and split very long chains")], program.sources) from None
+        raise PolicyError([_too_deep(program)], program.sources) from None
+
+
+@attrs.frozen
+class CheckResult:
+    """What the checker understood of a policy, with its diagnostics (see the module docstring)."""
+
+    diagnostics: tuple[Diagnostic, ...]
+    sources: dict[str, str] = attrs.field(eq=False)
+    program: Program | None = attrs.field(default=None, eq=False)
+    enums: dict[str, T.Enum] = attrs.field(factory=dict)
+    records: dict[str, T.Record] = attrs.field(factory=dict)
+    facts: dict[str, T.Field] = attrs.field(factory=dict)
+    codes: dict[str, str | None] = attrs.field(factory=dict)
+    tables: dict[str, TableInfo] = attrs.field(factory=dict)
+    defs: dict[str, DefInfo] = attrs.field(factory=dict)
+    rules: tuple[RuleInfo, ...] = ()
+    outputs: dict[str, OutputInfo] = attrs.field(factory=dict)
+    types: dict[int, T.Type] = attrs.field(factory=dict, eq=False, repr=False)
+    policy: CheckedPolicy | None = attrs.field(default=None, eq=False)
+
+    @property
+    def ok(self) -> bool:
+        """No error (warnings allowed)."""
+        return all(d.severity != "error" for d in self.diagnostics)
+
+    def type_of(self, expr: ast.Expr) -> T.Type | None:
+        """The type of an expression node of `program` (None where the checker could not tell)."""
+        return self.types.get(id(expr))
+
+
+def check_partial(program: Program) -> CheckResult:
+    """Every stage, without raising for the policy's errors: all that could be typed, and the
+    diagnostics; `policy` is the CheckedPolicy when there is no error."""
+    checker = Checker(program)
+    try:
+        checker.run_stages()
+    except RecursionError:
+        return CheckResult((_too_deep(program),), program.sources, program)
+    policy = None if checker.errors else checker.checked()
+    found = checker.errors + (list(policy.warnings) if policy is not None else checker.shared_codes())
+    diagnostics = tuple(PolicyError(found).diagnostics)   # sorted by place
+    return CheckResult(diagnostics, program.sources, program, checker.enums, checker.records, dict(checker.facts),
+                       checker.codes, checker.tables, checker.defs, tuple(checker.all_rules), checker.outputs,
+                       checker.types, policy)
+
+
+def check_text(text: str, file: str, sources: Sources | None = None) -> CheckResult:
+    """Link `text` (named `file`) with its imports from `sources`, and check it: never raises
+    PolicyError; a module that does not parse or link gives its diagnostics and no program."""
+    from .load import link
+    try:
+        program = link(text, file, sources=sources)
+    except PolicyError as e:
+        return CheckResult(tuple(e.diagnostics), e.sources or {file: text})
+    return check_partial(program)

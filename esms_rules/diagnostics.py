@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import attrs
 
@@ -62,6 +62,10 @@ def source_lines(text: str) -> list[str]:
     return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
+# control characters shown as their Unicode pictures (␀, ␛…), one column each like the original
+_VISIBLE = {c: 0x2400 + c for c in range(0x20)} | {0x7F: 0x2421}
+
+
 def _snippet(span: Span, sources: dict[str, str] | None) -> list[str]:
     text = (sources or {}).get(span.file)
     if text is None:
@@ -73,7 +77,7 @@ def _snippet(span: Span, sources: dict[str, str] | None) -> list[str]:
     lines = source_lines(text)
     if not 1 <= span.line <= len(lines):
         return []
-    src = lines[span.line - 1].expandtabs(1)
+    src = lines[span.line - 1].expandtabs(1).translate(_VISIBLE)
     width = (span.end_column - span.column) if span.end_line == span.line else len(src) - span.column + 1
     width = max(1, width)
     gutter = f"{span.line:>5} | "

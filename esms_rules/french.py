@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from decimal import Decimal
+from decimal import MAX_PREC, Context, Decimal
 
 __all__ = ["french", "render_message"]
+
+_EXACT = Context(prec=MAX_PREC)   # the caller's decimal context never rounds a value shown
 
 
 def french(v: object) -> str:
@@ -25,7 +27,7 @@ def french(v: object) -> str:
     if isinstance(v, dt.date):
         return v.strftime("%d/%m/%Y")
     if isinstance(v, Decimal):
-        s = format(v.normalize(), "f") if v != 0 else "0"
+        s = format(v.normalize(_EXACT), "f") if v != 0 else "0"
         return s.replace(".", ",")
     if isinstance(v, (list, tuple)):
         return ", ".join(french(x) for x in v) if v else "aucun"

@@ -8,9 +8,12 @@ exception only with `override`, and may give a value to an imported `param` with
 from __future__ import annotations
 
 import hashlib
+import posixpath
+from collections.abc import Mapping
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
+from typing import Protocol
 
 import attrs
 
@@ -41,7 +44,7 @@ def bundled_root() -> Traversable:
 
 
 def bundled_names() -> list[str]:
-    return sorted(p.stem for p in bundled_dir().glob("*" + EXTENSION))
+    return sorted(f.name[:-len(EXTENSION)] for f in bundled_root().iterdir() if f.name.endswith(EXTENSION))
 
 
 @attrs.frozen
@@ -61,57 +64,135 @@ class Program:
         return self.root.header
 
 
-def _module_file(name: str, near: Path | None) -> Path | None:
-    stems = [name, name.replace("_", "-")]
-    dirs = ([near] if near is not None else []) + [bundled_dir()]
-    for d in dirs:
-        for stem in stems:
-            p = d / (stem + EXTENSION)
-            if p.is_file():
-                return p
-    return None
+class Sources(Protocol):
+    """Where the texts of modules come from: files (`FileSources`), editor buffers, memory.
+
+    `find` names the module that `import <module>` in file `importer` means (the name is how
+    diagnostics and traces show the file), or None when there is none; `read` gives a name's
+    text (raise `PolicyError` with an `unreadable` diagnostic when it cannot).
+    """
+
+    def find(self, module: str, importer: str) -> str | None: ...
+
+    def read(self, file: str) -> str: ...
 
 
-def resolve_path(path_or_name: str | Path) -> Path:
-    """A policy given by path, or by the name of a bundled policy."""
+def _stems(module: str) -> tuple[str, ...]:
+    return (module, module.replace("_", "-"))
+
+
+class FileSources:
+    """Modules as files: beside the importing file (the root's `directory` for the root file),
+    then among the bundled policies (read with `importlib.resources`, so also from a zip).
+    `files` maps every name it gave out to its file, which `registry` watches for changes."""
+
+    def __init__(self, directory: Traversable | None = None):
+        self.directory = directory
+        self.files: dict[str, Traversable] = {}
+        self._dirs: dict[str, Traversable] = {}
+
+    def find(self, module: str, importer: str) -> str | None:
+        near = self._dirs.get(importer, self.directory)
+        bundled = bundled_root()
+        for d in ([near] if near is not None else []) + [bundled]:
+            for stem in _stems(module):
+                f = d / (stem + EXTENSION)
+                if f.is_file():
+                    shown = f"{BUNDLED_PREFIX}policies/{f.name}" if d == bundled else display_name(Path(str(f)))
+                    self.files[shown], self._dirs[shown] = f, d
+                    return shown
+        return None
+
+    def read(self, file: str) -> str:
+        return read_text(self.files.get(file) or Path(file), file)
+
+
+class MemorySources:
+    """Modules held in memory, by name (e.g. `{"policies/common.esms": text}`): a language
+    server's open buffers, or a pickled policy's texts. A module is looked up among the names
+    in the importer's folder, then among all names, then in `fallback` (e.g. `FileSources()`)."""
+
+    def __init__(self, texts: Mapping[str, str], fallback: Sources | None = None):
+        self.texts = dict(texts)
+        self.fallback = fallback
+
+    def find(self, module: str, importer: str) -> str | None:
+        folder = posixpath.dirname(importer)
+        named = [f for f in self.texts if posixpath.splitext(posixpath.basename(f)) in
+                 [(stem, EXTENSION) for stem in _stems(module)]]
+        for f in sorted(named, key=lambda f: posixpath.dirname(f) != folder):
+            return f
+        return self.fallback.find(module, importer) if self.fallback is not None else None
+
+    def read(self, file: str) -> str:
+        if file in self.texts:
+            return self.texts[file]
+        if self.fallback is not None:
+            return self.fallback.read(file)
+        raise PolicyError([Diagnostic("unreadable", f"no text for `{file}`", Span.point(file, 1, 1))], {file: ""})
+
+
+def resolve_path(path_or_name: str | Path) -> Path | Traversable:
+    """A policy given by path, or by the name of a bundled policy (a resource, maybe in a zip)."""
     p = Path(path_or_name)
     if p.suffix == EXTENSION or p.exists():
         if not p.is_file():
             raise PolicyError([Diagnostic("no-such-policy", f"no policy file `{p}`",
                                           Span.point(str(p), 1, 1))])
         return p
-    found = _module_file(str(path_or_name), None)
-    if found is None:
-        raise PolicyError([Diagnostic("no-such-policy", f"no bundled policy named `{path_or_name}`",
-                                      Span.point(str(path_or_name), 1, 1),
-                                      did_you_mean(str(path_or_name), bundled_names()))])
-    return found
+    for stem in _stems(str(path_or_name)):
+        found = bundled_root() / (stem + EXTENSION)
+        if found.is_file():
+            return found
+    raise PolicyError([Diagnostic("no-such-policy", f"no bundled policy named `{path_or_name}`",
+                                  Span.point(str(path_or_name), 1, 1),
+                                  did_you_mean(str(path_or_name), bundled_names()))])
 
 
-def _read(path: Path) -> str:
+def read_text(f: Traversable, shown: str) -> str:
+    """A module's text, or PolicyError `unreadable` (a file that is not UTF-8, or gone)."""
     try:
-        return path.read_text(encoding="utf-8-sig")     # a BOM is no character of the policy
+        return f.read_text(encoding="utf-8-sig")     # a BOM is no character of the policy
     except (OSError, UnicodeDecodeError) as e:
-        raise PolicyError([Diagnostic("unreadable", f"cannot read `{path}`: {e}", Span.point(str(path), 1, 1))],
-                          {str(path): ""}) from None   # no snippet: the file is what cannot be read
+        raise PolicyError([Diagnostic("unreadable", f"cannot read `{shown}`: {e}", Span.point(shown, 1, 1))],
+                          {shown: ""}) from None   # no snippet: the file is what cannot be read
 
 
-def link(root_text: str, root_file: str, directory: Path | None = None) -> Program:
+def _nul_error(text: str, file: str) -> Diagnostic | None:
+    """A NUL character is refused anywhere in a module (even in a comment): the policy hash
+    separates modules with NUL, so one inside a text would let two policies share a hash."""
+    at = text.find("\0")
+    if at < 0:
+        return None
+    line = text.count("\n", 0, at) + 1
+    column = at - (text.rfind("\n", 0, at) + 1) + 1
+    return Diagnostic("nul-character", "a policy file cannot contain a NUL character (U+0000)",
+                      Span.point(file, line, column), "remove it: it is invisible in most editors")
+
+
+def link(root_text: str, root_file: str, directory: Traversable | None = None,
+         sources: Sources | None = None) -> Program:
     """Parse a root module and its imports, and link them into one Program.
 
-    Imports are looked up in `directory` (default: the root file's own folder), then
-    among the bundled policies.
+    Imports come from `sources` (default: `FileSources(directory)`: files in `directory`, by
+    default the root file's own folder, then the bundled policies).
     """
-    if directory is None and Path(root_file).is_file():
-        directory = Path(root_file).parent
-    sources: dict[str, str] = {root_file: root_text}
+    if sources is None:
+        if directory is None and Path(root_file).is_file():
+            directory = Path(root_file).parent
+        sources = FileSources(directory)
+    texts: dict[str, str] = {root_file: root_text}
     modules: list[ast.Module] = []
     errors: list[Diagnostic] = []
     loaded: dict[str, ast.Module] = {}
 
-    from .parse import parse_module   # here, not above: evaluating a loaded policy never imports the parser
+    from .parse import parse_module  # here, not above: evaluating a loaded policy never imports the parser
 
-    def visit(text: str, file: str, chain: tuple[str, ...], near: Path | None) -> None:
+    def visit(text: str, file: str, chain: tuple[str, ...]) -> None:
+        nul = _nul_error(text, file)
+        if nul is not None:
+            errors.append(nul)
+            return
         try:
             module = parse_module(text, file)
         except PolicyError as e:
@@ -121,35 +202,40 @@ def link(root_text: str, root_file: str, directory: Path | None = None) -> Progr
         for item in module.items:
             if not isinstance(item, ast.ImportDecl):
                 continue
-            target = _module_file(item.module, near)
+            target = sources.find(item.module, file)
             if target is None:
                 errors.append(Diagnostic("unknown-import", f"no module `{item.module}` to import", item.span,
                                          did_you_mean(item.module, bundled_names())
                                          or f"modules are `.esms` files beside `{Path(file).name}` or bundled"))
                 continue
-            if target.stem in chain or item.module in chain:
+            stem = posixpath.splitext(posixpath.basename(target))[0]
+            if stem in chain or item.module in chain:
                 errors.append(Diagnostic("import-cycle", f"module `{item.module}` imports itself through "
                                          + " -> ".join(chain + (item.module,)), item.span))
                 continue
-            if target.stem in loaded:
+            if stem in loaded:
                 continue
-            sub_text = _read(target)
-            shown = display_name(target)
-            sources[shown] = sub_text
-            visit(sub_text, shown, chain + (target.stem,), target.parent)
+            try:
+                sub_text = sources.read(target)
+            except PolicyError as e:
+                errors.extend(e.diagnostics)
+                texts.update(e.sources)
+                continue
+            texts[target] = sub_text
+            visit(sub_text, target, chain + (stem,))
         modules.append(module)
 
-    visit(root_text, root_file, (Path(root_file).stem,), directory)
+    visit(root_text, root_file, (Path(root_file).stem,))
     if errors:
-        raise PolicyError(errors, sources)
+        raise PolicyError(errors, texts)
     decls, link_errors, overridden = _merge(modules)
     params = {d.name: d for m in modules for d in m.items if isinstance(d, ast.ParamDecl)}
     if link_errors:
-        raise PolicyError(link_errors, sources)
+        raise PolicyError(link_errors, texts)
     digest = hashlib.sha256()
     for m in modules:
-        digest.update(m.name.encode() + b"\0" + sources[m.file].encode("utf-8") + b"\0")
-    return Program(modules[-1], tuple(modules), tuple(decls), sources, digest.hexdigest(), params, overridden)
+        digest.update(m.name.encode() + b"\0" + texts[m.file].encode("utf-8") + b"\0")
+    return Program(modules[-1], tuple(modules), tuple(decls), texts, digest.hexdigest(), params, overridden)
 
 
 def _decl_key(d) -> tuple[str, str] | None:
@@ -212,9 +298,11 @@ def _merge(modules):
 BUNDLED_PREFIX = "esms_rules:"   # spans name a module bundled in the package `esms_rules:policies/x.esms`
 
 
-def display_name(path: Path) -> str:
+def display_name(path: Path | Traversable) -> str:
     """How a file is named in diagnostics and traces: stable across checkouts and installs
     (`esms-rules source` and `bundled_file` find a bundled module again from its name)."""
+    if not isinstance(path, Path):   # a resource of the package (e.g. inside a zip): bundled
+        return f"{BUNDLED_PREFIX}policies/{path.name}"
     path = Path(path)
     try:
         if path.resolve().parent == bundled_dir().resolve():
@@ -241,6 +329,11 @@ def bundled_file(name: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def load_program(path_or_name: str | Path) -> Program:
-    path = resolve_path(path_or_name)
-    return link(_read(path), display_name(path), path.parent)
+def load_program(path_or_name: str | Path | Traversable, sources: FileSources | None = None) -> Program:
+    """The program of a policy file, or of a bundled policy by name; imports read by `sources`
+    (default: a `FileSources` over the policy's folder)."""
+    f = resolve_path(path_or_name) if isinstance(path_or_name, (str, Path)) else path_or_name
+    shown = display_name(f)
+    if sources is None:
+        sources = FileSources(f.parent if isinstance(f, Path) else bundled_root())
+    return link(read_text(f, shown), shown, sources=sources)

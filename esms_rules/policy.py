@@ -11,11 +11,13 @@ only to build a policy from text (`Policy.from_text`, `load_policy`, unpickling)
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from decimal import ROUND_HALF_EVEN, Context, DivisionByZero, InvalidOperation, Overflow, getcontext, setcontext
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import __version__
 from .compile import compile_policy
@@ -32,6 +34,26 @@ __all__ = ["Policy"]
 log = logging.getLogger(__name__)
 
 _ARITHMETIC = (ArithmeticError, OverflowError)
+
+#: The decimal context every evaluation runs in, whatever the caller's (`decimal.getcontext()`
+#: of the calling thread is restored after each dossier): Python's default settings, fixed.
+ENGINE_CONTEXT = Context(prec=28, rounding=ROUND_HALF_EVEN, Emin=-999999, Emax=999999, capitals=1, clamp=0,
+                         traps=[InvalidOperation, DivisionByZero, Overflow])
+
+_T = TypeVar("_T")
+_A = TypeVar("_A")
+
+
+def in_engine_context(fn: Callable[[_A], _T], arg: _A) -> _T:
+    """`fn(arg)` computed in `ENGINE_CONTEXT` (cheaper than `decimal.localcontext`: no copy)."""
+    saved = getcontext()
+    if saved is ENGINE_CONTEXT:
+        return fn(arg)
+    setcontext(ENGINE_CONTEXT)
+    try:
+        return fn(arg)
+    finally:
+        setcontext(saved)
 
 
 def _out_of_range(e: Exception, dossier: object) -> DossierError:
@@ -53,6 +75,21 @@ def collector_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+@functools.lru_cache(maxsize=16)
+def from_sources(root: str, sources: tuple[tuple[str, str], ...], sha256: str) -> Policy:
+    """The policy of file `root` among the texts `sources` (file name, text), imports taken
+    from these texts only; PolicyError when its hash is not `sha256`."""
+    from .check import check
+    from .load import MemorySources, link
+    texts = dict(sources)
+    with collector_paused():
+        policy = Policy(check(link(texts[root], root, sources=MemorySources(texts))))
+    if policy.sha256 != sha256:
+        raise PolicyError([Diagnostic("sha256-mismatch", f"the texts of policy `{policy.id}` hash to "
+                                      f"{policy.sha256}, not {sha256}", Span.point(root, 1, 1))], texts)
+    return policy
 
 
 class Policy:
@@ -92,6 +129,13 @@ class Policy:
     def __repr__(self) -> str:
         return f"<Policy {self.id} sha256={self.sha256[:12]}>"
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its source texts and sha256: the receiving process (a worker of a process
+        pool, Dask, Spark, Ray) parses, checks and compiles them again, once per process, and
+        verifies the hash, so the policy it runs is the one that was sent."""
+        program = self.checked.program
+        return (from_sources, (program.root.file, tuple(program.sources.items()), self.sha256))
+
     @property
     def programme(self) -> str | None:
         return self.header.get("programme")
@@ -110,8 +154,8 @@ class Policy:
     # -- the fast path
     def decide(self, dossier: dict[str, Any]) -> Verdict:
         try:
-            v = (self._decide_fast or self._fused_decider())(dossier)
-            return v if v is not None else self._decide_slow(dossier)
+            v = in_engine_context(self._decide_fast or self._fused_decider(), dossier)
+            return v if v is not None else in_engine_context(self._decide_slow, dossier)
         except _ARITHMETIC as e:
             raise _out_of_range(e, dossier) from None
 
@@ -130,6 +174,9 @@ class Policy:
 
     # -- decisions with reasons (and trace)
     def evaluate(self, dossier: dict[str, Any], *, trace: bool = True) -> Decision:
+        return in_engine_context(lambda d: self._evaluate(d, trace), dossier)
+
+    def _evaluate(self, dossier: dict[str, Any], trace: bool) -> Decision:
         facts, unknown = self.validator.convert(dossier)
         try:
             if trace:
@@ -160,8 +207,8 @@ class Policy:
             fast, slow = self._decide_fast or self._fused_decider(), self._decide_slow
             for d in dossiers:
                 try:
-                    v = fast(d)
-                    yield v if v is not None else slow(d)
+                    v = in_engine_context(fast, d)
+                    yield v if v is not None else in_engine_context(slow, d)
                 except DossierError as e:
                     yield e
                 except _ARITHMETIC as e:

@@ -70,7 +70,7 @@ def _quick_header(text: str) -> dict[str, Any] | None:
     fields = tokens[3:-1]
     if len(fields) % 2:
         raise _Unusual
-    for (kind, key), (vkind, raw) in zip(fields[::2], fields[1::2]):
+    for (kind, key), (vkind, raw) in zip(fields[::2], fields[1::2], strict=True):
         if kind != "name" or key == "id" or key in header:
             raise _Unusual
         if vkind == "string":
@@ -203,30 +203,53 @@ def bundled_registry() -> Registry:
 
 
 # ---- loading, with a cache ---------------------------------------------------
-@lru_cache(maxsize=64)
-def _load_cached(path: str, mtime: float) -> Policy:
-    from .check import check
-    from .load import load_program
-    start = time.perf_counter()
-    with collector_paused():
-        policy = Policy(check(load_program(path)))
-    log.info("policy %s built from %s: sha256 %s, %.0f ms", policy.id, path, policy.sha256,
-             (time.perf_counter() - start) * 1000)
-    return policy
+_CACHE_SIZE = 64
+# key -> (policy, the fingerprint of every file it was read from: the policy and its imports)
+_loaded: dict[str, tuple[Policy, tuple[tuple[Traversable, object], ...]]] = {}
+
+
+def _fingerprint(f: Traversable) -> object:
+    if isinstance(f, Path):
+        try:
+            st = f.stat()
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size)
+    return "resource"   # inside the installed package (maybe a zip): fixed while the process runs
 
 
 def load_policy(path_or_name: str | Path | Policy) -> Policy:
-    """A policy by file path, or a bundled policy by name (e.g. "esms-numerique-2025")."""
+    """A policy by file path, or a bundled policy by name (e.g. "esms-numerique-2025").
+
+    Loaded policies are cached; the cache holds while neither the policy file nor any module
+    it imports has changed (modification time and size)."""
     if isinstance(path_or_name, Policy):
         return path_or_name
-    from .load import resolve_path
-    p = resolve_path(path_or_name)
-    return _load_cached(str(p.resolve()), p.stat().st_mtime)
+    from .load import FileSources, bundled_root, load_program, resolve_path
+    f = resolve_path(path_or_name)
+    key = str(f.resolve()) if isinstance(f, Path) else f"bundled:{f.name}"
+    hit = _loaded.get(key)
+    if hit is not None and all(_fingerprint(x) == fp for x, fp in hit[1]):
+        return hit[0]
+    sources = FileSources(f.parent if isinstance(f, Path) else bundled_root())
+    before = _fingerprint(f)
+    from .check import check
+    start = time.perf_counter()
+    with collector_paused():
+        policy = Policy(check(load_program(f, sources)))
+    log.info("policy %s built from %s: sha256 %s, %.0f ms", policy.id, key.removeprefix("bundled:"), policy.sha256,
+             (time.perf_counter() - start) * 1000)
+    files = ((f, before),) + tuple((x, _fingerprint(x)) for x in sources.files.values())
+    _loaded.pop(key, None)
+    while len(_loaded) >= _CACHE_SIZE:
+        del _loaded[next(iter(_loaded))]
+    _loaded[key] = (policy, files)
+    return policy
 
 
 def clear_caches() -> None:
     """Forget every loaded policy and the bundled registry (benchmarks measure cold loads)."""
-    _load_cached.cache_clear()
+    _loaded.clear()
     bundled_registry.cache_clear()
 
 

@@ -20,7 +20,7 @@ class Span:
         return f"{self.file}:{self.line}:{self.column}"
 
     @classmethod
-    def point(cls, file: str, line: int, column: int, offset: int = 0) -> "Span":
+    def point(cls, file: str, line: int, column: int, offset: int = 0) -> Span:
         return cls(file, line, column, line, column + 1, offset, offset + 1)
 
 

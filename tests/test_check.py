@@ -35,7 +35,8 @@ STAGES = [
         "syntax", "unterminated-string", "bad-date", "too-deep"]),
     ("Loading", "load.py: policy files, imports and overrides", [
         "no-such-policy", "not-a-policy", "unknown-import", "import-cycle", "unreadable", "duplicate-code",
-        "duplicate-name", "bad-override", "nothing-to-override"]),
+        "duplicate-name", "bad-override", "nothing-to-override", "nul-character"]),
+    ("Header", "check.py, stage `header`", ["bad-policy-id"]),
     ("Schema", "check.py, stage `schema`: enums, records and facts", [
         "duplicate-enum-value", "duplicate-field", "unknown-type", "bad-constraint"]),
     ("Tables", "check.py, stage `tables`", [
@@ -127,6 +128,12 @@ def _not_a_policy() -> PolicyError:
     return info.value
 
 
+def _raises(make) -> PolicyError:
+    with pytest.raises(PolicyError) as info:
+        make()
+    return info.value
+
+
 def _internal(monkeypatch) -> PolicyError:
     real = fmt.literal
     monkeypatch.setattr(fmt, "literal", lambda lit: "16" if lit.value == 15 else real(lit))
@@ -146,6 +153,14 @@ API_CASES = {
                      "bundled `common`); it cannot decide a dossier by itself. Here "
                      "`Policy.from_text(\"# Shared declarations.\\nfact nb_structures: int\\n\", \"shared.esms\")`.",
                      lambda mp: _not_a_policy()),
+    "nul_character": ("nul-character", "a NUL character in a policy file",
+                      "Refused anywhere, comments included: invisible in editors, and the policy hash "
+                      "separates modules with it. Here `link(\"policy \\\"p\\\" {}\\n# a\\0b\\n\", \"nul.esms\")`.",
+                      lambda mp: _raises(lambda: link('policy "p" {}\n# a\0b\n', "nul.esms"))),
+    "bad_policy_id": ("bad-policy-id", "a control character in a policy id",
+                      "An escape such as `\\u0000` in the header's name would reach file names and "
+                      "hashes. Here `policy \"a\\u0000b\" {}`.",
+                      lambda mp: _raises(lambda: check(link('policy "a\\u0000b" {}\nfact n: int\n', "id.esms")))),
     "internal_fmt": ("internal", "a bug of esms-rules itself",
                      "Never the author's mistake: please report it with the policy. The formatter "
                      "raises it rather than write a policy whose meaning changed (shown here with "

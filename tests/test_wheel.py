@@ -80,6 +80,7 @@ def test_wheel_contents(wheel):
     for policy in sorted((ROOT / "policies").glob("*.esms")):
         assert f"esms_rules/_data/policies/{policy.name}" in names
     assert "esms_rules/_data/examples/dossier-2025.json" in names
+    assert "esms_rules/py.typed" in names          # type checkers of integrators read our annotations
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     assert "esms-rules = esms_rules.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
     assert not any(n.startswith(("tests/", "grammar/", "policies/")) for n in names)
@@ -121,6 +122,34 @@ print(json.dumps({
     assert out["grammar"] > 0 and "esms-numerique-2025" in out["policies"]
     import esms_rules
     assert out["sha"] == esms_rules.load_policy("esms-numerique-2025").sha256   # same policy bytes as the checkout
+
+
+def test_evaluates_from_the_zipped_wheel(wheel, elsewhere):
+    """The wheel itself on sys.path, imported by zipimport (Spark --py-files, Ray py_modules):
+    bundled policies and grammar are read with importlib.resources, never as files."""
+    script = """
+import json, sys, zipfile
+import esms_rules
+from esms_rules import registry
+assert esms_rules.__file__.startswith(sys.argv[2]), esms_rules.__file__
+assert isinstance(registry.bundled_registry().root, zipfile.Path)
+dossier = json.load(open(sys.argv[1], encoding="utf-8"))
+decision = esms_rules.evaluate(dossier)
+policy = esms_rules.load_policy("esms-numerique-2024")
+print(json.dumps({"decision": decision.to_dict(), "ids": [e.id for e in registry.bundled_registry().entries],
+                  "sha": policy.sha256}))
+"""
+    dossier = ROOT / "examples" / "dossier-2025.json"
+    env = _env() | {"PYTHONPATH": str(wheel)}
+    r = subprocess.run([sys.executable, "-c", script, dossier, wheel], cwd=elsewhere, env=env,
+                       capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    import esms_rules
+    here = esms_rules.evaluate(json.loads(dossier.read_text(encoding="utf-8"))).to_dict()
+    assert out["decision"] == here            # same decision, same trace (files named policies/…)
+    assert "mes-pilotes-2023" in out["ids"]
+    assert out["sha"] == esms_rules.load_policy("esms-numerique-2024").sha256
 
 
 def test_installed_cli_commands(venv, elsewhere):
