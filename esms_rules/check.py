@@ -155,7 +155,9 @@ class CheckedPolicy:
 
     def key_field(self, list_name: str) -> str:
         """The field that names an item of a list in decisions: the first of its record."""
-        return self.facts.field(list_name).type.element.fields[0].name
+        field = self.facts.field(list_name)
+        assert field is not None and isinstance(field.type, T.List) and isinstance(field.type.element, T.Record)
+        return field.type.element.fields[0].name
 
 
 # ---------------------------------------------------------------------------
@@ -181,6 +183,7 @@ class Checker(ExprChecker):
         self._inferring: list[str] = []
         self._deps: set | None = None
         self._reads: dict | None = None
+        self._repeated: list | None = None
 
     def error(self, code, message, span, help=None, related=()):
         self.errors.append(Diagnostic(code, message, span, help, related=tuple(related)))
@@ -216,6 +219,7 @@ class Checker(ExprChecker):
         if isinstance(ref, ast.ListType):
             inner = self.resolve_type(ref.element)
             return None if inner is None else T.List(inner)
+        base: T.Type
         if ref.name in T.SCALARS:
             base = T.Scalar(ref.name)
         elif ref.name in self.enums:
@@ -302,7 +306,8 @@ class Checker(ExprChecker):
         if param is not None:  # a definition giving a value to a parameter takes its type
             ptype = self.resolve_type(param.type)
             if declared is not None and ptype is not None and declared != ptype:
-                self.error("type-mismatch", f"parameter `{name}` is declared {ptype}, not {declared}", d.type.span,
+                self.error("type-mismatch", f"parameter `{name}` is declared {ptype}, not {declared}", d.span
+                           if d.type is None else d.type.span,
                            related=(("parameter declared", param.span),))
             declared = ptype
         first = self.program.overridden.get(name)
@@ -311,7 +316,7 @@ class Checker(ExprChecker):
             ftype = self.resolve_type(first.type)
             if declared is not None and ftype is not None and declared != ftype:
                 self.error("type-mismatch", f"`{name}` overrides a definition of type {ftype} with type {declared}",
-                           d.type.span, related=(("overridden definition", first.span),))
+                           d.span if d.type is None else d.type.span, related=(("overridden definition", first.span),))
             if len(first.params) != len(d.params):
                 self.error("wrong-arity", f"`{name}` overrides a definition with {len(first.params)} parameter(s) "
                            f"with one with {len(d.params)}", d.span, related=(("overridden definition", first.span),))
@@ -379,7 +384,7 @@ class Checker(ExprChecker):
     def rule_info(self, d, parent: RuleInfo | None, children) -> RuleInfo | None:
         is_exc = isinstance(d, ast.ExceptionDecl)
         allowed = EXCEPTION_CLAUSES if is_exc else RULE_CLAUSES
-        seen = {}
+        seen: dict[str, Span] = {}
         for c in d.clauses:
             if c.kind not in allowed:
                 self.error("misplaced-clause", f"`{c.kind}` belongs to exceptions, not rules", c.span,
@@ -461,8 +466,8 @@ class Checker(ExprChecker):
                                f"exceptions `{same[0].name}` and `{same[1].name}` to `{d.name}` both have priority {p}",
                                same[1].span, "priorities of exceptions to one rule must differ",
                                related=(("same priority", same[0].span),))
-        excs = [self.rule_info(k, info, children) for k in kids]
-        excs = sorted((x for x in excs if x is not None), key=lambda x: -(x.priority or 0))
+        found = (self.rule_info(k, info, children) for k in kids)
+        excs = sorted((x for x in found if x is not None), key=lambda x: -(x.priority or 0))
         return attrs.evolve(info, exceptions=tuple(excs))
 
     def message_parts(self, d, env) -> tuple:
