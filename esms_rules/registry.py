@@ -136,19 +136,20 @@ class Registry:
     @cached_property
     def entries(self) -> tuple[Entry, ...]:
         """Every file with a `policy` header, by programme and campaign (modules excluded)."""
+        from .load import display_name
         found = []
         for f in sorted(self.root.iterdir(), key=lambda f: f.name):
             if not f.name.endswith(EXTENSION) or not f.is_file():
                 continue
-            name = f.name[:-len(EXTENSION)]
+            name, shown = f.name[:-len(EXTENSION)], display_name(f)
             try:
-                header = read_header(f.read_text(encoding="utf-8-sig"), f"policies/{f.name}")
+                header = read_header(f.read_text(encoding="utf-8-sig"), shown)
             except PolicyError as e:
                 self.unreadable.extend(e.diagnostics)
                 continue
             except (OSError, UnicodeDecodeError) as e:
                 self.unreadable.append(Diagnostic("unreadable", f"cannot read `{f.name}`: {e}",
-                                                  Span.point(f"policies/{f.name}", 1, 1)))
+                                                  Span.point(shown, 1, 1)))
                 continue
             if header is None:
                 continue

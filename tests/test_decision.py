@@ -42,8 +42,8 @@ def test_every_declared_output_is_in_the_decision_json():
     policy = Policy.from_text(POLICY, "outputs.esms")
     decision = policy.evaluate(DOSSIER)
     d = json.loads(decision.to_json())
-    assert list(d) == ["dossier", "dossier_sha256", "policy", "recevable", "eligible", "call", "amount_eur", "structures",
-                       "reasons", "warnings", "outputs", "trace"]
+    assert list(d) == ["dossier", "dossier_sha256", "policy", "recevable", "eligible", "call", "amount_eur",
+                       "structures", "reasons", "warnings", "outputs", "trace"]
     assert d["call"] == "regional" and d["amount_eur"] == 7.5
     assert decision.amount_eur == Decimal("7.5")
     assert [(s["finess"], s["funded_share"]) for s in d["structures"]] == [("A", 0.0), ("B", 1.0)]

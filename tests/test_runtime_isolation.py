@@ -51,7 +51,7 @@ def test_pickling_is_by_texts_and_hash():
     copy_ = pickle.loads(pickle.dumps(policy))
     assert (copy_.id, copy_.sha256) == (policy.id, policy.sha256)
     program = copy_.checked.program
-    assert set(program.sources) == {m.file for m in program.modules} >= {"policies/common.esms"}
+    assert set(program.sources) == {m.file for m in program.modules} >= {"esms_rules:policies/common.esms"}
     root, sources, sha = policy.__reduce__()[1]
     forged = tuple((f, t + "\n# forged\n" if f == root else t) for f, t in sources)
     from_sources.cache_clear()
