@@ -21,7 +21,6 @@ import argparse
 import datetime as dt
 import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -151,9 +150,15 @@ def main(argv=None):
     ap.add_argument("--per-record", type=int, default=5_000)
     ap.add_argument("--cli-n", type=int, default=0)
     ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--skip-throughput", action="store_true", help="only the CLI and Dask parts")
+    ap.add_argument("--dask-n", type=int, default=0, help="also time Dask (2 worker processes) on this many dossiers")
     args = ap.parse_args(argv)
     policy = load_policy("esms-numerique-2025")
     tmp = Path(tempfile.mkdtemp(prefix="esms-columnar-"))
+    if args.skip_throughput:
+        cli(args, policy, tmp)
+        dask_part(args, policy, tmp)
+        return
     path = tmp / "dossiers.parquet"
     t = time.perf_counter()
     write_dossiers(policy, args.n, path)
@@ -220,20 +225,58 @@ def main(argv=None):
     print(f"  columnar / hand-written = {rate_c / rate_h:.2f} (goal >= 0.7)")
     print(f"  disagreements with the hand translation: {dis} of {int(ok_rows.sum())} valid rows")
 
-    # 3. the CLI, Parquet to Parquet, peak memory
+    cli(args, policy, tmp)
+    dask_part(args, policy, tmp)
+
+
+# the CLI in a fresh interpreter that reports its own peak RSS (a forked child's
+# RUSAGE_CHILDREN figure would include the parent's pages)
+_PEAK = ("import resource, runpy, sys\n"
+         "sys.argv = ['esms-rules'] + sys.argv[1:]\n"
+         "try:\n    runpy.run_module('esms_rules', run_name='__main__')\n"
+         "finally:\n    print('peak-rss-kb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n")
+
+
+def cli(args, policy, tmp):
+    """3. the CLI, Parquet to Parquet, peak memory."""
     if args.cli_n:
         big = tmp / "big.parquet"
         write_dossiers(policy, args.cli_n, big, seed=16)
         dst = tmp / "decisions.parquet"
         t = time.perf_counter()
         env = dict(os.environ, PYTHONPATH=str(ROOT))
-        run = subprocess.run([sys.executable, "-m", "esms_rules", "evaluate", str(big), "-o", str(dst),
+        run = subprocess.run([sys.executable, "-c", _PEAK, "evaluate", str(big), "-o", str(dst),
                               "--policy", "esms-numerique-2025"], capture_output=True, text=True, env=env)
         took = time.perf_counter() - t
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        peak = int(run.stderr.rsplit("peak-rss-kb", 1)[1].split()[0]) / 1024
         print(f"\nCLI Parquet -> Parquet, {args.cli_n} dossiers: {took:.1f} s, exit {run.returncode}, "
               f"peak RSS {peak:.0f} MB (target < 2048 MB); {run.stderr.strip()}")
         print(f"  rows written: {pq.ParquetFile(dst).metadata.num_rows}")
+
+
+def dask_part(args, policy, tmp):
+    """4. Dask on a LocalCluster of 2 worker processes vs one process, same Parquet input."""
+    if not args.dask_n:
+        return
+    import dask.dataframe as dd
+    import distributed
+
+    from esms_rules import dask as edask
+    path = tmp / "dask.parquet"
+    write_dossiers(policy, args.dask_n, path, seed=17)
+    t = time.perf_counter()
+    single = arrow.evaluate_arrow(policy, pq.read_table(path))
+    t_single = time.perf_counter() - t
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  silence_logs=40) as cluster, distributed.Client(cluster):
+        frame = dd.read_parquet(str(path), dtype_backend="pyarrow").repartition(npartitions=8)
+        edask.evaluate(frame.head(10, npartitions=1, compute=False), policy).compute()   # warm the workers
+        t = time.perf_counter()
+        got = edask.evaluate(frame, policy).compute()
+        t_dask = time.perf_counter() - t
+    same = pa.Table.from_pandas(got, preserve_index=False).to_pylist() == single.to_pylist()
+    print(f"\nDask, {args.dask_n} dossiers: 1 process {t_single:.2f} s, LocalCluster 2 workers {t_dask:.2f} s "
+          f"(= {t_single / t_dask:.2f}x, target >= 1.5); same rows: {same}")
 
 
 if __name__ == "__main__":

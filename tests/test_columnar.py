@@ -132,3 +132,13 @@ def test_unsupported_construct_is_refused_with_its_span():
                             "output total = sum(j.k for j in ks where any(i.k > j.k for i in ks))")
     with pytest.raises(columnar.ColumnarUnsupported, match=r":\d+:\d+"):
         columnar.plan(Policy.from_text(text))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", POLICIES)
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_thousands_of_generated_dossiers(name, data):
+    """About 900 dossiers a policy (60 batches of up to 30): the larger differential run."""
+    policy = load_policy(name)
+    same(policy, data.draw(st.lists(tweaked(name), min_size=1, max_size=30)))
