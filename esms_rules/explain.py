@@ -12,6 +12,8 @@ from decimal import Decimal
 
 import attrs
 
+from . import ast
+from . import types as T
 from .jsonio import json_number
 from .runtime import NO_RULE, Outcome
 from .span import Span
@@ -42,10 +44,16 @@ def _span_dict(span: Span) -> dict:
 
 @attrs.frozen
 class FactRead:
-    """A fact, an item field or a definition that a rule read, with its value."""
+    """A fact, an item field or a definition that a rule read, with its value.
+
+    `null` is how a person reads its null value, worked out from what it is (see `null_word`):
+    « non renseigné » for what the dossier left empty, « sans objet » or « inconnue » for a
+    computed value.
+    """
 
     name: str
     value: object
+    null: str = attrs.field(default="non renseigné", eq=False)
 
     def to_dict(self):
         return {"name": self.name, "value": jsonable(self.value)}
@@ -65,6 +73,9 @@ class RuleNode:
     citation: str | None
     children: tuple["RuleNode", ...] = ()
     span: Span = attrs.field(default=None, eq=False)
+    # the conditions the rule tested, as written (ast.Expr; None when absent), for renderings
+    when: object = attrs.field(default=None, eq=False, repr=False)
+    applies: object = attrs.field(default=None, eq=False, repr=False)
 
     def walk(self, depth: int = 0):
         """`(node, depth)` for this node and every exception below it, depth first."""
@@ -86,6 +97,7 @@ class DefinitionNode:
     value: object
     citation: str | None
     span: Span = attrs.field(eq=False)
+    null: str = attrs.field(default="sans objet", eq=False)
 
     def to_dict(self):
         return {"name": self.name, "value": jsonable(self.value), "citation": self.citation,
@@ -114,6 +126,7 @@ class Trace:
     definitions: tuple[DefinitionNode, ...]
     rules: tuple[RuleNode, ...]
     items: tuple[ItemNode, ...]
+    programme: str | None = attrs.field(default=None, eq=False)   # the policy header's programme
 
     def to_dict(self):
         return {"policy": self.policy, "sha256": self.sha256, "engine": self.engine,
@@ -138,6 +151,25 @@ class Trace:
         return None
 
 
+def null_word(checked, expr, binder=None, type_=None) -> str:
+    """How a person reads a null value of `expr`: « non renseigné(e) » when the dossier left it
+    empty (a fact, or a field of the structure a rule is about), « inconnue » for a computed date
+    (a deadline the sources do not give), « sans objet » for any other computed value."""
+    root = expr
+    while isinstance(root, (ast.Attribute, ast.Lookup)):
+        root = root.obj
+    name = root.name if isinstance(root, ast.Name) else None
+    fact = name is not None and (checked.facts.field(name) is not None
+                                 or (binder is not None and name == binder.var))
+    t = type_ if type_ is not None else checked.types.get(id(expr))
+    while isinstance(t, T.Optional):
+        t = t.inner
+    date = isinstance(t, T.Scalar) and t.name in ("date", "datetime")
+    if fact:
+        return "non renseignée" if date else "non renseigné"
+    return "inconnue" if date else "sans objet"
+
+
 def build_trace(policy, facts, records, def_values, ok, rec) -> Trace:
     from . import __version__
     from .french import render_message
@@ -155,9 +187,10 @@ def build_trace(policy, facts, records, def_values, ok, rec) -> Trace:
         return RuleNode(
             info.name, "exception" if info.target else "rule", info.code, info.level,
             info.severity, Outcome(rec_.outcome).label, rules[rec_.by].name if rec_.by != NO_RULE else None,
-            tuple(FactRead(r.label, v) for r, v in zip(info.reads, rec_.reads, strict=True)),
+            tuple(FactRead(r.label, v, null_word(checked, r.expr, info.binder))
+                  for r, v in zip(info.reads, rec_.reads, strict=True)),
             render_message(info.message, rec_.values) if rec_.values is not None else None, info.source, children,
-            info.span)
+            info.span, info.when, info.applies)
 
     top = tuple(n for n in (node(r, -1) for r in checked.rules if r.binder is None) if n is not None)
     items = []
@@ -169,7 +202,9 @@ def build_trace(policy, facts, records, def_values, ok, rec) -> Trace:
             blocked = any(n.outcome == "fired" and n.severity not in (None, "warning")
                           for top in nodes for n, _ in top.walk())
             items.append(ItemNode(i, item[key], not blocked, nodes))
-    defs = tuple(DefinitionNode(n, v, checked.defs[n].source, checked.defs[n].span)
+    defs = tuple(DefinitionNode(n, v, checked.defs[n].source, checked.defs[n].span,
+                                null_word(checked, checked.defs[n].expr, type_=checked.defs[n].type))
                  for n, v in zip(checked.value_defs, def_values, strict=True))
-    return Trace(checked.id, checked.sha256, __version__, ok, rec, defs, top, tuple(items))
+    return Trace(checked.id, checked.sha256, __version__, ok, rec, defs, top, tuple(items),
+                 checked.header.get("programme"))
 

@@ -22,13 +22,18 @@ every `<details>` before printing), by hash.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import html
 import json
 import re
 from decimal import Decimal
 
+from dateutil import tz
+
+from . import ast
 from .french import french
+from .infer import path_of
 
 FORMATS = ("text", "markdown", "html", "json")
 
@@ -45,6 +50,9 @@ OUTCOME_LABELS = {
 OUTCOME_MARKS = {"passed": "✓", "fired": "✗", "overridden": "⤳", "not-applicable": "·", "lifted": "↑"}
 SEVERITY_LABELS = {"blocking": "bloquant", "warning": "avertissement", "inadmissible": "irrecevabilité"}
 CALL_LABELS = {"regional": "régional", "national": "national"}
+PROGRAMME_TITLES = {"esms-numerique": "Décision ESMS numérique",
+                    "mes-pilotes": "Décision ESMS pilote Mon espace santé"}
+PARIS = tz.gettz("Europe/Paris")
 
 
 # ---- values ------------------------------------------------------------------
@@ -63,16 +71,21 @@ def call_name(call) -> str:
 
 def call_label(call) -> str:
     if call is None:
-        return "aucun (le regroupement ne relève d'aucun appel)"
+        return "aucun : le dossier ne relève d'aucun appel"
     return call_name(call)
 
 
-def amount_label(v) -> str:
-    if v is None:
-        return "aucun"
+def euros(v) -> str:
     d = Decimal(str(v)) if not isinstance(v, Decimal) else v
     s = f"{d:,.2f}".replace(",", " ").replace(".", ",")
     return f"{s} €"
+
+
+def amount_label(v, eligible: bool = True) -> str:
+    """The amount granted; null means « no barème » on an eligible dossier, « sans objet » otherwise."""
+    if v is None:
+        return "sans barème pour cette campagne" if eligible else "sans objet (dossier non éligible)"
+    return euros(v)
 
 
 def share_label(v) -> str:
@@ -82,10 +95,42 @@ def share_label(v) -> str:
     return f"{french(d * 100)} %"
 
 
-def value_label(v) -> str:
-    """A value read by a rule or held by a definition, the French way (dates, decimals, booleans)."""
+def datetime_label(v: dt.datetime) -> str:
+    """An instant at Paris time (deadlines are Paris midnights), its own offset beside it."""
+    if v.tzinfo is None or v.utcoffset() is None:
+        return v.strftime("%d/%m/%Y à %H:%M")
+    off = v.strftime("%z")
+    off = f"UTC{off[:3]}:{off[3:5]}"
+    try:
+        paris = v.astimezone(PARIS)
+    except (OverflowError, ValueError):   # at the edges of the calendar: as filed
+        return f"{v.strftime('%d/%m/%Y à %H:%M')} ({off})"
+    shown = paris.strftime("%d/%m/%Y à %H:%M") + " heure de Paris"
+    if paris.utcoffset() == v.utcoffset():
+        return f"{shown} ({off})"
+    return f"{shown} ({v.strftime('%d/%m/%Y à %H:%M')} en {off})"
+
+
+def value_label(v, null: str = "non renseigné", *, longest: int | None = None) -> str:
+    """A value read by a rule or held by a definition, the French way (dates, decimals, booleans).
+
+    `null` says what a null is (see `explain.null_word`); `longest` shortens long lists.
+    """
+    if v is None:
+        return null
     if isinstance(v, str) and v == "":
         return "« »"
+    if isinstance(v, dt.datetime):
+        return datetime_label(v)
+    if isinstance(v, (list, tuple)):
+        if not v:
+            return "aucun"
+        if longest is not None and len(v) > longest:
+            head = ", ".join(value_label(x) for x in v[:longest])
+            return f"{head}, … ({len(v)} au total)"
+        return ", ".join(value_label(x) for x in v)
+    if isinstance(v, dict):
+        return value_label(next(iter(v.values()), None), null)
     return french(v)
 
 
@@ -98,6 +143,199 @@ def _one_line(s) -> str:
     return re.sub(r"[\x00-\x1f\x7f]+", " ", str(s))
 
 
+# ---- conditions, written the French way with their values ----------------------------
+# A condition is rendered as a list of parts (kind, text): "op" French words and operators,
+# "name" an identifier of the policy, "value" the value the rule read for the name just before,
+# "lit" a literal of the policy. Each format marks the parts up its own way.
+_OPS = {"==": "=", "!=": "≠", "<": "<", "<=": "≤", ">": ">", ">=": "≥", "+": "+", "-": "−", "*": "×",
+        "/": "÷", "in": "parmi", "not in": "hors de", "and": "et", "or": "ou"}
+_PREC = {"or": 1, "and": 2, "==": 4, "!=": 4, "<": 4, "<=": 4, ">": 4, ">=": 4, "in": 4, "not in": 4,
+         "+": 5, "-": 5, "*": 6, "/": 6}
+_AGGREGATES = {"count": "nombre de", "sum": "somme de", "distinct": "valeurs distinctes de",
+               "min": "minimum de", "max": "maximum de"}
+
+
+def condition_parts(expr, reads=None) -> list[tuple[str, str]]:
+    """`expr` (an `ast.Expr`) in French, each name followed by the value read for it in `reads`
+    (a dict label → `FactRead`; None: names only, as declared)."""
+    out: list[tuple[str, str]] = []
+    values = reads or {}
+
+    def op(s):
+        out.append(("op", s))
+
+    def prec(e):
+        if isinstance(e, ast.Binary):
+            return _PREC.get(e.op, 3)
+        if isinstance(e, (ast.If, ast.Generator)):
+            return 0
+        if isinstance(e, ast.Unary):
+            return 7 if e.op == "-" else 3
+        return 9
+
+    def sub(e, floor):
+        if prec(e) < floor:
+            op("(")
+            walk(e)
+            op(")")
+        else:
+            walk(e)
+
+    def name(label):
+        out.append(("name", label))
+        r = values.get(label)
+        if r is not None:
+            out.append(("value", value_label(r.value, r.null, longest=5)))
+
+    def generator(g, lead):
+        op(lead)
+        out.append(("name", g.var))
+        op("de")
+        sub(g.source, 8)
+        if g.condition is not None:
+            op("tel que")
+            sub(g.condition, 3)
+        op(":")
+        sub(g.element, 3)
+
+    def walk(e):
+        label = path_of(e)
+        if label is not None:
+            name(label)
+        elif isinstance(e, ast.Literal):
+            if e.kind == "null":
+                op("vide")
+            elif e.kind == "string":
+                out.append(("lit", e.value))
+            else:
+                out.append(("op", value_label(e.value)))
+        elif isinstance(e, ast.Binary):
+            if e.op in ("==", "!=") and isinstance(e.right, ast.Literal) and e.right.kind == "null":
+                sub(e.left, 5)
+                op("est vide" if e.op == "==" else "n'est pas vide")
+                return
+            p = _PREC.get(e.op, 3)
+            sub(e.left, p)
+            op(_OPS.get(e.op, e.op))
+            sub(e.right, p + 1)
+        elif isinstance(e, ast.Unary):
+            op("non" if e.op == "not" else "−")
+            sub(e.operand, 8)
+        elif isinstance(e, ast.If):
+            op("si")
+            walk(e.condition)
+            op("alors")
+            walk(e.then)
+            op("sinon")
+            walk(e.otherwise)
+        elif isinstance(e, ast.Lookup):
+            sub(e.obj, 9)
+            op("[")
+            walk(e.key)
+            op("]")
+        elif isinstance(e, ast.Attribute):
+            sub(e.obj, 9)
+            op(".")
+            out.append(("name", e.name))
+        elif isinstance(e, ast.ListExpr):
+            op("[")
+            for k, x in enumerate(e.items):
+                if k:
+                    op(",")
+                walk(x)
+            op("]")
+        elif isinstance(e, ast.Comprehension):
+            op("[")
+            generator(e.generator, "pour chaque")
+            op("]")
+        elif isinstance(e, ast.Generator):
+            generator(e, "pour chaque")
+        elif isinstance(e, ast.Call):
+            call(e)
+        else:   # a construct this renderer does not know: its identifier-free form
+            op("…")
+
+    def call(e):
+        f, args = e.func, e.args
+        gen = args[0] if len(args) == 1 and isinstance(args[0], ast.Generator) else None
+        if f in ("any", "all") and gen is not None:
+            generator(gen, "pour au moins un" if f == "any" else "pour tout")
+        elif f in _AGGREGATES and len(args) == 1:
+            op(_AGGREGATES[f])
+            sub(args[0], 8) if gen is None else generator(gen, "pour chaque")
+        elif f == "end_of_day" and len(args) == 2:
+            op("la fin du jour")
+            sub(args[0], 8)
+            zone = args[1]
+            if isinstance(zone, ast.Literal) and zone.value == "Europe/Paris":
+                op(", heure de Paris")
+            else:
+                op("fuseau")
+                walk(zone)
+        elif f == "coalesce" and len(args) == 2:
+            sub(args[0], 3)
+            op(", à défaut")
+            sub(args[1], 3)
+        elif f == "passes" and len(args) == 1:
+            sub(args[0], 8)
+            op("n'a aucun motif de niveau structure")
+        elif f == "repeated" and len(args) == 1:
+            sub(args[0], 8)
+            op("figure déjà plus haut dans la liste")
+        elif f == "round" and len(args) == 2:
+            op("arrondi de")
+            sub(args[0], 8)
+            op("à")
+            walk(args[1])
+            op("décimales")
+        else:   # a function of the policy: its identifier, its arguments
+            out.append(("call", f))
+            op("(")
+            for k, x in enumerate(args):
+                if k:
+                    op(",")
+                walk(x)
+            op(")")
+
+    walk(expr)
+    return out
+
+
+def condition_text(parts, *, name=str, value=lambda s: f"[{s}]", lit=lambda s: f"« {s} »", op=str) -> str:
+    """The parts of `condition_parts` on one line, each kind formatted by its function (markup)."""
+    fmt = {"op": op, "name": name, "call": name, "value": value, "lit": lit}
+    s, glue = "", True
+    for kind, text in parts:
+        tight = kind == "op" and text.startswith((",", ")", "]", ".", ":"))
+        if not glue and not tight:
+            s += " "
+        s += fmt[kind](text)
+        glue = kind == "call" or (kind == "op" and text in ("(", "[", "."))
+    return s
+
+
+def _reads_by_label(node) -> dict:
+    return {r.name: r for r in node.reads} if node is not None else {}
+
+
+def _conditions(node, reads=None) -> list[tuple[str, list]]:
+    """What a rule node tested: (« s'applique si » / « condition », parts), with values when `reads`."""
+    out = []
+    if node.applies is not None:
+        out.append(("s'applique si", condition_parts(node.applies, reads)))
+    if node.when is not None:
+        out.append(("condition", condition_parts(node.when, reads)))
+    return out
+
+
+def _other_reads(node) -> list:
+    """The values a rule read that its conditions do not show (read by its message)."""
+    shown = set()
+    for _, parts in _conditions(node):
+        shown.update(t for k, t in parts if k in ("name", "call"))
+    return [r for r in node.reads if r.name not in shown]
+
+
 # ---- what a rendering shows ------------------------------------------------------
 class _View:
     """Everything a rendering shows, computed once from the decision (and suggestions)."""
@@ -106,7 +344,9 @@ class _View:
         self.d = decision
         self.trace = decision.trace
         self.suggestions = list(suggestions) if suggestions is not None else None
-        self.title = f"Décision ESMS numérique — dossier {decision.dossier if decision.dossier is not None else '(sans identifiant)'}"
+        programme = self.trace.programme if self.trace is not None else None
+        head = PROGRAMME_TITLES.get(programme, "Décision")
+        self.title = f"{head} — dossier {decision.dossier if decision.dossier is not None else '(sans identifiant)'}"
         self.identity = [("Politique", decision.policy_id), ("sha256", decision.sha256),
                          ("Moteur", f"esms-rules {decision.engine}")]
         verdict = "recevable" if decision.recevable else "non recevable"
@@ -115,20 +355,62 @@ class _View:
         self.verdict = [("Recevable", french(bool(decision.recevable))),
                         ("Éligible", french(bool(decision.eligible))),
                         ("Appel", call_label(decision.call)),
-                        ("Montant", amount_label(decision.amount_eur))]
+                        ("Montant", amount_label(decision.amount_eur, bool(decision.eligible)))]
+        self.sources: dict[str, int] = {}     # citation → its number, in order of first mention
+        self.printed: set[int] = set()        # numbers whose text a rendering has printed
         self.reasons = [self._reason(r, None) for r in decision.reasons]
         self.warnings = [self._reason(r, None) for r in decision.warnings]
         self.structure_reasons = []
         for i, s in enumerate(decision.structures):
             for r in tuple(s.reasons) + tuple(s.warnings):
                 self.structure_reasons.append(self._reason(r, i))
+        self.structure_groups = self._groups()
+        if self.trace is not None:   # every other citation, numbered after the reasons'
+            for n in self.trace.walk():
+                self.ref(n.citation)
+            for d in self.trace.definitions:
+                self.ref(d.citation)
+
+    def first(self, ref) -> str | None:
+        """The citation numbered `ref` the first time it is printed, None afterwards (and for no ref)."""
+        if ref is None or ref in self.printed:
+            return None
+        self.printed.add(ref)
+        return next(c for c, n in self.sources.items() if n == ref)
+
+    def unprinted(self):
+        """(number, citation) of the citations not yet printed, for the list « Sources »."""
+        return [(n, c) for c, n in self.sources.items() if n not in self.printed]
+
+    def ref(self, citation) -> int | None:
+        """The number of a citation in the list « Sources » (None: no citation)."""
+        if not citation:
+            return None
+        return self.sources.setdefault(citation, len(self.sources) + 1)
 
     def _reason(self, r, item):
         node = self.trace.fired(r.rule, item) if self.trace is not None else None
         finess = self.d.structures[item].finess if item is not None else None
         return {"code": r.code, "rule": r.rule, "message": r.message, "source": r.source,
-                "severity": r.severity, "span": span_label(node.span) if node is not None else "",
-                "finess": finess}
+                "ref": self.ref(r.source), "severity": r.severity,
+                "severity_label": SEVERITY_LABELS.get(r.severity, r.severity),
+                "span": span_label(node.span) if node is not None else "",
+                "finess": finess, "conditions": _conditions(node, _reads_by_label(node)) if node is not None else []}
+
+    def _groups(self):
+        """Structure-level reasons by rule: the structures each concerns, its condition once."""
+        groups: dict[tuple, dict] = {}
+        for r in self.structure_reasons:
+            g = groups.get((r["rule"], r["code"]))
+            if g is None:
+                node = self.trace.fired(r["rule"], self._index(r["finess"])) if self.trace is not None else None
+                g = groups[(r["rule"], r["code"])] = {
+                    **r, "finess": [], "conditions": _conditions(node) if node is not None else []}
+            g["finess"].append(r["finess"])
+        return list(groups.values())
+
+    def _index(self, finess):
+        return next(i for i, s in enumerate(self.d.structures) if s.finess == finess)
 
     def structure_rows(self):
         rows = []
@@ -152,8 +434,8 @@ class _View:
         return out
 
 
-def _reads_inline(node) -> str:
-    return " ; ".join(f"{r.name} = {_one_line(value_label(r.value))}" for r in node.reads)
+def _reads_inline(reads) -> str:
+    return " ; ".join(f"{r.name} = {_one_line(value_label(r.value, r.null))}" for r in reads)
 
 
 def _severity(node) -> str:
@@ -198,6 +480,17 @@ def _text(v: _View) -> str:
     out: list[str] = []
     w = out.append
     t = _one_line
+
+    def cond(parts) -> str:
+        return t(condition_text(parts))
+
+    def src(ref) -> str:
+        return f"[{ref}]" if ref is not None else "—"
+
+    def cite(ref) -> str:
+        text = v.first(ref)
+        return f"[{ref}] {t(text)}" if text is not None else src(ref)
+
     w(t(v.title))
     w("=" * len(t(v.title)))
     for label, value in v.identity:
@@ -215,14 +508,27 @@ def _text(v: _View) -> str:
             w("  aucun")
         for k, r in enumerate(reasons, 1):
             where = f"règle {r['rule']}" + (f", {r['span']}" if r["span"] else "")
-            who = f"structure {t(r['finess'])} — " if r["finess"] is not None else ""
-            w(f"  {k}. {who}{r['code']} ({where})")
+            w(f"  {k}. {r['code']} — {r['severity_label']} ({where})")
             w(f"     {t(r['message'])}")
-            w(f"     Source : {t(r['source'])}")
+            for label, parts in r["conditions"]:
+                w(f"     {label.capitalize()} : {cond(parts)}")
+            w(f"     Source {cite(r['ref'])}")
         w("")
 
     reason_block("MOTIFS BLOQUANTS", v.reasons)
     reason_block("AVERTISSEMENTS", v.warnings)
+    if v.structure_groups:
+        w(f"MOTIFS DE NIVEAU STRUCTURE ({len(v.structure_groups)})")
+        for k, g in enumerate(v.structure_groups, 1):
+            where = f"règle {g['rule']}" + (f", {g['span']}" if g["span"] else "")
+            w(f"  {k}. {g['code']} — {g['severity_label']} ({where})")
+            n = len(g["finess"])
+            w(f"     {'Structure concernée' if n == 1 else f'Structures concernées ({n})'} : "
+              f"{t(', '.join(str(f) for f in g['finess']))}")
+            for label, parts in g["conditions"]:
+                w(f"     {label.capitalize()} : {cond(parts)}")
+            w(f"     Source {cite(g['ref'])}")
+        w("")
     if v.suggestions is not None:
         w(f"CE QUI CHANGERAIT LA DÉCISION ({len(v.suggestions)})")
         if not v.suggestions:
@@ -233,20 +539,27 @@ def _text(v: _View) -> str:
                 w(f"     modification : {t(c)}")
         w("")
 
+    rest = v.unprinted()
+    w(f"AUTRES SOURCES ({len(rest)})")
+    for ref, citation in rest:
+        w(f"  [{ref}] {t(citation)}")
+    w("")
+
     w("RÈGLES ÉVALUÉES (niveau dossier)")
     if v.trace is None:
         w("  trace non disponible (évaluation sans trace)")
     else:
         def node(n, depth):
             pad = "  " * depth
-            w(f"{pad}{OUTCOME_MARKS.get(n.outcome, '?')} {_rule_head(n)} : {outcome_label(n)} ({n.outcome})")
-            for r in n.reads:
-                w(f"{pad}    lu : {r.name} = {t(value_label(r.value))}")
+            w(f"{pad}{OUTCOME_MARKS.get(n.outcome, '?')} {_rule_head(n)} : {outcome_label(n)}")
+            for label, parts in _conditions(n, _reads_by_label(n)):
+                w(f"{pad}    {label} : {cond(parts)}")
+            others = _other_reads(n)
+            if others:
+                w(f"{pad}    autres valeurs lues : {t(_reads_inline(others))}")
             if n.message:
                 w(f"{pad}    message : {t(n.message)}")
-            if n.citation:
-                w(f"{pad}    source : {t(n.citation)}")
-            w(f"{pad}    {span_label(n.span)}")
+            w(f"{pad}    source {src(v.ref(n.citation))}, {span_label(n.span)}")
             for c in n.children:
                 node(c, depth + 2)
         for n in v.trace.rules:
@@ -256,9 +569,9 @@ def _text(v: _View) -> str:
     w("DÉFINITIONS")
     if v.trace is not None:
         for d in v.trace.definitions:
-            w(f"  {d.name} = {t(value_label(d.value))}   ({span_label(d.span)})")
-            if d.citation:
-                w(f"      source : {t(d.citation)}")
+            ref = v.ref(d.citation)
+            w(f"  {d.name} = {t(value_label(d.value, d.null))}   ({span_label(d.span)}"
+              + (f", source [{ref}])" if ref is not None else ")"))
     w("")
 
     rows = v.structure_rows()
@@ -280,24 +593,26 @@ def _text(v: _View) -> str:
             sev = "" if r["severity"] != "warning" else " (avertissement)"
             w(f"  {t(r['finess'])} — {r['code']}{sev} (règle {r['rule']}{', ' + r['span'] if r['span'] else ''})")
             w(f"     {t(r['message'])}")
-            w(f"     Source : {t(r['source'])}")
+            for label, parts in r["conditions"]:
+                w(f"     {label.capitalize()} : {cond(parts)}")
         w("")
     decls = v.structure_rule_decls()
     if decls:
         w("RÈGLES DE NIVEAU STRUCTURE")
         for n in decls:
-            w(f"  {_rule_head(n)}   ({span_label(n.span)})")
-            if n.citation:
-                w(f"      source : {t(n.citation)}")
+            ref = v.ref(n.citation)
+            w(f"  {_rule_head(n)}   ({span_label(n.span)}" + (f", source [{ref}])" if ref is not None else ")"))
+            for label, parts in _conditions(n):
+                w(f"      {label} : {cond(parts)}")
         w("")
         w("RÈGLES ÉVALUÉES PAR STRUCTURE")
         for item in v.trace.items:
             w(f"  Structure {item.index + 1} — {t(item.key)} : {'éligible' if item.eligible else 'non éligible'}")
             for root in item.rules:
                 for n, depth in root.walk():
-                    reads = _reads_inline(n)
+                    shown = " ; ".join(cond(parts) for _, parts in _conditions(n, _reads_by_label(n)))
                     w(f"  {'  ' * depth}  {OUTCOME_MARKS.get(n.outcome, '?')} {n.rule} : {outcome_label(n)}"
-                      + (f" — {t(reads)}" if reads else ""))
+                      + (f" — {shown}" if shown else ""))
         w("")
     return "\n".join(out).rstrip("\n") + "\n"
 
@@ -321,9 +636,21 @@ def _md_outcome(node) -> str:
     return outcome_label(node, text=md, name=_code)
 
 
+def _md_cond(parts) -> str:
+    return condition_text(parts, name=_code, value=lambda x: f"\\[{md(x)}\\]", lit=lambda x: f"« {md(x)} »", op=md)
+
+
 def _markdown(v: _View) -> str:
     out: list[str] = []
     w = out.append
+
+    def src(ref) -> str:
+        return f"\\[{ref}\\]" if ref is not None else "—"
+
+    def cite(ref) -> str:
+        text = v.first(ref)
+        return f"{src(ref)} {md(text)}" if text is not None else src(ref)
+
     w(f"# {md(v.title)}")
     w("")
     for label, value in v.identity:
@@ -347,14 +674,28 @@ def _markdown(v: _View) -> str:
             w("")
         for k, r in enumerate(reasons, 1):
             where = f"règle {_code(r['rule'])}" + (f", {_code(r['span'])}" if r["span"] else "")
-            who = f"structure {md(r['finess'])} — " if r["finess"] is not None else ""
-            w(f"{k}. {who}**{_code(r['code'])}** ({where})  ")
+            w(f"{k}. **{_code(r['code'])}** — {r['severity_label']} ({where})  ")
             w(f"   {md(r['message'])}  ")
-            w(f"   *Source* : {md(r['source'])}")
+            for label, parts in r["conditions"]:
+                w(f"   *{label.capitalize()}* : {_md_cond(parts)}  ")
+            w(f"   *Source* {cite(r['ref'])}")
             w("")
 
     reason_block("Motifs bloquants", v.reasons)
     reason_block("Avertissements", v.warnings)
+    if v.structure_groups:
+        w(f"## Motifs de niveau structure ({len(v.structure_groups)})")
+        w("")
+        for k, g in enumerate(v.structure_groups, 1):
+            where = f"règle {_code(g['rule'])}" + (f", {_code(g['span'])}" if g["span"] else "")
+            n = len(g["finess"])
+            w(f"{k}. **{_code(g['code'])}** — {g['severity_label']} ({where})  ")
+            w(f"   *{'Structure concernée' if n == 1 else f'Structures concernées ({n})'}* : "
+              f"{md(', '.join(str(f) for f in g['finess']))}  ")
+            for label, parts in g["conditions"]:
+                w(f"   *{label.capitalize()}* : {_md_cond(parts)}  ")
+            w(f"   *Source* {cite(g['ref'])}")
+            w("")
     if v.suggestions is not None:
         w(f"## Ce qui changerait la décision ({len(v.suggestions)})")
         w("")
@@ -368,6 +709,13 @@ def _markdown(v: _View) -> str:
         if v.suggestions:
             w("")
 
+    rest = v.unprinted()
+    w(f"## Autres sources ({len(rest)})")
+    w("")
+    for ref, citation in rest:
+        w(f"- \\[{ref}\\] {md(citation)}")
+    w("")
+
     w("## Règles évaluées (niveau dossier)")
     w("")
     if v.trace is None:
@@ -376,14 +724,16 @@ def _markdown(v: _View) -> str:
         def node(n, depth):
             pad = "  " * depth
             w(f"{pad}- {OUTCOME_MARKS.get(n.outcome, '?')} **{_code(n.rule)}** "
-              f"({_head_parts(n, code=_code)}) : {_md_outcome(n)} ({_code(n.outcome)})")
-            for r in n.reads:
-                w(f"{pad}  - lu : {_code(r.name)} = {md(value_label(r.value))}")
+              f"({_head_parts(n, code=_code)}) : {_md_outcome(n)}")
+            for label, parts in _conditions(n, _reads_by_label(n)):
+                w(f"{pad}  - {label} : {_md_cond(parts)}")
+            others = _other_reads(n)
+            if others:
+                w(f"{pad}  - autres valeurs lues : "
+                  + " ; ".join(f"{_code(r.name)} = {md(value_label(r.value, r.null))}" for r in others))
             if n.message:
                 w(f"{pad}  - message : {md(n.message)}")
-            if n.citation:
-                w(f"{pad}  - source : {md(n.citation)}")
-            w(f"{pad}  - {_code(span_label(n.span))}")
+            w(f"{pad}  - source {src(v.ref(n.citation))}, {_code(span_label(n.span))}")
             for c in n.children:
                 node(c, depth + 1)
         for n in v.trace.rules:
@@ -396,7 +746,7 @@ def _markdown(v: _View) -> str:
         w("| définition | valeur | source | position |")
         w("| --- | --- | --- | --- |")
         for d in v.trace.definitions:
-            w(f"| {_code(d.name)} | {md(value_label(d.value))} | {md(d.citation) if d.citation else '—'} "
+            w(f"| {_code(d.name)} | {md(value_label(d.value, d.null))} | {src(v.ref(d.citation))} "
               f"| {_code(span_label(d.span))} |")
         w("")
 
@@ -419,16 +769,17 @@ def _markdown(v: _View) -> str:
             where = f"règle {_code(r['rule'])}" + (f", {_code(r['span'])}" if r["span"] else "")
             w(f"- {md(r['finess'])} — **{_code(r['code'])}**{sev} ({where})  ")
             w(f"  {md(r['message'])}  ")
-            w(f"  *Source* : {md(r['source'])}")
+            for label, parts in r["conditions"]:
+                w(f"  *{label.capitalize()}* : {_md_cond(parts)}  ")
         w("")
     decls = v.structure_rule_decls()
     if decls:
         w("### Règles de niveau structure")
         w("")
         for n in decls:
-            w(f"- **{_code(n.rule)}** ({_code(n.code) + ', ' if n.code else ''}"
-              f"{SEVERITY_LABELS.get(n.severity, n.severity)}), {_code(span_label(n.span))}"
-              + (f" — *source* : {md(n.citation)}" if n.citation else ""))
+            w(f"- **{_code(n.rule)}** ({_head_parts(n, code=_code)}), {_code(span_label(n.span))}, "
+              f"source {src(v.ref(n.citation))}"
+              + "".join(f" — *{label}* : {_md_cond(parts)}" for label, parts in _conditions(n)))
         w("")
         w("### Règles évaluées par structure")
         w("")
@@ -436,9 +787,9 @@ def _markdown(v: _View) -> str:
             w(f"- Structure {item.index + 1} — {md(item.key)} : {'éligible' if item.eligible else 'non éligible'}")
             for root in item.rules:
                 for n, depth in root.walk():
-                    reads = _reads_inline(n)
+                    shown = " ; ".join(_md_cond(parts) for _, parts in _conditions(n, _reads_by_label(n)))
                     w(f"  {'  ' * depth}- {OUTCOME_MARKS.get(n.outcome, '?')} {_code(n.rule)} : "
-                      f"{_md_outcome(n)}" + (f" — {md(reads)}" if reads else ""))
+                      f"{_md_outcome(n)}" + (f" — {shown}" if shown else ""))
         w("")
     return "\n".join(out).rstrip("\n") + "\n"
 
@@ -449,34 +800,45 @@ _CSS = """
 * { box-sizing: border-box; }
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
        color: var(--fg); margin: 2rem auto; max-width: 72rem; padding: 0 1rem; }
-h1 { font-size: 1.5rem; margin: 0 0 .5rem; }
-h2 { font-size: 1.2rem; border-bottom: 1px solid var(--line); padding-bottom: .2rem; margin-top: 2rem; }
-h3 { font-size: 1.05rem; margin-top: 1.4rem; }
+h1 { font-size: 1.5rem; margin: 0 0 .3rem; }
+h2 { font-size: 1.2rem; border-bottom: 1px solid var(--line); padding-bottom: .2rem; margin: 1.6rem 0 .5rem; }
+h3 { font-size: 1.05rem; margin-top: 1.2rem; }
 code, .mono { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: .9em; }
-.identity { color: var(--muted); margin: 0; }
-.identity dt { font-weight: 600; float: left; clear: left; width: 6rem; }
-.identity dd { margin: 0 0 0 6rem; word-break: break-all; }
-.verdict { border: 2px solid var(--line); border-radius: 6px; padding: .8rem 1rem; margin: 1rem 0; }
+.identity { color: var(--muted); margin: 0; font-size: .85em; }
+.identity span { margin-right: 1.2em; word-break: break-all; }
+.verdict { border: 2px solid var(--line); border-radius: 6px; padding: .6rem 1rem; margin: .8rem 0; }
 .verdict.ok { border-color: var(--ok); }
 .verdict.ko { border-color: var(--ko); }
-.verdict p { font-size: 1.15rem; font-weight: 700; margin: 0 0 .4rem; }
+.verdict p { font-size: 1.15rem; font-weight: 700; margin: 0 0 .3rem; }
 .verdict.ok p { color: var(--ok); }
 .verdict.ko p { color: var(--ko); }
-table { border-collapse: collapse; width: 100%; margin: .5rem 0; }
-th, td { border: 1px solid var(--line); padding: .25rem .5rem; text-align: left; vertical-align: top; }
+.verdict dl { display: flex; flex-wrap: wrap; gap: .2rem 1.6rem; margin: 0; }
+.verdict dt { font-weight: 600; }
+.verdict dt::after { content: " :"; }
+.verdict dd { margin: 0 0 0 .3rem; }
+.verdict div { display: flex; }
+table { border-collapse: collapse; width: 100%; margin: .4rem 0; }
+th, td { border: 1px solid var(--line); padding: .15rem .4rem; text-align: left; vertical-align: top; }
 th { background: #f3f3f3; }
-table.kv { width: auto; }
-ol.reasons li { margin-bottom: .6rem; }
-.msg { display: block; }
-.src { display: block; color: var(--muted); font-size: .92em; }
-.src::before { content: "Source : "; font-weight: 600; }
+ol.reasons > li { margin-bottom: .5rem; }
+.msg, .cond, .src, .who { display: block; }
+.cond, .who { font-size: .92em; }
+.cond .label, .who .label { font-weight: 600; }
+.val { background: #eef2f7; border-radius: 3px; padding: 0 .25em; font-size: .92em; white-space: nowrap; }
+.lit { font-style: italic; }
+.src { color: var(--muted); font-size: .92em; }
+.ref { color: var(--muted); font-weight: 600; white-space: nowrap; }
+.badge { display: inline-block; border: 1px solid var(--ko); color: var(--ko); border-radius: 3px; padding: 0 .3em;
+         margin: 0 .2em .1em 0; font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: .8em; }
+.badge.warning { border-color: var(--warn); color: var(--warn); }
+ul.sources { font-size: .9em; list-style: none; padding-left: 0; }
 details { margin: .2rem 0 .2rem 1rem; }
 details > summary { cursor: pointer; }
-.node { border-left: 3px solid var(--line); padding-left: .5rem; margin: .35rem 0; }
+.node { border-left: 3px solid var(--line); padding-left: .5rem; margin: .3rem 0; }
 .node.fired { border-left-color: var(--ko); }
 .node.overridden, .node.lifted { border-left-color: var(--warn); }
 .node.passed { border-left-color: var(--ok); }
-.node ul { margin: .2rem 0 .2rem 1.2rem; padding: 0; }
+.node ul { margin: .1rem 0 .1rem 1.2rem; padding: 0; }
 .outcome { font-weight: 600; }
 .fired > summary .outcome { color: var(--ko); }
 .passed > summary .outcome { color: var(--ok); }
@@ -484,16 +846,30 @@ details > summary { cursor: pointer; }
 .span { color: var(--muted); }
 .yes { color: var(--ok); font-weight: 600; }
 .no { color: var(--ko); font-weight: 600; }
+.print-only { display: none; }
+@page { size: A4; margin: 12mm 11mm; }
 @media print {
-  body { margin: 0; max-width: none; font-size: 11pt; }
+  body { margin: 0; max-width: none; padding: 0; font-size: 8.5pt; line-height: 1.3; }
+  h1 { font-size: 13pt; }
+  h2 { font-size: 10.5pt; margin: .8rem 0 .3rem; break-after: avoid; }
+  h3 { font-size: 9.5pt; margin: .6rem 0 .2rem; break-after: avoid; }
+  .verdict { padding: .3rem .6rem; margin: .4rem 0; }
+  .verdict p { font-size: 11pt; }
   details > summary { list-style: none; }
-  h2 { break-after: avoid; }
-  .node, tr { break-inside: avoid; }
+  details { margin-left: .6rem; }
+  .node { margin: .1rem 0; }
+  th, td { padding: 0 .3rem; }
+  ol.reasons > li { margin-bottom: .3rem; }
+  .node, tr, ol.reasons > li { break-inside: avoid; }
+  .screen-only { display: none; }
+  .print-only { display: block; color: var(--muted); }
 }
 """.strip()
 
 _SCRIPT = ("window.addEventListener('beforeprint',function(){"
            "document.querySelectorAll('details').forEach(function(d){d.open=true;});});")
+_SUGGESTED = 5   # suggestions printed per code; the screen shows them all
+_LISTED = 40   # FINESS listed by a structure-level reason in the summary; the table has them all
 
 
 def _csp_hash(s: str) -> str:
@@ -511,6 +887,15 @@ def _html_code(s) -> str:
 
 def _yes_no(b: bool) -> str:
     return f'<span class="{"yes" if b else "no"}">{h(french(bool(b)))}</span>'
+
+
+def _html_cond(parts) -> str:
+    return condition_text(parts, name=_html_code, value=lambda x: f'<span class="val">{h(x)}</span>',
+                          lit=lambda x: f'<span class="lit">« {h(x)} »</span>', op=h)
+
+
+def _html_ref(ref) -> str:
+    return f'<span class="ref">[{ref}]</span>' if ref is not None else "—"
 
 
 def _html(v: _View) -> str:
@@ -531,39 +916,64 @@ def _html(v: _View) -> str:
     w("</head>")
     w("<body>")
     w(f"<h1>{h(v.title)}</h1>")
-    w('<dl class="identity">')
-    for label, value in v.identity:
-        w(f'<dt>{h(label)}</dt><dd class="mono" id="{h("id-" + label.lower())}">{h(value)}</dd>')
-    w("</dl>")
+    w('<p class="identity">' + "".join(f'<span id="{h("id-" + label.lower())}"><strong>{h(label)}</strong> '
+                                       f'<span class="mono">{h(value)}</span></span>'
+                                       for label, value in v.identity) + "</p>")
 
+    # -- the summary: verdict, reasons with their conditions and citations
+    w('<section id="synthese">')
     ok = v.d.eligible and v.d.recevable
     w(f'<section class="verdict {"ok" if ok else "ko"}" id="verdict">')
     w(f"<p>{h(v.summary)}</p>")
-    w('<table class="kv">')
-    for label, value in v.verdict:
-        w(f"<tr><th>{h(label)}</th><td>{h(value)}</td></tr>")
-    w("</table>")
+    w("<dl>" + "".join(f"<div><dt>{h(label)}</dt><dd>{h(value)}</dd></div>" for label, value in v.verdict) + "</dl>")
     w("</section>")
 
-    def reason_block(title, ident, reasons, empty):
+    def conditions(items) -> str:
+        return "".join(f'<span class="cond"><span class="label">{h(label.capitalize())} :</span> '
+                       f"{_html_cond(parts)}</span>" for label, parts in items)
+
+    def head(r) -> str:
+        span = f', <code class="span">{h(r["span"])}</code>' if r["span"] else ""
+        badge = "badge warning" if r["severity"] == "warning" else "badge"
+        return (f'<span class="{badge}">{h(r["code"])}</span> {h(r["severity_label"])} '
+                f"(règle <code>{h(r['rule'])}</code>{span})")
+
+    def cite(ref) -> str:
+        text = v.first(ref)
+        if text is None:
+            return f'<span class="src">Source {_html_ref(ref)}</span>'
+        return f'<span class="src">Source {_html_ref(ref)} {h(text)}</span>'
+
+
+    def reason_block(title, ident, reasons):
         w(f'<section id="{ident}">')
         w(f"<h2>{h(title)} ({len(reasons)})</h2>")
         if not reasons:
-            w(f"<p>{h(empty)}</p>")
+            w("<p>Aucun.</p>")
         else:
             w('<ol class="reasons">')
             for r in reasons:
-                who = f"structure {h(r['finess'])} — " if r["finess"] is not None else ""
-                span = f', <code class="span">{h(r["span"])}</code>' if r["span"] else ""
-                w(f"<li>{who}<strong><code>{h(r['code'])}</code></strong> "
-                  f"(règle <code>{h(r['rule'])}</code>{span})"
-                  f'<span class="msg">{h(r["message"])}</span>'
-                  f'<span class="src">{h(r["source"])}</span></li>')
+                w(f"<li>{head(r)}<span class=\"msg\">{h(r['message'])}</span>{conditions(r['conditions'])}"
+                  f"{cite(r['ref'])}</li>")
             w("</ol>")
         w("</section>")
 
-    reason_block("Motifs bloquants", "motifs", v.reasons, "Aucun.")
-    reason_block("Avertissements", "avertissements", v.warnings, "Aucun.")
+    reason_block("Motifs bloquants", "motifs", v.reasons)
+    reason_block("Avertissements", "avertissements", v.warnings)
+    if v.structure_groups:
+        w('<section id="motifs-structures">')
+        w(f"<h2>Motifs de niveau structure ({len(v.structure_groups)})</h2>")
+        w('<ol class="reasons">')
+        for g in v.structure_groups:
+            n = len(g["finess"])
+            listed = ", ".join(str(f) for f in g["finess"][:_LISTED])
+            if n > _LISTED:
+                listed += f", … et {n - _LISTED} autres (voir le tableau des structures)"
+            who = "Structure concernée" if n == 1 else f"Structures concernées ({n})"
+            w(f'<li>{head(g)}<span class="who"><span class="label">{who} :</span> '
+              f'<span class="mono">{h(listed)}</span></span>{conditions(g["conditions"])}{cite(g["ref"])}</li>')
+        w("</ol>")
+        w("</section>")
     if v.suggestions is not None:
         w('<section id="suggestions">')
         w(f"<h2>Ce qui changerait la décision ({len(v.suggestions)})</h2>")
@@ -571,30 +981,67 @@ def _html(v: _View) -> str:
             w("<p>Aucune modification trouvée.</p>")
         else:
             w("<ol>")
+            per_code: dict[str, int] = {}
             for s in v.suggestions:
+                k = per_code[s.code] = per_code.get(s.code, 0) + 1
                 changes = "".join(f"<li><code>{h(c)}</code></li>" for c in s.changes)
-                w(f"<li><code>{h(s.code)}</code> : {h(s.text)}"
+                cls = ' class="screen-only"' if k > _SUGGESTED else ""
+                w(f"<li{cls}><code>{h(s.code)}</code> : {h(s.text)}"
                   + (f"<ul>{changes}</ul>" if changes else "") + "</li>")
             w("</ol>")
+            more = sum(max(0, k - _SUGGESTED) for k in per_code.values())
+            if more:
+                w(f'<p class="print-only">… et {more} autres modifications du même type, dans la version '
+                  "électronique de ce rapport.</p>")
         w("</section>")
+    w("</section>")
 
-    def node(n, open_):
+    # -- every citation, once; the rest of the report refers to them by number
+    rest = v.unprinted()
+    w('<section id="sources">')
+    w(f"<h2>Autres sources ({len(rest)})</h2>")
+    w('<ul class="sources">')
+    for ref, citation in rest:
+        w(f"<li>{_html_ref(ref)} {h(citation)}</li>")
+    w("</ul>")
+    w("</section>")
+
+    # -- the structures, one row each
+    w('<section id="structures">')
+    w(f"<h2>Structures ({len(v.d.structures)})</h2>")
+    if v.d.structures:
+        w("<table><thead><tr><th>n°</th><th>FINESS</th><th>éligible</th><th>part financée</th><th>motifs</th>"
+          "</tr></thead><tbody>")
+        for k, s in enumerate(v.d.structures, 1):
+            badges = "".join(f'<span class="badge">{h(r.code)}</span>' for r in s.reasons) + "".join(
+                f'<span class="badge warning">{h(r.code)}</span>' for r in s.warnings)
+            w(f'<tr><td>{k}</td><td class="mono">{h(s.finess)}</td><td>{_yes_no(s.eligible)}</td>'
+              f"<td>{h(share_label(s.funded_share))}</td><td>{badges or '—'}</td></tr>")
+        w("</tbody></table>")
+    else:
+        w("<p>Aucune structure.</p>")
+    w("</section>")
+
+    def node(n, open_, with_values=True):
         cls = h(n.outcome)
         w(f'<details class="node {cls}"{" open" if open_ else ""}>')
         w(f"<summary>{h(OUTCOME_MARKS.get(n.outcome, '?'))} <strong><code>{h(n.rule)}</code></strong> "
           f"({_head_parts(n, text=h, code=_html_code)}) : "
-          f'<span class="outcome">{h(outcome_label(n))}</span> (<code>{h(n.outcome)}</code>)</summary>')
+          f'<span class="outcome">{h(outcome_label(n))}</span> — source {_html_ref(v.ref(n.citation))}, '
+          f'<code class="span">{h(span_label(n.span))}</code></summary>')
         w("<ul>")
-        for r in n.reads:
-            w(f"<li>lu : <code>{h(r.name)}</code> = {h(value_label(r.value))}</li>")
+        for label, parts in _conditions(n, _reads_by_label(n) if with_values else None):
+            w(f"<li>{h(label)} : {_html_cond(parts)}</li>")
+        others = _other_reads(n)
+        if others and with_values:
+            w("<li>autres valeurs lues : " + " ; ".join(
+                f'<code>{h(r.name)}</code> <span class="val">{h(value_label(r.value, r.null, longest=10))}</span>'
+                for r in others) + "</li>")
         if n.message:
             w(f"<li>message : {h(n.message)}</li>")
-        if n.citation:
-            w(f'<li><span class="src">{h(n.citation)}</span></li>')
-        w(f'<li><code class="span">{h(span_label(n.span))}</code></li>')
         w("</ul>")
         for c in n.children:
-            node(c, open_)
+            node(c, open_, with_values)
         w("</details>")
 
     w('<section id="regles">')
@@ -611,52 +1058,48 @@ def _html(v: _View) -> str:
     if v.trace is not None:
         w("<table><thead><tr><th>définition</th><th>valeur</th><th>source</th><th>position</th></tr></thead><tbody>")
         for d in v.trace.definitions:
-            w(f"<tr><td><code>{h(d.name)}</code></td><td>{h(value_label(d.value))}</td>"
-              f"<td>{h(d.citation) if d.citation else '—'}</td>"
+            w(f"<tr><td><code>{h(d.name)}</code></td><td>{h(value_label(d.value, d.null, longest=20))}</td>"
+              f"<td>{_html_ref(v.ref(d.citation))}</td>"
               f'<td><code class="span">{h(span_label(d.span))}</code></td></tr>')
         w("</tbody></table>")
     w("</section>")
 
-    rows = v.structure_rows()
-    w('<section id="structures">')
-    w(f"<h2>Structures ({len(rows)})</h2>")
-    if rows:
-        w("<table><thead><tr><th>FINESS</th><th>éligible</th><th>part financée</th><th>motifs</th></tr></thead><tbody>")
-        for s, r in zip(v.d.structures, rows):
-            w(f'<tr><td class="mono">{h(r[0])}</td><td>{_yes_no(s.eligible)}</td><td>{h(r[2])}</td>'
-              f"<td>{h(r[3])}</td></tr>")
-        w("</tbody></table>")
-    else:
-        w("<p>Aucune structure.</p>")
-    if v.structure_reasons:
-        w("<h3>Motifs par structure</h3>")
-        w('<ul class="reasons">')
-        for r in v.structure_reasons:
-            sev = "" if r["severity"] != "warning" else " (avertissement)"
-            span = f', <code class="span">{h(r["span"])}</code>' if r["span"] else ""
-            w(f"<li>{h(r['finess'])} — <strong><code>{h(r['code'])}</code></strong>{sev} "
-              f"(règle <code>{h(r['rule'])}</code>{span})"
-              f'<span class="msg">{h(r["message"])}</span><span class="src">{h(r["source"])}</span></li>')
-        w("</ul>")
     decls = v.structure_rule_decls()
     if decls:
-        w("<h3>Règles de niveau structure</h3>")
+        w('<section id="regles-structure">')
+        w("<h2>Règles de niveau structure</h2>")
         w("<ul>")
         for n in decls:
-            code = f"<code>{h(n.code)}</code>, " if n.code else ""
-            w(f"<li><strong><code>{h(n.rule)}</code></strong> ({code}"
-              f"{h(SEVERITY_LABELS.get(n.severity, n.severity))}), "
-              f'<code class="span">{h(span_label(n.span))}</code>'
-              + (f'<span class="src">{h(n.citation)}</span>' if n.citation else "") + "</li>")
+            w(f"<li><strong><code>{h(n.rule)}</code></strong> ({_head_parts(n, text=h, code=_html_code)}), "
+              f'source {_html_ref(v.ref(n.citation))}, <code class="span">{h(span_label(n.span))}</code>'
+              + "".join(f'<span class="cond">{h(label)} : {_html_cond(parts)}</span>'
+                        for label, parts in _conditions(n)) + "</li>")
         w("</ul>")
-        w("<h3>Règles évaluées par structure</h3>")
-        for item in v.trace.items:
-            w(f"<details><summary>Structure {item.index + 1} — <span class=\"mono\">{h(item.key)}</span> : "
-              f"<span class=\"{'yes' if item.eligible else 'no'}\">{'éligible' if item.eligible else 'non éligible'}</span></summary>")
-            for root in item.rules:
-                node(root, False)
-            w("</details>")
-    w("</section>")
+        w("</section>")
+    if v.structure_reasons or decls:
+        w('<section id="detail-structures">')
+        w("<h2>Détail par structure</h2>")
+        w('<p class="print-only">Le message de chaque motif et l\'évaluation des règles structure par structure '
+          "figurent dans la version électronique de ce rapport.</p>")
+        w('<div class="screen-only">')
+        if v.structure_reasons:
+            w("<h3>Motifs par structure</h3>")
+            w('<ul class="reasons">')
+            for r in v.structure_reasons:
+                w(f'<li><span class="mono">{h(r["finess"])}</span> — {head(r)}'
+                  f'<span class="msg">{h(r["message"])}</span>{conditions(r["conditions"])}</li>')
+            w("</ul>")
+        if decls:
+            w("<h3>Règles évaluées par structure</h3>")
+            for item in v.trace.items:
+                w(f"<details><summary>Structure {item.index + 1} — <span class=\"mono\">{h(item.key)}</span> : "
+                  f"<span class=\"{'yes' if item.eligible else 'no'}\">"
+                  f"{'éligible' if item.eligible else 'non éligible'}</span></summary>")
+                for root in item.rules:
+                    node(root, False)
+                w("</details>")
+        w("</div>")
+        w("</section>")
     w("</body>")
     w("</html>")
     return "\n".join(out) + "\n"

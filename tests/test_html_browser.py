@@ -113,3 +113,44 @@ def test_csp_would_block_an_injected_script(tmp_path):
     lines = console_lines(dom.stderr)
     assert lines and all("injected" not in line or "Content Security Policy" in line for line in lines)
     assert any("Content Security Policy" in line for line in lines)
+
+
+# ---- printing ---------------------------------------------------------------------------------
+def pdf_pages(tmp_path: Path, page: Path) -> int:
+    """Print `page` to PDF with Chromium (A4, the report's print stylesheet) and count its pages."""
+    pdf = tmp_path / (page.stem + ".pdf")
+    run = chromium(tmp_path, page, "--no-pdf-header-footer", f"--print-to-pdf={pdf}")
+    assert run.returncode == 0, run.stderr[-2000:]
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF-")
+    # every page object says `/Type /Page` (the page tree says `/Type /Pages`)
+    return len(re.findall(rb"/Type\s*/Page\b", data))
+
+
+def big_dossier(n: int) -> dict:
+    """A national grouping of `n` structures over several regions, one in three not an ESSMS
+    (a structure-level reason and a suggestion each)."""
+    dossier = load("structure_reasons_confort_2025")
+    base = dossier["structures"]
+    dossier["call"] = "national"
+    dossier["structures"] = []
+    for i in range(n):
+        s = dict(base[i % len(base)], finess=f"{100000000 + 7919 * i:09d}", name=f"Structure {i}")
+        if i % 3 == 0:
+            s["casf_item"] = None
+        dossier["structures"].append(s)
+    return dossier
+
+
+@pytest.mark.parametrize("name,dossier,most", [
+    ("late16", lambda: load("late_submission_2025"), 3),
+    ("confort18", lambda: load("structure_reasons_confort_2025"), 3),
+    ("big300", lambda: big_dossier(300), 12),
+])
+def test_report_prints_on_few_a4_pages(tmp_path, name, dossier, most):
+    """Issue 12: a 16-structure dossier prints on at most 3 A4 pages, a 300-structure one on at most 12
+    (summary first, one row per structure, each citation once)."""
+    d = dossier()
+    page = report(tmp_path, d, name=f"{name}.html")
+    pages = pdf_pages(tmp_path, page)
+    assert 1 <= pages <= most, f"{len(d['structures'])} structures printed on {pages} pages"

@@ -130,21 +130,49 @@ def test_verdict_first_then_reasons_then_tree(fmt):
     tree = out.index("grouping_too_small")
     definitions = out.index("regional_deadline")
     table = out.index("130000542")
-    assert verdict < reason < message < tree < definitions < table
+    if fmt == "html":   # the printed report: summary, then the structures' table, then the trace
+        assert verdict < reason < message < table < tree < definitions
+    else:
+        assert verdict < reason < message < tree < definitions < table
     assert "policies/esms-numerique-2025.esms:40" in out          # the rule's span
     assert "écartée par l'exception ahi_candidate" in out          # who overrode whom
     assert "20/12/2025" in out and "10/01/2026" in out               # French dates
 
 
 def test_french_values():
-    assert amount_label(None) == "aucun"
+    assert amount_label(None) == "sans barème pour cette campagne"      # eligible, no barème
+    assert amount_label(None, eligible=False) == "sans objet (dossier non éligible)"
     assert amount_label(25000) == "25 000,00 €"
     assert share_label(0.6) == "60 %"
     assert share_label(None) == "—"
     decision = esms_rules.evaluate(load_input("late_submission_2025"))
     text = render(decision, "text")
-    assert "submitted_at = 16/09/2025 à 00:00 (UTC+02:00)" in text
+    assert "submitted_at [16/09/2025 à 00:00 heure de Paris (UTC+02:00)]" in text
     assert "Recevable : non" in text
+    assert "Montant : sans objet (dossier non éligible)" in text
+    assert "maximum = sans objet" in text            # a computed null is not « non renseigné »
+
+
+def test_instants_at_paris_time_with_their_own_offset():
+    """A filing at 23:30 UTC+01:00 on 15/10/2021 is 00:30 in Paris (summer time) on the 16th:
+    shown at Paris time, the filing's own offset beside it, never the two mixed."""
+    from esms_rules.render import datetime_label
+    import datetime as dt
+    late = dt.datetime(2021, 10, 15, 23, 30, tzinfo=dt.timezone(dt.timedelta(hours=1)))
+    assert datetime_label(late) == "16/10/2021 à 00:30 heure de Paris (15/10/2021 à 23:30 en UTC+01:00)"
+    paris = dt.datetime(2025, 9, 16, 0, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    assert datetime_label(paris) == "16/09/2025 à 00:00 heure de Paris (UTC+02:00)"
+
+
+def test_conditions_show_the_rule_with_its_values():
+    decision = esms_rules.evaluate(load_input("ahi_candidate_too_late_2025"))
+    text = render(decision, "text")
+    assert ("Condition : non software.segur_referenced [non] et convention_signed_on [20/12/2025] n'est pas vide "
+            "et (software.segur_candidate_on [10/01/2026] est vide ou software.segur_candidate_on [10/01/2026] "
+            "> convention_signed_on [20/12/2025])") in text
+    assert "S'applique si : only_ahi_or_pjm [oui]" in text
+    out = html.unescape(render(decision, "html"))
+    assert '<code>convention_signed_on</code> <span class="val">20/12/2025</span>' in out
 
 
 CONTRACT_KEYS = {"dossier", "policy", "recevable", "eligible", "call", "amount_eur", "structures", "reasons",
