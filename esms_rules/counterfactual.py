@@ -87,6 +87,15 @@ def apply_patch(dossier: dict, patch: Iterable[dict]) -> dict:
     return out
 
 
+def _patch_value(v) -> str:
+    """A value of a patch for people: JSON, except booleans and null said in French."""
+    if isinstance(v, bool):
+        return "oui" if v else "non"
+    if v is None:
+        return "aucune valeur"
+    return json.dumps(v, ensure_ascii=False)
+
+
 def describe_patch(patch: Iterable[dict]) -> list[str]:
     """One line per operation, for people."""
     lines = []
@@ -99,10 +108,10 @@ def describe_patch(patch: Iterable[dict]) -> list[str]:
             if isinstance(v, dict) and "finess" in v:
                 label = f"{v.get('finess')} ({v.get('name')}, département {v.get('department')})"
             else:
-                label = json.dumps(v, ensure_ascii=False)
+                label = _patch_value(v)
             lines.append(f"ajouter à {path.removesuffix('/-')} : {label}")
         else:
-            lines.append(f"{path} = {json.dumps(op['value'], ensure_ascii=False)}")
+            lines.append(f"{path} = {_patch_value(op['value'])}")
     return lines
 
 
