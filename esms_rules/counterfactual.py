@@ -29,13 +29,13 @@ import copy
 import datetime as dt
 import json
 from collections import Counter
-from typing import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import attrs
 from dateutil import tz
 
-from .diagnostics import DossierError
 from .decision import Decision
+from .diagnostics import DossierError
 from .french import french
 from .policy import Policy
 from .registry import load_policy, policy_for
@@ -356,7 +356,7 @@ def _grouping_too_small(ctx: Context):
         s = dict(template, finess=next(fresh), name=f"ESSMS supplémentaire {k}")
         added.append(s)
         text = (f"{k} ESSMS {_plural(k, 'éligible', 'éligibles')} de plus {where} "
-                f"(le regroupement en compterait {n + k}, comme {_label(template)})")
+                f"(le dossier en compterait {n + k}, comme {_label(template)})")
         yield Candidate(text, [add("/structures/-", x) for x in added])
 
 
@@ -387,7 +387,7 @@ def _grouping_too_large(ctx: Context):
         kept = len(counted) - k
         names = ", ".join(str(structures[i].get("finess")) for i in gone)
         keep = "ne garder qu'une structure" if kept == 1 else f"ne garder que {kept} structures"
-        text = f"{keep} : retirer {k} {_plural(k, 'structure', 'structures')} du regroupement ({names})"
+        text = f"{keep} : retirer {k} {_plural(k, 'structure', 'structures')} du dossier ({names})"
         yield Candidate(text, [remove(f"/structures/{i}") for i in sorted(gone, reverse=True)])
 
 
@@ -400,11 +400,11 @@ def _wrong_call(ctx: Context):
     regions = ctx.definition("regions")
     size = ""
     if n is not None:
-        size = f" : un regroupement de {n} structures"
+        size = f" : un dossier de {n} {_plural(n, 'structure', 'structures')}"
         if isinstance(regions, (list, tuple)):
             size += f" sur {len(regions)} {_plural(len(regions), 'région', 'régions')}"
         size += " en relève"
-    yield Candidate(f"déposer à l'appel {call_name(expected)} (et non à l'appel "
+    yield Candidate(f"déposer au titre de l'appel à projets {call_name(expected)} (et non de l'appel à projets "
                     f"{call_name(ctx.dossier.get('call'))}){size}", [replace("/call", expected)])
 
 
@@ -416,7 +416,7 @@ def _late_submission(ctx: Context):
     at = dt.datetime.combine(deadline, dt.time(23, 59), tzinfo=PARIS)
     call = ctx.dossier.get("call")
     yield Candidate(f"déposer au plus tard le {french(deadline)} à 23:59 heure de Paris "
-                    f"(date limite de l'appel {call_name(call)})", [replace("/submitted_at", at.isoformat())])
+                    f"(date limite de l'appel à projets {call_name(call)})", [replace("/submitted_at", at.isoformat())])
 
 
 @generator("DUI_NOT_SEGUR_REFERENCED")
@@ -471,7 +471,7 @@ def _not_essms(ctx: Context):
     every = [x.get("casf_item") for x in ctx.dossier["structures"] if x.get("casf_item") is not None]
     item = Counter(same or every).most_common(1)[0][0] if (same or every) else 6
     yield Candidate(f"{_label(s)} : n'est finançable que si elle relève d'un item de l'article L.312-1 I "
-                    f"du CASF (par exemple l'item {item}) ; sinon, la retirer du regroupement",
+                    f"du CASF (par exemple l'item {item}) ; sinon, la retirer du dossier",
                     [replace(f"/structures/{ctx.index}/casf_item", item)])
 
 

@@ -71,7 +71,7 @@ class RuleNode:
     reads: tuple[FactRead, ...]
     message: str | None
     citation: str | None
-    children: tuple["RuleNode", ...] = ()
+    children: tuple[RuleNode, ...] = ()
     span: Span = attrs.field(default=None, eq=False)
     # the conditions the rule tested, as written (ast.Expr; None when absent), for renderings
     when: object = attrs.field(default=None, eq=False, repr=False)
@@ -170,6 +170,11 @@ def null_word(checked, expr, binder=None, type_=None) -> str:
     return "inconnue" if date else "sans objet"
 
 
+def message_nulls(checked, info) -> tuple[str, ...]:
+    """How a null reads in each placeholder of the message of rule `info` (`french.render_message`)."""
+    return tuple(null_word(checked, part, info.binder) for part in info.message if not isinstance(part, str))
+
+
 def build_trace(policy, facts, records, def_values, ok, rec) -> Trace:
     from . import __version__
     from .french import render_message
@@ -189,7 +194,8 @@ def build_trace(policy, facts, records, def_values, ok, rec) -> Trace:
             info.severity, Outcome(rec_.outcome).label, rules[rec_.by].name if rec_.by != NO_RULE else None,
             tuple(FactRead(r.label, v, null_word(checked, r.expr, info.binder))
                   for r, v in zip(info.reads, rec_.reads, strict=True)),
-            render_message(info.message, rec_.values) if rec_.values is not None else None, info.source, children,
+            render_message(info.message, rec_.values, message_nulls(checked, info)) if rec_.values is not None
+            else None, info.source, children,
             info.span, info.when, info.applies)
 
     top = tuple(n for n in (node(r, -1) for r in checked.rules if r.binder is None) if n is not None)

@@ -10,20 +10,41 @@ import datetime as dt
 from collections.abc import Iterable
 from decimal import MAX_PREC, Context, Decimal
 
-__all__ = ["french", "render_message"]
+from dateutil import tz
+
+__all__ = ["datetime_label", "french", "render_message"]
+
+PARIS = tz.gettz("Europe/Paris")
 
 _EXACT = Context(prec=MAX_PREC)   # the caller's decimal context never rounds a value shown
 
 
-def french(v: object) -> str:
-    """One value in French: `non renseigné` for null, `oui`/`non`, dd/mm/yyyy, decimal comma."""
+def datetime_label(v: dt.datetime) -> str:
+    """An instant at Paris time (the deadlines are Paris midnights), its own offset beside it:
+    `16/10/2021 à 00:30 heure de Paris (15/10/2021 à 23:30 en UTC+01:00)`."""
+    if v.tzinfo is None or v.utcoffset() is None:
+        return v.strftime("%d/%m/%Y à %H:%M")
+    off = v.strftime("%z")
+    off = f"UTC{off[:3]}:{off[3:5]}"
+    try:
+        paris = v.astimezone(PARIS)
+    except (OverflowError, ValueError):   # at the edges of the calendar: as filed
+        return f"{v.strftime('%d/%m/%Y à %H:%M')} ({off})"
+    shown = paris.strftime("%d/%m/%Y à %H:%M") + " heure de Paris"
+    if paris.utcoffset() == v.utcoffset():
+        return f"{shown} ({off})"
+    return f"{shown} ({v.strftime('%d/%m/%Y à %H:%M')} en {off})"
+
+
+def french(v: object, null: str = "non renseigné") -> str:
+    """One value in French: `null` for null (« non renseigné », what the dossier left empty, unless
+    told otherwise), `oui`/`non`, dd/mm/yyyy, instants at Paris time, decimal comma."""
     if v is None:
-        return "non renseigné"
+        return null
     if isinstance(v, bool):
         return "oui" if v else "non"
     if isinstance(v, dt.datetime):
-        off = v.strftime("%z")
-        return v.strftime("%d/%m/%Y à %H:%M") + (f" (UTC{off[:3]}:{off[3:]})" if off else "")
+        return datetime_label(v)
     if isinstance(v, dt.date):
         return v.strftime("%d/%m/%Y")
     if isinstance(v, Decimal):
@@ -38,12 +59,17 @@ def french(v: object) -> str:
     return str(v)
 
 
-def render_message(parts: Iterable[object], values: Iterable[object]) -> str:
+def render_message(parts: Iterable[object], values: Iterable[object], nulls: Iterable[str] = ()) -> str:
     """A message from its parts (text, and one placeholder per `{…}`) and the placeholders' values.
 
-    Every part that is not a `str` is a placeholder, filled with the next value, in French.
+    Every part that is not a `str` is a placeholder, filled with the next value, in French;
+    `nulls` says, placeholder by placeholder, how a null reads (see `explain.null_word`;
+    « non renseigné » when not given).
     """
-    out, it = [], iter(values)
+    out, it, words = [], iter(values), iter(nulls)
     for part in parts:
-        out.append(part if isinstance(part, str) else french(next(it)))
+        if isinstance(part, str):
+            out.append(part)
+        else:
+            out.append(french(next(it), next(words, "non renseigné")))
     return "".join(out)

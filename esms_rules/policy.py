@@ -23,6 +23,7 @@ from . import __version__
 from .compile import compile_policy
 from .decision import AMOUNT, CALL, CONTRACT_SOURCE, SHARE, Decision, Reason, StructureResult, Verdict
 from .diagnostics import Diagnostic, DossierError, PolicyError, Problem
+from .explain import message_nulls
 from .french import render_message
 from .span import Span
 from .validate import Validator
@@ -112,6 +113,7 @@ class Policy:
         self._output_names = tuple(checked.outputs)
         # what a reason says of its rule, worked out once: (code, rule, source, level, severity)
         self._reason_parts = [(r.code, r.name, r.source or "", r.level, r.severity) for r in checked.all_rules]
+        self._message_nulls = [message_nulls(checked, r) for r in checked.all_rules]   # how a null reads
         self.compiled("decision")  # compile now, so that a policy that cannot compile fails to load
         self._decide_fast: Callable[[dict[str, Any]], Verdict | None] | None = None  # see _fused_decider
 
@@ -228,7 +230,8 @@ class Policy:
         per_item: dict[int, list[Reason]] = {}
         for idx, item, values in fired:
             code, name, source, level, severity = parts[idx]
-            reason = Reason(code, name, render_message(rules[idx].message, values), source, level, severity)
+            message = render_message(rules[idx].message, values, self._message_nulls[idx])
+            reason = Reason(code, name, message, source, level, severity)
             if item >= 0:
                 per_item.setdefault(item, []).append(reason)
             elif severity == "warning":

@@ -22,14 +22,11 @@ every `<details>` before printing), by hash.
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import hashlib
 import html
 import json
 import re
 from decimal import Decimal
-
-from dateutil import tz
 
 from . import ast
 from .french import french
@@ -52,7 +49,6 @@ SEVERITY_LABELS = {"blocking": "bloquant", "warning": "avertissement", "inadmiss
 CALL_LABELS = {"regional": "régional", "national": "national"}
 PROGRAMME_TITLES = {"esms-numerique": "Décision ESMS numérique",
                     "mes-pilotes": "Décision ESMS pilote Mon espace santé"}
-PARIS = tz.gettz("Europe/Paris")
 
 
 # ---- values ------------------------------------------------------------------
@@ -95,22 +91,6 @@ def share_label(v) -> str:
     return f"{french(d * 100)} %"
 
 
-def datetime_label(v: dt.datetime) -> str:
-    """An instant at Paris time (deadlines are Paris midnights), its own offset beside it."""
-    if v.tzinfo is None or v.utcoffset() is None:
-        return v.strftime("%d/%m/%Y à %H:%M")
-    off = v.strftime("%z")
-    off = f"UTC{off[:3]}:{off[3:5]}"
-    try:
-        paris = v.astimezone(PARIS)
-    except (OverflowError, ValueError):   # at the edges of the calendar: as filed
-        return f"{v.strftime('%d/%m/%Y à %H:%M')} ({off})"
-    shown = paris.strftime("%d/%m/%Y à %H:%M") + " heure de Paris"
-    if paris.utcoffset() == v.utcoffset():
-        return f"{shown} ({off})"
-    return f"{shown} ({v.strftime('%d/%m/%Y à %H:%M')} en {off})"
-
-
 def value_label(v, null: str = "non renseigné", *, longest: int | None = None) -> str:
     """A value read by a rule or held by a definition, the French way (dates, decimals, booleans).
 
@@ -120,8 +100,6 @@ def value_label(v, null: str = "non renseigné", *, longest: int | None = None) 
         return null
     if isinstance(v, str) and v == "":
         return "« »"
-    if isinstance(v, dt.datetime):
-        return datetime_label(v)
     if isinstance(v, (list, tuple)):
         if not v:
             return "aucun"
@@ -330,7 +308,7 @@ def _conditions(node, reads=None) -> list[tuple[str, list]]:
 
 def _other_reads(node) -> list:
     """The values a rule read that its conditions do not show (read by its message)."""
-    shown = set()
+    shown: set[str] = set()
     for _, parts in _conditions(node):
         shown.update(t for k, t in parts if k in ("name", "call"))
     return [r for r in node.reads if r.name not in shown]
@@ -434,6 +412,13 @@ class _View:
         return out
 
 
+def _group_message(g) -> str:
+    """The message of a structure-level reason: its own for one structure, the first one's for several."""
+    if len(g["finess"]) == 1:
+        return g["message"]
+    return f"Par exemple, pour {g['finess'][0]} : {g['message']}"
+
+
 def _reads_inline(reads) -> str:
     return " ; ".join(f"{r.name} = {_one_line(value_label(r.value, r.null))}" for r in reads)
 
@@ -525,6 +510,7 @@ def _text(v: _View) -> str:
             n = len(g["finess"])
             w(f"     {'Structure concernée' if n == 1 else f'Structures concernées ({n})'} : "
               f"{t(', '.join(str(f) for f in g['finess']))}")
+            w(f"     {t(_group_message(g))}")
             for label, parts in g["conditions"]:
                 w(f"     {label.capitalize()} : {cond(parts)}")
             w(f"     Source {cite(g['ref'])}")
@@ -692,6 +678,7 @@ def _markdown(v: _View) -> str:
             w(f"{k}. **{_code(g['code'])}** — {g['severity_label']} ({where})  ")
             w(f"   *{'Structure concernée' if n == 1 else f'Structures concernées ({n})'}* : "
               f"{md(', '.join(str(f) for f in g['finess']))}  ")
+            w(f"   {md(_group_message(g))}  ")
             for label, parts in g["conditions"]:
                 w(f"   *{label.capitalize()}* : {_md_cond(parts)}  ")
             w(f"   *Source* {cite(g['ref'])}")
@@ -971,7 +958,8 @@ def _html(v: _View) -> str:
                 listed += f", … et {n - _LISTED} autres (voir le tableau des structures)"
             who = "Structure concernée" if n == 1 else f"Structures concernées ({n})"
             w(f'<li>{head(g)}<span class="who"><span class="label">{who} :</span> '
-              f'<span class="mono">{h(listed)}</span></span>{conditions(g["conditions"])}{cite(g["ref"])}</li>')
+              f'<span class="mono">{h(listed)}</span></span><span class="msg">{h(_group_message(g))}</span>'
+              f'{conditions(g["conditions"])}{cite(g["ref"])}</li>')
         w("</ol>")
         w("</section>")
     if v.suggestions is not None:

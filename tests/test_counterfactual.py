@@ -113,7 +113,7 @@ def test_grouping_too_small_one_more_singular():
     d = base()
     d["structures"] = d["structures"][:14]
     s = only(check_all(policy(P2025), d), "GROUPING_TOO_SMALL")
-    assert s.text.startswith("1 ESSMS éligible de plus en Bretagne (le regroupement en compterait 15")
+    assert s.text.startswith("1 ESSMS éligible de plus en Bretagne (le dossier en compterait 15")
 
 
 def test_grouping_too_small_overseas_threshold():
@@ -126,7 +126,7 @@ def test_grouping_too_small_overseas_threshold():
 
 def test_late_submission_moves_to_2359_paris_on_the_deadline_day():
     s = only(check_all(policy(P2025), base("late_submission_2025")), "LATE_SUBMISSION")
-    assert s.text == "déposer au plus tard le 15/09/2025 à 23:59 heure de Paris (date limite de l'appel régional)"
+    assert s.text == "déposer au plus tard le 15/09/2025 à 23:59 heure de Paris (date limite de l'appel à projets régional)"
     assert s.patch == ({"op": "replace", "path": "/submitted_at", "value": "2025-09-15T23:59:00+02:00"},)
 
 
@@ -172,8 +172,8 @@ def test_wrong_call():
     d["call"] = "national"
     d["submitted_at"] = "2025-05-10T10:00:00+02:00"
     s = only(check_all(policy(P2025), d), "WRONG_CALL")
-    assert s.text == ("déposer à l'appel régional (et non à l'appel national) : "
-                      "un regroupement de 16 structures sur 1 région en relève")
+    assert s.text == ("déposer au titre de l'appel à projets régional (et non de l'appel à projets national) : "
+                      "un dossier de 16 structures sur 1 région en relève")
     assert s.patch == ({"op": "replace", "path": "/call", "value": "regional"},)
 
 
@@ -236,7 +236,7 @@ def pilot_dossier(n: int) -> dict:
 
 def test_grouping_too_large_pilots_keep_one():
     s = only(check_all(policy("mes-pilotes-2023"), pilot_dossier(3)), "GROUPING_TOO_LARGE")
-    assert s.text == "ne garder qu'une structure : retirer 2 structures du regroupement (350000017, 220000018)"
+    assert s.text == "ne garder qu'une structure : retirer 2 structures du dossier (350000017, 220000018)"
     assert s.patch == ({"op": "remove", "path": "/structures/2"}, {"op": "remove", "path": "/structures/1"})
 
 

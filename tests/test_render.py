@@ -156,8 +156,9 @@ def test_french_values():
 def test_instants_at_paris_time_with_their_own_offset():
     """A filing at 23:30 UTC+01:00 on 15/10/2021 is 00:30 in Paris (summer time) on the 16th:
     shown at Paris time, the filing's own offset beside it, never the two mixed."""
-    from esms_rules.render import datetime_label
     import datetime as dt
+
+    from esms_rules.french import datetime_label
     late = dt.datetime(2021, 10, 15, 23, 30, tzinfo=dt.timezone(dt.timedelta(hours=1)))
     assert datetime_label(late) == "16/10/2021 à 00:30 heure de Paris (15/10/2021 à 23:30 en UTC+01:00)"
     paris = dt.datetime(2025, 9, 16, 0, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))
@@ -256,7 +257,7 @@ def test_markdown_and_text_neutralise_hostile_text(tmp_path):
 # ---- the trace's JSON Schema (docs/trace.md) ----------------------------------------------------
 def trace_schema() -> dict:
     doc = DOCS.read_text(encoding="utf-8")
-    m = re.search(r"<!-- schema:begin -->\s*```json\n(.*?)```\s*<!-- schema:end -->", doc, re.S)
+    m = re.search(r"<!-- schema:begin -->\s*```json\n(.*?)```\s*<!-- schema:end -->", doc, re.DOTALL)
     assert m, "docs/trace.md must hold the schema between <!-- schema:begin --> and <!-- schema:end -->"
     return json.loads(m.group(1))
 
@@ -329,7 +330,7 @@ def test_schema_rejects_a_broken_trace():
 def test_docs_example_is_a_real_trace():
     """The worked example in docs/trace.md is cut from the real trace of the AHI example dossier."""
     doc = DOCS.read_text(encoding="utf-8")
-    m = re.search(r"<!-- example:begin -->\s*```json\n(.*?)```\s*<!-- example:end -->", doc, re.S)
+    m = re.search(r"<!-- example:begin -->\s*```json\n(.*?)```\s*<!-- example:end -->", doc, re.DOTALL)
     assert m
     example = json.loads(m.group(1))
     real = esms_rules.evaluate(load_input("ahi_candidate_too_late_2025")).trace.to_dict()

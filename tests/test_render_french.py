@@ -27,7 +27,7 @@ from esms_rules.render import render
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
-from strategies import dossiers  # noqa: E402
+from strategies import dossiers
 
 ELIGIBLE = json.loads((HERE / "golden" / "render" / "inputs" / "eligible_regional_2025.json").read_text("utf-8"))
 POLICIES = {p.id: p for p in esms_rules.bundled_policies()}
@@ -48,7 +48,7 @@ share funded funding submitted submission deadline late early unknown field fiel
 decision decisions reason reasons severity outcome level grouping counted belongs belong
 call calls regional region regions contract evaluated evaluation found missing empty summary
 details structure-level dossier-level would lift lifts suggestion suggestions
-""".split())
+""".split())  # noqa: SIM905 - a word list reads best as words
 
 
 def identifiers(policy) -> set[str]:
@@ -67,7 +67,7 @@ def identifiers(policy) -> set[str]:
             names.add(f.name)
             t = f.type
             while hasattr(t, "inner") or hasattr(t, "element"):
-                t = getattr(t, "inner", None) or getattr(t, "element")
+                t = getattr(t, "inner", None) or t.element
             if hasattr(t, "values"):
                 names.update(t.values)
             if hasattr(t, "fields"):
@@ -110,8 +110,8 @@ def rendered_words(decision, suggestions, without=()) -> dict[str, str]:
     for fmt in ("text", "markdown", "html"):
         s = render(decision, fmt, suggestions=suggestions)
         if fmt == "html":
-            s = re.sub(r"<(style|script)>.*?</\1>", " ", s, flags=re.S)
-            s = re.sub(r"<code[^>]*>.*?</code>", " ", s, flags=re.S)   # identifiers
+            s = re.sub(r"<(style|script)>.*?</\1>", " ", s, flags=re.DOTALL)
+            s = re.sub(r"<code[^>]*>.*?</code>", " ", s, flags=re.DOTALL)   # identifiers
             s = html.unescape(re.sub(r"<[^>]+>", " ", s))
         if fmt == "markdown":
             s = html.unescape(s.replace("\\", ""))
