@@ -19,7 +19,6 @@ from .runtime import NO_RULE, Outcome
 from .span import Span
 
 
-
 def jsonable(v, depth: int = 0):
     """A JSON-ready copy of a value read by a rule; records inside lists shown by their key."""
     if isinstance(v, bool) or v is None or isinstance(v, (int, str)):
