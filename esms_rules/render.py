@@ -314,6 +314,12 @@ def _other_reads(node) -> list:
     return [r for r in node.reads if r.name not in shown]
 
 
+def _bundled_programme(policy_id) -> str | None:
+    """The programme of a bundled policy, from its header (a decision without trace does not say it)."""
+    from .registry import bundled_registry
+    return next((e.programme for e in bundled_registry().entries if e.id == policy_id), None)
+
+
 # ---- what a rendering shows ------------------------------------------------------
 class _View:
     """Everything a rendering shows, computed once from the decision (and suggestions)."""
@@ -322,7 +328,7 @@ class _View:
         self.d = decision
         self.trace = decision.trace
         self.suggestions = list(suggestions) if suggestions is not None else None
-        programme = self.trace.programme if self.trace is not None else None
+        programme = self.trace.programme if self.trace is not None else _bundled_programme(decision.policy_id)
         head = PROGRAMME_TITLES.get(programme, "Décision")
         self.title = f"{head} — dossier {decision.dossier if decision.dossier is not None else '(sans identifiant)'}"
         self.identity = [("Politique", decision.policy_id), ("sha256", decision.sha256),

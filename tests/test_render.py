@@ -29,7 +29,7 @@ GOLDEN = HERE / "golden" / "render"
 INPUTS = GOLDEN / "inputs"
 DOCS = HERE.parent / "docs" / "trace.md"
 CASES = ["eligible_regional_2025", "ahi_candidate_too_late_2025", "late_submission_2025",
-         "structure_reasons_confort_2025"]
+         "structure_reasons_confort_2025", "pilots_two_structures_2023"]
 UPDATE = os.environ.get("ESMS_UPDATE_GOLDEN") == "1"
 
 HOSTILE_POLICY = r'''
@@ -104,6 +104,20 @@ def test_golden_cases_cover_what_they_claim():
     codes = {c for st in s.structures for c in (r.code for r in st.reasons)}
     assert codes == {"NOT_ESSMS", "CONFORT_ONLY", "DUPLICATE_STRUCTURE"}
     assert any(st.funded_share not in (0, 1) for st in s.structures)
+    p = d["pilots_two_structures_2023"]
+    assert p.policy_id == "mes-pilotes-2023" and p.call is None
+    assert "GROUPING_TOO_LARGE" in [r.code for r in p.reasons]
+    assert [w.code for w in p.warnings] == ["DEADLINE_UNKNOWN"]
+
+
+@pytest.mark.parametrize("trace", [True, False])
+def test_a_pilots_decision_is_titled_for_its_programme(trace):
+    decision = esms_rules.evaluate(load_input("pilots_two_structures_2023"), trace=trace)
+    text = render(decision, "text")
+    assert text.startswith("Décision ESMS pilote Mon espace santé — dossier MES-23-TWO\n")
+    assert "Décision ESMS numérique" not in text
+    assert "Appel : aucun : le dossier ne relève d'aucun appel" in text
+    assert "deadline [inconnue] est vide" in text or not trace     # a computed null date: « inconnue »
 
 
 # ---- content and order ------------------------------------------------------------------------
