@@ -379,7 +379,7 @@ class _View:
                 "ref": self.ref(r.source), "severity": r.severity,
                 "severity_label": SEVERITY_LABELS.get(r.severity, r.severity),
                 "span": span_label(node.span) if node is not None else "",
-                "finess": finess, "conditions": _conditions(node, _reads_by_label(node)) if node is not None else []}
+                "finess": finess, "item": item, "conditions": _conditions(node, _reads_by_label(node)) if node is not None else []}
 
     def _groups(self):
         """Structure-level reasons by rule: the structures each concerns, its condition once."""
@@ -387,14 +387,11 @@ class _View:
         for r in self.structure_reasons:
             g = groups.get((r["rule"], r["code"]))
             if g is None:
-                node = self.trace.fired(r["rule"], self._index(r["finess"])) if self.trace is not None else None
+                node = self.trace.fired(r["rule"], r["item"]) if self.trace is not None else None
                 g = groups[(r["rule"], r["code"])] = {
                     **r, "finess": [], "conditions": _conditions(node) if node is not None else []}
             g["finess"].append(r["finess"])
         return list(groups.values())
-
-    def _index(self, finess):
-        return next(i for i, s in enumerate(self.d.structures) if s.finess == finess)
 
     def structure_rows(self):
         rows = []
