@@ -29,8 +29,8 @@ import json
 import os
 import sys
 import traceback
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import click
 
@@ -877,7 +877,7 @@ def parse_span(span: str) -> tuple[str, int | None]:
 @click.option("--context", "-C", default=3, show_default=True, metavar="N", type=click.IntRange(0),
               help="Lines shown before and after LINE.")
 @click.option("--path", "path_only", is_flag=True,
-              help="Print only the file's path on this machine (to open it: `$EDITOR \"$(esms-rules source --path …)\"`).")
+              help="Print only the file's path on this machine, e.g. to open it in an editor.")
 def source(span, context, path_only):
     """Show the policy text a span points to, as reports print them.
 

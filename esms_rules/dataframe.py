@@ -14,7 +14,7 @@ so the field is left out; None, NA and NaT are null.
 from __future__ import annotations
 
 import math
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 
 def is_dataframe(obj) -> bool:

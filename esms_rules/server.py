@@ -28,7 +28,7 @@ import os
 import sys
 import time
 import traceback
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import attrs
 
@@ -62,7 +62,7 @@ class ServerConfig:
         return json.dumps(attrs.asdict(self))
 
     @classmethod
-    def from_env(cls) -> "ServerConfig":
+    def from_env(cls) -> ServerConfig:
         raw = os.environ.get(ENV_CONFIG)
         if not raw:
             return cls()
@@ -136,7 +136,7 @@ class JsonLines(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         body = record.msg if isinstance(record.msg, dict) else {"message": record.getMessage()}
-        stamp = datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds")
+        stamp = datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
         return json.dumps({"ts": stamp, "log": record.name.rsplit(".", 1)[-1], **body},
                           ensure_ascii=False, default=str)
 
@@ -408,7 +408,8 @@ def create_app(config: ServerConfig | None = None):
     async def diff(request: Request) -> Response:
         fmt = request.query_params.get("format", "json")
         if fmt not in DIFF_TYPES:
-            raise BadRequest(400, "invalid_parameter", _problem("?format", f"expected json, text or html, found {fmt!r}"))
+            raise BadRequest(400, "invalid_parameter",
+                             _problem("?format", f"expected json, text or html, found {fmt!r}"))
         value = _parse(await body_of(request))
         old, new, options = diff_request(engine.policies, value)
         from esms_rules import diff as semantic_diff
@@ -494,8 +495,8 @@ def app_from_env():
 def run(config: ServerConfig, host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
     """Serve until interrupted (uvicorn; each worker builds the app from the configuration)."""
     try:
-        import uvicorn
         import starlette  # noqa: F401
+        import uvicorn
     except ImportError as e:
         raise MissingExtra("`esms-rules serve` needs the server extra: pip install 'esms-rules[server]' "
                            f"({e})") from None
