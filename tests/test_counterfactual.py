@@ -126,7 +126,8 @@ def test_grouping_too_small_overseas_threshold():
 
 def test_late_submission_moves_to_2359_paris_on_the_deadline_day():
     s = only(check_all(policy(P2025), base("late_submission_2025")), "LATE_SUBMISSION")
-    assert s.text == "déposer au plus tard le 15/09/2025 à 23:59 heure de Paris (date limite de l'appel à projets régional)"
+    assert s.text == ("déposer au plus tard le 15/09/2025 à 23:59 heure de Paris "
+                      "(date limite de l'appel à projets régional)")
     assert s.patch == ({"op": "replace", "path": "/submitted_at", "value": "2025-09-15T23:59:00+02:00"},)
 
 
