@@ -62,7 +62,7 @@ class Reason:
 class StructureResult:
     """One item of the policy's item list (a structure): its key, its own reasons and share."""
 
-    finess: object
+    finess: Any                # the key of the item: its record's first field (a FINESS number)
     eligible: bool
     funded_share: Decimal | None
     reasons: tuple[Reason, ...] = ()
@@ -89,7 +89,7 @@ class Verdict(NamedTuple):
 class Decision:
     """The contract's decision for one dossier, with every output and, on demand, the trace."""
 
-    dossier: object
+    dossier: Any               # the dossier's `id`, as given
     policy_id: str
     sha256: str
     recevable: bool

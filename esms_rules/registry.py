@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+import threading
 import time
 from functools import cached_property, lru_cache
 from importlib.resources.abc import Traversable
@@ -22,8 +23,10 @@ from typing import Any
 
 import attrs
 
+from .check import check
 from .decision import Decision
 from .diagnostics import Diagnostic, DossierError, PolicyError, Problem
+from .load import EXTENSION, FileSources, bundled_root, display_name, load_program, resolve_path
 from .policy import Policy, collector_paused
 from .span import Span
 from .validate import _kind
@@ -32,8 +35,6 @@ log = logging.getLogger(__name__)
 
 __all__ = ["Entry", "Registry", "bundled_policies", "bundled_registry", "clear_caches", "evaluate",
            "load_policy", "policy_for", "read_header"]
-
-EXTENSION = ".esms"
 
 # The header's tokens: the few a header holds, with the grammar's spelling (grammar/esms.lark).
 # Anything else (an escape in a string, a decimal, `true`…) sends `read_header` to the parser.
@@ -112,7 +113,7 @@ class Entry:
     id: str
     programme: str | None
     campaign: int | None
-    effective: object          # a date, as the header gives it (None when absent)
+    effective: Any             # a date, as the header gives it (None when absent)
     source: Traversable = attrs.field(eq=False, repr=False)
 
     def sort_key(self) -> tuple[str, int]:
@@ -128,15 +129,11 @@ class Registry:
 
     @cached_property
     def root(self) -> Traversable:
-        if self._root is not None:
-            return self._root
-        from .load import bundled_root
-        return bundled_root()
+        return self._root if self._root is not None else bundled_root()
 
     @cached_property
     def entries(self) -> tuple[Entry, ...]:
         """Every file with a `policy` header, by programme and campaign (modules excluded)."""
-        from .load import display_name
         found = []
         for f in sorted(self.root.iterdir(), key=lambda f: f.name):
             if not f.name.endswith(EXTENSION) or not f.is_file():
@@ -207,6 +204,7 @@ def bundled_registry() -> Registry:
 _CACHE_SIZE = 64
 # key -> (policy, the fingerprint of every file it was read from: the policy and its imports)
 _loaded: dict[str, tuple[Policy, tuple[tuple[Traversable, object], ...]]] = {}
+_loaded_lock = threading.Lock()
 
 
 def _fingerprint(f: Traversable) -> object:
@@ -226,7 +224,6 @@ def load_policy(path_or_name: str | Path | Policy) -> Policy:
     it imports has changed (modification time and size)."""
     if isinstance(path_or_name, Policy):
         return path_or_name
-    from .load import FileSources, bundled_root, load_program, resolve_path
     f = resolve_path(path_or_name)
     key = str(f.resolve()) if isinstance(f, Path) else f"bundled:{f.name}"
     hit = _loaded.get(key)
@@ -234,23 +231,24 @@ def load_policy(path_or_name: str | Path | Policy) -> Policy:
         return hit[0]
     sources = FileSources(f.parent if isinstance(f, Path) else bundled_root())
     before = _fingerprint(f)
-    from .check import check
     start = time.perf_counter()
     with collector_paused():
         policy = Policy(check(load_program(f, sources)))
     log.info("policy %s built from %s: sha256 %s, %.0f ms", policy.id, key.removeprefix("bundled:"), policy.sha256,
              (time.perf_counter() - start) * 1000)
     files = ((f, before),) + tuple((x, _fingerprint(x)) for x in sources.files.values())
-    _loaded.pop(key, None)
-    while len(_loaded) >= _CACHE_SIZE:
-        del _loaded[next(iter(_loaded))]
-    _loaded[key] = (policy, files)
+    with _loaded_lock:
+        _loaded.pop(key, None)
+        while len(_loaded) >= _CACHE_SIZE:
+            del _loaded[next(iter(_loaded))]
+        _loaded[key] = (policy, files)
     return policy
 
 
 def clear_caches() -> None:
     """Forget every loaded policy and the bundled registry (benchmarks measure cold loads)."""
-    _loaded.clear()
+    with _loaded_lock:
+        _loaded.clear()
     bundled_registry.cache_clear()
 
 
