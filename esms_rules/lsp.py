@@ -29,10 +29,10 @@ from lsprotocol import types as lsp
 from pygls.lsp.server import LanguageServer
 
 from . import __version__, ast
-from .check import CheckedPolicy, check
+from .check import CheckResult, check_text
 from .diagnostics import Diagnostic, PolicyError
 from .infer import BUILTINS
-from .load import Program, bundled_file, link
+from .load import FileSources, MemorySources, Program, bundled_file
 from .span import Span
 
 KEYWORDS = ("policy", "import", "enum", "record", "fact", "codes", "table", "param", "def", "rule",
@@ -113,20 +113,17 @@ class Analysis:
     text: str
     diagnostics: list[Diagnostic]
     program: Program | None = None
-    checked: CheckedPolicy | None = None
+    checked: CheckResult | None = None     # what the checker could type, even with errors elsewhere
 
     @classmethod
-    def of(cls, text: str, path: Path) -> Analysis:
+    def of(cls, text: str, path: Path, buffers: dict[str, str] | None = None) -> Analysis:
+        """Check `text` in memory. Its imports come from `buffers` (the editor's open documents,
+        by path) when one is beside it, else from files: beside it, then the bundled modules."""
         file = str(path)
-        try:
-            program = link(text, file, path.parent)
-        except PolicyError as e:
-            return cls(file, text, list(e.diagnostics))
-        try:
-            checked = check(program)
-        except PolicyError as e:
-            return cls(file, text, list(e.diagnostics), program)
-        return cls(file, text, list(checked.warnings), program, checked)
+        near = {f: t for f, t in (buffers or {}).items() if Path(f).parent == path.parent and f != file}
+        result = check_text(text, file, MemorySources(near, fallback=FileSources(path.parent)))
+        return cls(file, text, list(result.diagnostics), result.program,
+                   result if result.program is not None else None)
 
     # -- declarations by name
     def declarations(self) -> dict[str, list[tuple[str, Any]]]:
@@ -191,7 +188,7 @@ class Analysis:
         doc = _doc_comment(src.get(node.span.file, ""), node.span.start)
         where = f"*{Path(node.span.file).name}:{node.span.line}*"
         if kind == "code":
-            raised = [r.name for r in (self.checked.all_rules if self.checked else ()) if r.code == node.code]
+            raised = [r.name for r in (self.checked.rules if self.checked else ()) if r.code == node.code]
             head = f"reason code `{node.code}`" + (f": « {node.description} »" if node.description else "")
             return head + (f"\n\nraised by {', '.join(f'`{r}`' for r in raised)}" if raised else "") + f"\n\n{where}"
         if kind in ("rule", "exception"):
@@ -219,7 +216,7 @@ class Analysis:
             return None
         if kind == "def" and node.name in c.defs:
             return str(c.defs[node.name].type)
-        fact = c.facts.field(node.name) if kind == "fact" else None
+        fact = c.facts.get(node.name) if kind == "fact" else None
         if fact is not None:
             return str(fact.type)
         if kind == "table" and node.name in c.tables:
@@ -337,9 +334,13 @@ class EsmsLanguageServer(LanguageServer):
         self.analyses: dict[str, Analysis] = {}     # uri -> the latest analysis
         self.linked: dict[str, Analysis] = {}       # uri -> the latest analysis whose program linked
 
+    def buffers(self) -> dict[str, str]:
+        """The open documents' texts, by path."""
+        return {str(uri_to_path(u)): d.source for u, d in self.workspace.text_documents.items()}
+
     def analyze(self, uri: str) -> Analysis:
         doc = self.workspace.get_text_document(uri)
-        a = Analysis.of(doc.source, uri_to_path(uri))
+        a = Analysis.of(doc.source, uri_to_path(uri), self.buffers())
         self.analyses[uri] = a
         if a.program is not None:
             self.linked[uri] = a
@@ -380,7 +381,12 @@ def did_open(ls: EsmsLanguageServer, params: lsp.DidOpenTextDocumentParams):
 
 @server.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
 def did_change(ls: EsmsLanguageServer, params: lsp.DidChangeTextDocumentParams):
-    ls.analyze(params.text_document.uri)
+    uri = params.text_document.uri
+    ls.analyze(uri)
+    folder = uri_to_path(uri).parent
+    for other in list(ls.analyses):       # documents beside it may import it: their diagnostics change too
+        if other != uri and uri_to_path(other).parent == folder:
+            ls.analyze(other)
 
 
 @server.feature(lsp.TEXT_DOCUMENT_DID_SAVE)

@@ -214,3 +214,26 @@ def test_without_pygls_the_command_says_what_to_install(run_cli, monkeypatch):
     monkeypatch.setitem(sys.modules, "pygls.lsp.server", None)
     r = run_cli("lsp")
     assert r.exit_code == 2 and "esms-rules[lsp]" in r.stderr
+
+
+def test_partial_results_while_the_policy_has_errors(client):
+    path = client.root / "partial.esms"
+    broken = DRAFT.replace("when     nb_structures <", "when     nb_structure <")
+    assert [d["code"] for d in client.open(path, broken)] == ["unknown-name"]
+    value = client.at("textDocument/hover", path, *pos(broken, "minimum and", shift=1))["contents"]["value"]
+    assert "type: `int`" in value            # the checker typed `minimum` despite the error in the rule
+
+
+def test_imports_from_unsaved_buffers(client):
+    folder = client.root / "unsaved"
+    folder.mkdir()
+    lib, policy = folder / "extra_lib.esms", folder / "uses.esms"   # neither exists on disk
+    assert client.open(lib, "fact extra: int\n") == []
+    text = "import extra_lib\n\ndef doubled = extra * 2\n"
+    assert client.open(policy, text) == []
+    found = client.at("textDocument/definition", policy, *pos(text, "extra *"))
+    assert found[0]["uri"] == lib.as_uri()
+    client.notify("textDocument/didChange", {"textDocument": {"uri": lib.as_uri(), "version": 2},
+                                             "contentChanges": [{"text": "fact other: int\n"}]})
+    diags = client.wait_notification("textDocument/publishDiagnostics", uri=policy.as_uri())["diagnostics"]
+    assert [d["code"] for d in diags] == ["unknown-name"]      # the importer was checked again
