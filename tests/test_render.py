@@ -164,7 +164,7 @@ def test_french_values():
     assert "submitted_at [16/09/2025 à 00:00 heure de Paris (UTC+02:00)]" in text
     assert "Recevable : non" in text
     assert "Montant : sans objet (dossier non éligible)" in text
-    assert "maximum = sans objet" in text            # a computed null is not « non renseigné »
+    assert "grant = sans objet" in text              # a computed null is not « non renseigné »
 
 
 def test_instants_at_paris_time_with_their_own_offset():
