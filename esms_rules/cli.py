@@ -269,7 +269,9 @@ def main(argv: list[str] | None = None):
 @click.option("--format", "fmt", type=click.Choice(["human", "gnu", "json"]), default="human", show_default=True,
               help="human: message, source line and caret; gnu: one `file:line:col: error: …` line each; "
                    "json: an object with every diagnostic.")
-def check(paths, fmt):
+@click.option("--analyze", is_flag=True, help="Also warn about overlapping exceptions, rules that never fire and "
+                                              "conditions always true (docs/diff.md); warnings do not fail the check.")
+def check(paths, fmt, analyze):
     """Parse and check policy files.
 
     PATHS are `.esms` files, directories (every `.esms` file in them) or names of bundled
@@ -290,6 +292,12 @@ def check(paths, fmt):
                                     else load_program(path))
             policy_id = checked.id
             diagnostics += [(w, checked.program.sources) for w in checked.warnings]
+            if analyze and checked.program.header is not None:
+                from .analyze import analyze as analyze_policy
+                for d in analyze_policy(checked):
+                    if (d.code, d.message, str(d.span)) not in seen:
+                        seen.add((d.code, d.message, str(d.span)))
+                        diagnostics.append((d, checked.program.sources))
         except PolicyError as e:
             for d in e.diagnostics:
                 key = (d.code, d.message, str(d.span))
@@ -978,6 +986,9 @@ def compile_cmd(policy_spec, emit, mode):
     click.echo(source, nl=not source.endswith("\n"))
     return _exit(EXIT_OK)
 
+
+from .diff import diff_command  # noqa: E402  (`esms-rules diff`, docs/diff.md)
+cli.add_command(diff_command)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

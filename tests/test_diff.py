@@ -1,0 +1,169 @@
+"""The semantic diff (`esms_rules.diff`): mutations of every bundled policy are found, with a
+witness that both policies decide differently; reformatted or renamed copies show none."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from esms_rules import load_policy
+from esms_rules.cli import main
+from esms_rules.diff import change, corpus_impact, diff, render_json, render_text
+from esms_rules.fmt import format_source
+from esms_rules.load import bundled_dir
+
+CONVENTION_PENDING = re.compile(r"\nexception convention_pending to ahi_candidate \{.*?\n\}\n", re.S)
+
+
+def _copy(tmp_path: Path, name: str, edits: dict[str, list[tuple]]) -> Path:
+    """A copy of bundled policy `name` (and its imports) in tmp_path, with text edits per file."""
+    for f in bundled_dir().glob("*.esms"):
+        shutil.copy(f, tmp_path / f.name)
+    for file, subs in edits.items():
+        p = tmp_path / file
+        text = p.read_text(encoding="utf-8")
+        for old, new in subs:
+            if isinstance(old, re.Pattern):
+                text, n = old.subn(new, text)
+            else:
+                n = text.count(old)
+                text = text.replace(old, new)
+            assert n >= 1, f"mutation {old!r} does not apply to {file}"
+        p.write_text(text, encoding="utf-8")
+    return tmp_path / f"{name}.esms"
+
+
+def _verified(report, old, new):
+    for x in report.differences:
+        a, b = old.evaluate(x.witness), new.evaluate(x.witness)
+        assert change(a, b) == x.atoms and x.atoms, x.summary
+        assert sum(len(v) for v in x.witness.values() if isinstance(v, list)) <= 60
+
+
+SWAP = [("priority 2\n  applies  only_pjm", "priority 1\n  applies  only_pjm"),
+        ("priority 1\n  applies  only_ahi_or_pjm", "priority 2\n  applies  only_ahi_or_pjm")]
+
+# (policy, {file: [(old text, new text)]}, a declaration the diff must name as a cause)
+MUTATIONS = [
+    ("esms-numerique-2025", {"esms-numerique-2025.esms": [("= 2025-09-15", "= 2025-09-16")]}, "regional_deadline"),
+    ("esms-numerique-2025", {"esms-numerique-2025.esms": SWAP}, "pjm_only"),
+    ("esms-numerique-2025", {"esms-numerique-2025.esms": [("def national_deadline = 2025-06-01",
+                                                           "def national_deadline = 2025-05-31")]}, "national_deadline"),
+    ("esms-numerique-2025", {"common.esms": [('"corse": 8', '"corse": 9')]}, "minimum_size"),
+    ("esms-numerique-2025", {"common.esms": [("if n >= 50 and multiregional", "if n >= 49 and multiregional")]},
+     "expected_call"),
+    ("esms-numerique-2025", {"esms-numerique-2025.esms": [(CONVENTION_PENDING, "\n")]}, "convention_pending"),
+    ("esms-numerique-2025", {"common.esms": [("when     s.confort_share >= 1", "when     not (s.confort_share >= 1)")]},
+     "confort_only"),
+    ("esms-numerique-2025", {"esms-numerique-2025.esms": [('s.sector in ["AHI", "PJM"]', 's.sector in ["AHI", "PJM", "PA"]')]},
+     "only_ahi_or_pjm"),
+    ("esms-numerique-2024", {"esms-numerique-2024.esms": [("= 2024-06-01", "= 2024-06-02")]}, "multiregional_deadline"),
+    ("esms-numerique-2023", {"esms-numerique-2023.esms": [(re.compile(r"\nexception ahi_pjm_only .*?\n\}\n", re.S), "\n")]},
+     "ahi_pjm_only"),
+    ("esms-numerique-2023", {"esms-numerique-2023.esms": [('s.sector in ["AHI", "PJM"]', 's.sector in ["AHI", "PJM", "PH"]')]},
+     "only_ahi_or_pjm"),
+    ("esms-numerique-2022", {"esms-numerique-2022.esms": [("when     not (software.resah_referenced or software.segur_referenced)",
+                                                           "when     software.resah_referenced or software.segur_referenced")]},
+     "editor_not_referenced"),
+    ("esms-numerique-2022", {"esms-numerique-2022.esms": [("def national_deadline = 2022-07-18",
+                                                           "def national_deadline = 2022-07-17")]}, "national_deadline"),
+    ("esms-numerique-2021", {"esms-numerique-2021.esms": [('"acquisition": 25000', '"acquisition": 25001')]}, "forfait"),
+    ("esms-numerique-2021", {"esms-numerique-2021.esms": [("if n >= 50 then", "if n >= 51 then")]}, "expected_call"),
+    ("esms-numerique-2021", {"esms-numerique-2021.esms": [("= 2021-10-15\n  source", "= 2021-10-14\n  source")]},
+     "regional_deadline"),
+    ("mes-pilotes-2023", {"mes-pilotes-2023.esms": [('s.sector in ["PA", "PH"]', 's.sector in ["PA", "PH", "AHI"]')]},
+     "covered"),
+    ("mes-pilotes-2023", {"mes-pilotes-2023.esms": [("def maximum = 1", "def maximum = 2")]}, "maximum"),
+]
+FAST = {0, 1}   # the others run in the slow suite
+
+
+@pytest.mark.parametrize("i", [pytest.param(i, marks=() if i in FAST else pytest.mark.slow)
+                               for i in range(len(MUTATIONS))])
+def test_mutation_is_found_with_a_verified_witness(tmp_path, i):
+    name, edits, cause = MUTATIONS[i]
+    old, new = load_policy(name), load_policy(_copy(tmp_path, name, edits))
+    report = diff(old, new, searches=1200, shrink_budget=150)
+    assert report.differences, f"no difference found for {edits}"
+    _verified(report, old, new)
+    named = {c.name for x in report.differences for c in x.causes}
+    assert cause in named, (cause, named)
+    assert any(c.old_span or c.new_span for x in report.differences for c in x.causes)
+
+
+def test_reformatted_renamed_recited_copy_has_no_difference(tmp_path):
+    src = (bundled_dir() / "esms-numerique-2025.esms").read_text(encoding="utf-8")
+    text = format_source(src)
+    text = re.sub(r"\bonly_pjm\b", "seulement_pjm", text)          # a definition renamed
+    text = text.replace("Projet AHI : la convention", "Projet AHI : convention")   # a message
+    text = text.replace("ANS FAQ (PE", "FAQ de l'ANS (PE")                         # a citation
+    text = "# un commentaire\n" + text
+    p = tmp_path / "esms-numerique-2025.esms"
+    p.write_text(text, encoding="utf-8")
+    report = diff("esms-numerique-2025", p, searches=600)
+    assert report.differences == ()
+    assert "aucune différence trouvée par 600 recherches" in report.guarantee
+    out = json.loads(render_json(report))
+    assert out["differences"] == [] and out["complete"] is False and out["method"] == "search"
+
+
+def test_real_difference_2024_2025_json_and_text():
+    old, new = load_policy("esms-numerique-2024"), load_policy("esms-numerique-2025")
+    report = diff(old, new, searches=800, shrink_budget=150)
+    _verified(report, old, new)
+    out = json.loads(render_json(report))
+    assert out["bound"] == {"searches": 800, "max_structures": 60}
+    for x in out["differences"]:
+        assert {"summary", "causes", "witness", "old", "new"} <= set(x)
+        for side in ("old", "new"):
+            assert {"eligible", "recevable", "call", "amount_eur", "reasons", "warnings"} <= set(x[side])
+        for c in x["causes"]:
+            assert c["old_span"] or c["new_span"]
+    text = render_text(report)
+    assert "Méthode : recherche guidée" in text and "regional_deadline" in text
+    assert any("AHI_CANDIDATE_TOO_LATE" in x["summary"] for x in out["differences"])
+
+
+def test_corpus_every_changed_dossier_is_explained(tmp_path):
+    from esms_rules.search import Space
+    old, new = load_policy("esms-numerique-2024"), load_policy("esms-numerique-2025")
+    report = diff(old, new, searches=1500, shrink_budget=100)
+    space = Space([old.checked, new.checked], seed=12345)
+    corpus = [{**space.draw(), "id": f"C{i}"} for i in range(150)]
+    impact = corpus_impact(report, old, new, corpus)
+    assert impact["dossiers"] == 150 and not impact["invalid"]
+    assert impact["unexplained"] == []
+    counted = sum(c["count"] for c in impact["classes"]) + len(impact["combined"]) + impact["unchanged"]
+    assert counted == 150
+    # and the command line reads the corpus
+    path = tmp_path / "corpus.jsonl"
+    path.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in corpus[:20]), encoding="utf-8")
+    with pytest.raises(SystemExit) as e:
+        main(["diff", "esms-numerique-2024", "esms-numerique-2025", "--searches", "300", "--format", "json",
+              "--corpus", str(path), "-o", str(tmp_path / "out.json")])
+    assert e.value.code == 1
+    out = json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))
+    assert out["corpus"]["dossiers"] == 20
+
+
+def test_cli_no_difference_exit_0_and_text(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["diff", "esms-numerique-2025", "esms-numerique-2025", "--searches", "100"])
+    assert e.value.code == 0
+    assert "Aucune différence trouvée" in capsys.readouterr().out
+
+
+def test_html_is_self_contained_and_escaped(tmp_path):
+    from esms_rules.diff import render_html
+    report = diff("esms-numerique-2022", "esms-numerique-2023", searches=200, shrink_budget=50)
+    page = render_html(report)
+    assert page.startswith("<!DOCTYPE html>") and "Content-Security-Policy" in page
+    assert "http://" not in page and "https://" not in page and "<script" not in page
+    assert page.count('class="sides"') == len(report.differences) >= 1
+    hostile = report.differences[0]
+    import attrs
+    bad = attrs.evolve(report, differences=(attrs.evolve(hostile, witness={**hostile.witness, "id": "<b>x</b>"}),))
+    assert "<b>x</b>" not in render_html(bad) and "&lt;b&gt;x&lt;/b&gt;" in render_html(bad)
