@@ -71,9 +71,30 @@ def change(a: Decision, b: Decision) -> frozenset:
             atoms |= {("structure_" + kind, "+", c) for c in cb - ca} | {("structure_" + kind, "-", c) for c in ca - cb}
         if sa.funded_share != sb.funded_share:
             atoms.add(("funded_share", "changed", "changed"))
-    if len(a.structures) != len(b.structures):
-        atoms.add(("structures", len(a.structures), len(b.structures)))
     return frozenset(atoms)
+
+
+DERIVED = ("eligible", "recevable", "amount_eur", "structure_eligible", "funded_share")
+
+
+def class_key(atoms: frozenset) -> frozenset:
+    """What makes a class: the codes gained or lost and the call; eligibility, recevability,
+    amounts and shares follow from those when any is there (else they are the class)."""
+    primary = frozenset(a for a in atoms if a[0] not in DERIVED)
+    return primary or atoms
+
+
+def elementary(keys) -> tuple[list, dict]:
+    """The keys that are not the union of smaller keys found, and the others' decomposition."""
+    keys = sorted(set(keys), key=lambda k: (len(k), sorted(map(repr, k))))
+    base, combos = [], {}
+    for k in keys:
+        parts = [b for b in base if b < k]
+        if parts and frozenset().union(*parts) == k:
+            combos[k] = parts
+        else:
+            base.append(k)
+    return base, combos
 
 
 def _yes(v) -> str:
@@ -210,16 +231,16 @@ def changes(old: CheckedPolicy, new: CheckedPolicy) -> list[Change]:
     rb = {r.name: r for r in new.all_rules}
     for name in list(dict.fromkeys(list(ra) + list(rb))):
         a, b = ra.get(name), rb.get(name)
-        kind = "exception" if (a or b).target else "rule"
+        kind = "exception" if (a or rb[name]).target else "rule"
         if a is None or b is None:
-            out.append(Change(kind, name, ("ajoutée" if kind == "exception" else "ajoutée") if a is None else "supprimée",
+            out.append(Change(kind, name, "ajoutée" if a is None else "supprimée",
                               a.span if a else None, b.span if b else None))
             continue
         fa, fb = _rule_fields(a), _rule_fields(b)
         diffs = []
         for k in fa:
             if fa[k] != fb[k]:
-                if isinstance(fa[k], ast.Expr.__args__) or isinstance(fb[k], ast.Expr.__args__):
+                if k in ("condition (when)", "applies"):
                     diffs.append(f"{_FIELD_FR[k]} modifiée")
                 else:
                     diffs.append(f"{_FIELD_FR[k]} {_show(fa[k])} → {_show(fb[k])}")
@@ -365,8 +386,10 @@ def causes(all_changes: list[Change], old: Policy, new: Policy, dossier: dict,
 # ---- the comparison --------------------------------------------------------------------------
 @attrs.frozen
 class Difference:
-    atoms: frozenset
-    summary: str
+    key: frozenset             # the class: codes gained or lost, call (see class_key)
+    atoms: frozenset           # the witness's whole change
+    summary: str               # of the class
+    witness_summary: str       # of the witness's whole change
     causes: tuple[Change, ...]
     witness: dict
     old: Decision
@@ -374,7 +397,8 @@ class Difference:
     found: int                 # dossiers of the search in this class
 
     def to_dict(self) -> dict:
-        return {"summary": self.summary, "change": [list(a) for a in sorted(self.atoms, key=repr)],
+        return {"summary": self.summary, "class": [list(a) for a in sorted(self.key, key=repr)],
+                "witness_summary": self.witness_summary, "change": [list(a) for a in sorted(self.atoms, key=repr)],
                 "causes": [c.to_dict() for c in self.causes], "witness": self.witness, "verified": True,
                 "found_by_search": self.found,
                 "old": decision_summary(self.old), "new": decision_summary(self.new)}
@@ -390,21 +414,23 @@ class Report:
     invalid: int
     max_items: int
     seconds: float
+    combinations: tuple = ()   # {"classes": [numbers], "found": n}: changes that are unions of classes
     corpus: dict | None = None
 
     @property
     def guarantee(self) -> str:
-        if self.differences:
-            return (f"aucune autre classe de différence trouvée par {self.searches} recherches "
-                    f"(listes de 0 à {self.max_items} structures) ; ce n'est pas une preuve")
-        return (f"aucune différence trouvée par {self.searches} recherches "
-                f"(listes de 0 à {self.max_items} structures) ; ce n'est pas une preuve")
+        text = (f"aucune {'autre classe de ' if self.differences else ''}différence trouvée par "
+                f"{self.searches} recherches (listes de 0 à {self.max_items} structures) ; ce n'est pas une preuve")
+        if self.invalid:
+            text += f" ; {self.invalid} dossiers tirés, invalides pour l'une des politiques, n'ont pas été comparés"
+        return text
 
     def to_dict(self) -> dict:
         d = {"old": self.old, "new": self.new, "method": METHOD, "method_description": METHOD_TEXT,
-             "bound": {"searches": self.searches, "max_structures": self.max_items},
+             "bound": {"searches": self.searches, "max_structures": self.max_items, "invalid": self.invalid},
              "complete": False, "guarantee": self.guarantee,
              "differences": [x.to_dict() for x in self.differences],
+             "combinations": list(self.combinations),
              "declarations_changed": [c.to_dict() for c in self.changes]}
         if self.corpus is not None:
             d["corpus"] = self.corpus
@@ -425,9 +451,9 @@ def diff(old, new, *, searches: int = 3000, seed: int = 0, max_items: int = 60,
     start = time.perf_counter()
     old, new = _policy(old), _policy(new)
     space = Space([old.checked, new.checked], seed=seed, max_items=max_items)
-    classes: dict[frozenset, list] = {}     # atoms -> [count, smallest dossier]
+    found: dict[frozenset, list] = {}     # class key -> [count, smallest dossier]
     invalid = 0
-    for i in range(searches):
+    for _ in range(searches):
         d = space.draw()
         try:
             atoms = change(old.evaluate(d, trace=False), new.evaluate(d, trace=False))
@@ -435,28 +461,35 @@ def diff(old, new, *, searches: int = 3000, seed: int = 0, max_items: int = 60,
             invalid += 1
             continue
         if atoms:
-            got = classes.setdefault(atoms, [0, d])
+            got = found.setdefault(class_key(atoms), [0, d])
             got[0] += 1
             if _size(d) < _size(got[1]):
                 got[1] = d
     all_changes = changes(old.checked, new.checked)
+    base, combos = elementary(found)
     out = []
-    for atoms, (count, d) in classes.items():
-        def keep(x, atoms=atoms):
+    for key in base:
+        count, d = found[key]
+
+        def keep(x, key=key):
             try:
-                return change(old.evaluate(x, trace=False), new.evaluate(x, trace=False)) == atoms
+                return class_key(change(old.evaluate(x, trace=False), new.evaluate(x, trace=False))) == key
             except DossierError:
                 return False
         w = shrink(d, keep, space, budget=shrink_budget)
         w = {**w, "id": "TEMOIN"} if keep({**w, "id": "TEMOIN"}) else w
         a, b = old.evaluate(w), new.evaluate(w)           # verified again before it is reported
-        if change(a, b) != atoms:
+        atoms = change(a, b)
+        if class_key(atoms) != key:
             continue
-        out.append(Difference(atoms, summary(atoms, old.id, new.id),
+        out.append(Difference(key, atoms, summary(key, old.id, new.id), summary(atoms, old.id, new.id),
                               tuple(causes(all_changes, old, new, w, a, b)), w, a, b, count))
     out.sort(key=lambda x: (-x.found, x.summary))
+    index = {x.key: i + 1 for i, x in enumerate(out)}
+    combined = sorted(({"classes": sorted(index[p] for p in parts if p in index), "found": found[k][0]}
+                       for k, parts in combos.items()), key=lambda c: (-c["found"], c["classes"]))
     return Report(old.id, new.id, tuple(out), tuple(all_changes), searches, invalid, max_items,
-                  time.perf_counter() - start)
+                  time.perf_counter() - start, tuple(combined))
 
 
 # ---- corpus ----------------------------------------------------------------------------------
@@ -467,8 +500,8 @@ def corpus_impact(report: Report, old: Policy, new: Policy, dossiers: Iterable[d
     of classes' changes is counted under each of them (`combined`); anything else is listed
     in `unexplained`.
     """
-    by_atoms = {x.atoms: i for i, x in enumerate(report.differences)}
-    counts = [{"summary": x.summary, "count": 0, "ids": []} for x in report.differences]
+    by_key = {x.key: i for i, x in enumerate(report.differences)}
+    counts: list[dict] = [{"summary": x.summary, "count": 0, "ids": []} for x in report.differences]
     combined, unexplained, errors, total, same = [], [], [], 0, 0
     for d in dossiers:
         total += 1
@@ -478,19 +511,20 @@ def corpus_impact(report: Report, old: Policy, new: Policy, dossiers: Iterable[d
         except DossierError as e:
             errors.append({"id": ident, "error": str(e).splitlines()[0]})
             continue
+        key = class_key(atoms)
         if not atoms:
             same += 1
-        elif atoms in by_atoms:
-            c = counts[by_atoms[atoms]]
+        elif key in by_key:
+            c = counts[by_key[key]]
             c["count"] += 1
             c["ids"].append(ident)
         else:
-            parts = [i for i, x in enumerate(report.differences) if x.atoms <= atoms]
-            covered = set().union(*(report.differences[i].atoms for i in parts)) if parts else set()
-            if covered == atoms:
+            parts = [i for i, x in enumerate(report.differences) if x.key <= key]
+            covered = frozenset().union(*(report.differences[i].key for i in parts)) if parts else frozenset()
+            if covered == key:
                 combined.append({"id": ident, "classes": [i + 1 for i in parts]})
             else:
-                unexplained.append({"id": ident, "change": [list(a) for a in sorted(atoms - covered, key=repr)]})
+                unexplained.append({"id": ident, "change": [list(a) for a in sorted(key - covered, key=repr)]})
     return {"dossiers": total, "unchanged": same, "classes": counts, "combined": combined,
             "unexplained": unexplained, "invalid": errors}
 
@@ -549,6 +583,8 @@ def render_text(r: Report) -> str:
     for i, x in enumerate(r.differences, 1):
         lines.append(f"{i}. {x.summary}")
         lines.append(f"   Dossiers de la recherche dans cette classe : {x.found}")
+        if x.witness_summary != x.summary:
+            lines.append(f"   Sur le témoin : {x.witness_summary}")
         lines.append("   Causes :" if x.causes else "   Causes : non attribuées à une déclaration")
         for c in x.causes:
             lines.append(f"     - {KIND_FR[c.kind]} `{c.name}` : {c.detail} "
@@ -558,13 +594,17 @@ def render_text(r: Report) -> str:
         lines.append(f"   {r.old} : {_decision_line(x.old)}")
         lines.append(f"   {r.new} : {_decision_line(x.new)}")
         lines.append("")
+    if r.combinations:
+        lines.append("Changements qui cumulent plusieurs classes (dossiers de la recherche) : "
+                     + ", ".join(f"{' + '.join(map(str, c['classes']))} ({c['found']})" for c in r.combinations))
+        lines.append("")
     if r.corpus is not None:
         lines += render_corpus_text(r)
     return "\n".join(lines).rstrip() + "\n"
 
 
 def render_corpus_text(r: Report) -> list[str]:
-    c = r.corpus
+    c = r.corpus or {}
     lines = [f"Corpus : {c['dossiers']} dossier(s), {c['unchanged']} décidé(s) de même, "
              f"{len(c['invalid'])} invalide(s)."]
     for i, k in enumerate(c["classes"], 1):
@@ -595,7 +635,7 @@ def render_html(r: Report) -> str:
     """A self-contained page in the style of the decision report; every text escaped."""
     from .render import _CSS, _csp_hash, h
     css = _CSS + "\n" + _SIDE_CSS
-    csp = f"default-src 'none'; style-src {_csp_hash(css)}; base-uri 'none'; form-action 'none'"
+    csp = f"default-src 'none'; style-src {_csp_hash(css)}; img-src data:; base-uri 'none'; form-action 'none'"
     title = f"Différences de décision : {r.old} → {r.new}"
     out = ["<!DOCTYPE html>", '<html lang="fr">', "<head>", '<meta charset="utf-8">',
            f'<meta http-equiv="Content-Security-Policy" content="{h(csp)}">',

@@ -65,7 +65,7 @@ class Constants:
                     self._add(e.value)
                 elif isinstance(e, ast.Call) and e.func == "end_of_day" and len(e.args) == 2 \
                         and isinstance(e.args[1], ast.Literal):
-                    self.zones.add(e.args[1].value)
+                    self.zones.add(str(e.args[1].value))
             for t in p.tables.values():   # table keys and values: numbers and dates only
                 for k, v in t.mapping.items():
                     for x in (k, v):
@@ -327,7 +327,8 @@ def shrink(dossier: dict, keep: Callable[[dict], bool], space: Space, budget: in
 def _renumber(space: Space, name: str, items: list) -> list:
     items = copy.deepcopy(items)
     f = space.schema.field(name)
-    element = T.strip(T.strip(f.type).element) if f is not None else None
+    t = T.strip(f.type) if f is not None else None
+    element = T.strip(t.element) if isinstance(t, T.List) else None
     if isinstance(element, T.Record):
         keys = [it.get(element.fields[0].name) for it in items]
         if len(set(keys)) == len(keys):        # keep a repeated key repeated

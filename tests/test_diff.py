@@ -11,7 +11,7 @@ import pytest
 
 from esms_rules import load_policy
 from esms_rules.cli import main
-from esms_rules.diff import change, corpus_impact, diff, render_json, render_text
+from esms_rules.diff import change, class_key, corpus_impact, diff, render_json, render_text
 from esms_rules.fmt import format_source
 from esms_rules.load import bundled_dir
 
@@ -39,7 +39,7 @@ def _copy(tmp_path: Path, name: str, edits: dict[str, list[tuple]]) -> Path:
 def _verified(report, old, new):
     for x in report.differences:
         a, b = old.evaluate(x.witness), new.evaluate(x.witness)
-        assert change(a, b) == x.atoms and x.atoms, x.summary
+        assert change(a, b) == x.atoms and class_key(x.atoms) == x.key and x.atoms, x.summary
         assert sum(len(v) for v in x.witness.values() if isinstance(v, list)) <= 60
 
 
@@ -115,7 +115,7 @@ def test_real_difference_2024_2025_json_and_text():
     report = diff(old, new, searches=800, shrink_budget=150)
     _verified(report, old, new)
     out = json.loads(render_json(report))
-    assert out["bound"] == {"searches": 800, "max_structures": 60}
+    assert out["bound"] == {"searches": 800, "max_structures": 60, "invalid": 0}
     for x in out["differences"]:
         assert {"summary", "causes", "witness", "old", "new"} <= set(x)
         for side in ("old", "new"):
@@ -167,3 +167,18 @@ def test_html_is_self_contained_and_escaped(tmp_path):
     import attrs
     bad = attrs.evolve(report, differences=(attrs.evolve(hostile, witness={**hostile.witness, "id": "<b>x</b>"}),))
     assert "<b>x</b>" not in render_html(bad) and "&lt;b&gt;x&lt;/b&gt;" in render_html(bad)
+
+
+def test_html_in_chromium_logs_nothing_and_shows_both_decisions(tmp_path):
+    from test_html_browser import CHROMIUM, chromium, console_lines
+    if CHROMIUM is None:
+        pytest.skip("no Chromium at /usr/bin/chromium")
+    page = tmp_path / "diff.html"
+    with pytest.raises(SystemExit):
+        main(["diff", "esms-numerique-2024", "esms-numerique-2025", "--searches", "300",
+              "--format", "html", "-o", str(page)])
+    dom = chromium(tmp_path, page, "--dump-dom")
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert console_lines(dom.stderr) == []
+    assert "esms-numerique-2024 → esms-numerique-2025" in dom.stdout
+    assert dom.stdout.count('<div class="sides">') >= 1 and "AHI_CANDIDATE_TOO_LATE" in dom.stdout
