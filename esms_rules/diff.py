@@ -574,30 +574,42 @@ KIND_FR = {"parameter": "paramètre", "definition": "définition", "table": "tab
            "exception": "exception", "output": "sortie", "schema": "schéma"}
 
 
+NONE_FOUND = "Aucune différence trouvée : les deux politiques décident de même tous les dossiers essayés."
+IN_CLASS = "Dossiers de la recherche dans cette classe"
+
+
+def _cause(c: Change) -> tuple[str, str]:
+    """A cause for people: what changed, and where on each side."""
+    return (f"{KIND_FR[c.kind]} `{c.name}` : {c.detail}",
+            f"(ancienne : {_where(c.old_span)} ; nouvelle : {_where(c.new_span)})")
+
+
+def _combinations(r: Report) -> str:
+    return ("Changements qui cumulent plusieurs classes (dossiers de la recherche) : "
+            + ", ".join(f"{' + '.join(map(str, c['classes']))} ({c['found']})" for c in r.combinations))
+
+
 def render_text(r: Report) -> str:
     lines = [f"Différences de décision entre {r.old} (ancienne) et {r.new} (nouvelle)", "",
              f"Méthode : {METHOD_TEXT}.",
              f"Portée : {r.guarantee} (complete: false).", ""]
     if not r.differences:
-        lines.append("Aucune différence trouvée : les deux politiques décident de même tous les dossiers essayés.")
+        lines.append(NONE_FOUND)
     for i, x in enumerate(r.differences, 1):
         lines.append(f"{i}. {x.summary}")
-        lines.append(f"   Dossiers de la recherche dans cette classe : {x.found}")
+        lines.append(f"   {IN_CLASS} : {x.found}")
         if x.witness_summary != x.summary:
             lines.append(f"   Sur le témoin : {x.witness_summary}")
         lines.append("   Causes :" if x.causes else "   Causes : non attribuées à une déclaration")
         for c in x.causes:
-            lines.append(f"     - {KIND_FR[c.kind]} `{c.name}` : {c.detail} "
-                         f"(ancienne : {_where(c.old_span)} ; nouvelle : {_where(c.new_span)})")
+            lines.append("     - " + " ".join(_cause(c)))
         lines.append("   Témoin (vérifié en l'évaluant avec les deux politiques ; --format json le donne en entier) :")
         lines += ["     " + t for t in witness_lines(x.witness)]
         lines.append(f"   {r.old} : {_decision_line(x.old)}")
         lines.append(f"   {r.new} : {_decision_line(x.new)}")
         lines.append("")
     if r.combinations:
-        lines.append("Changements qui cumulent plusieurs classes (dossiers de la recherche) : "
-                     + ", ".join(f"{' + '.join(map(str, c['classes']))} ({c['found']})" for c in r.combinations))
-        lines.append("")
+        lines += [_combinations(r), ""]
     if r.corpus is not None:
         lines += render_corpus_text(r)
     return "\n".join(lines).rstrip() + "\n"
@@ -646,15 +658,17 @@ def render_html(r: Report) -> str:
            f"<tr><th>Portée</th><td>{h(r.guarantee)} (complete: false)</td></tr>",
            f"<tr><th>Classes de différence</th><td id=\"count\">{len(r.differences)}</td></tr>", "</table>"]
     if not r.differences:
-        out.append("<p>Aucune différence trouvée : les deux politiques décident de même tous les dossiers essayés.</p>")
+        out.append(f"<p>{h(NONE_FOUND)}</p>")
     for i, x in enumerate(r.differences, 1):
         out.append(f'<section class="diff" id="difference-{i}">')
         out.append(f"<h2>{i}. {h(x.summary)}</h2>")
-        out.append(f"<p>Dossiers de la recherche dans cette classe : {x.found}</p>")
+        out.append(f"<p>{h(IN_CLASS)} : {x.found}</p>")
+        if x.witness_summary != x.summary:
+            out.append(f"<p>Sur le témoin : {h(x.witness_summary)}</p>")
         out.append("<h3>Causes</h3><ul>")
         for c in x.causes:
-            out.append(f"<li>{h(KIND_FR[c.kind])} <code>{h(c.name)}</code> : {h(c.detail)} "
-                       f'<span class="span">(ancienne : {h(_where(c.old_span))} ; nouvelle : {h(_where(c.new_span))})</span></li>')
+            what, where = _cause(c)
+            out.append(f'<li>{h(what)} <span class="span">{h(where)}</span></li>')
         if not x.causes:
             out.append("<li>non attribuées à une déclaration</li>")
         out.append("</ul>")
@@ -665,6 +679,8 @@ def render_html(r: Report) -> str:
         out.append("<details open><summary>Témoin (vérifié avec les deux politiques)</summary>")
         out.append(f'<pre class="mono">{h(json.dumps(x.witness, ensure_ascii=False, indent=1))}</pre></details>')
         out.append("</section>")
+    if r.combinations:
+        out.append(f"<p>{h(_combinations(r))}</p>")
     if r.corpus is not None:
         out.append('<section class="diff" id="corpus"><h2>Corpus</h2><ul>')
         out += [f"<li>{h(line.strip())}</li>" for line in render_corpus_text(r)]

@@ -147,6 +147,12 @@ def test_corpus_every_changed_dossier_is_explained(tmp_path):
     assert e.value.code == 1
     out = json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))
     assert out["corpus"]["dossiers"] == 20
+    # Parquet gives the same impact as JSON Lines
+    pa, pq = pytest.importorskip("pyarrow"), pytest.importorskip("pyarrow.parquet")
+    from esms_rules.diff import read_corpus
+    pq.write_table(pa.Table.from_pylist(corpus[:20]), tmp_path / "corpus.parquet")
+    rows = read_corpus(str(tmp_path / "corpus.parquet"))
+    assert corpus_impact(report, old, new, rows) == corpus_impact(report, old, new, corpus[:20])
 
 
 def test_cli_no_difference_exit_0_and_text(capsys):
