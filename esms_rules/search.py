@@ -8,8 +8,9 @@ values sit on them and one unit either side:
 - whole numbers: every integer constant (literals and table values) and ± 1, within the
   field's range; list sizes (of the list the rules go over) are drawn from the same set;
 - dates: every date constant and ± 1 day;
-- date-times: for every `end_of_day(D, zone)`, the instant it gives ± 1 second, ± 1 minute,
-  ± 1 hour and ± 1 day, written with several UTC offsets (+02:00, +01:00, Z, +04:00, −04:00);
+- date-times: for every `end_of_day(D, zone)` (D a date constant) and every date-time
+  constant, that instant ± 1 second, ± 1 minute, ± 1 hour and ± 1 day, written with several
+  UTC offsets (+02:00, +01:00, Z, +04:00, −04:00);
 - enum values: drawn by class, two values being in one class when every table maps them
   alike and no expression names either (one department per region, say);
 - decimals: the bounds of the field's range, its middle, and the decimal constants.
@@ -58,6 +59,7 @@ class Constants:
         self.dates: set[dt.date] = set()
         self.zones: set[str] = set()
         self.deadlines: set[tuple[dt.date, str]] = set()
+        self.instants: set[dt.datetime] = set()
         self.strings: set[str] = set()
         for p in policies:
             for e in expressions(p):
@@ -84,6 +86,7 @@ class Constants:
             if v == v.to_integral_value():
                 self.ints.add(int(v))
         elif isinstance(v, dt.datetime):
+            self.instants.add(v)
             self.dates.add(v.date())
         elif isinstance(v, dt.date):
             self.dates.add(v)
@@ -173,12 +176,10 @@ class Space:
         return list(dict.fromkeys(x for x in found if isinstance(x, int) and not isinstance(x, bool)))
 
     def instants(self) -> list[str]:
-        out = []
-        for day, zone in sorted(self.constants.deadlines):
-            eod = end_of_day(day, zone)
-            for step in STEPS:
-                for h in OFFSETS:
-                    out.append(_instant(eod + dt.timedelta(seconds=step), h))
+        """Around every end of day of a date constant, and every date-time constant."""
+        c = self.constants
+        marks = [end_of_day(day, zone) for day, zone in sorted(c.deadlines)] + sorted(c.instants)
+        out = [_instant(m + dt.timedelta(seconds=step), h) for m in marks for step in STEPS for h in OFFSETS]
         return out or ["2000-01-01T12:00:00+02:00"]
 
     # ---- dossiers --------------------------------------------------------------------
@@ -238,6 +239,8 @@ class Space:
                         it[f.name] = other
                 elif pattern < 0.3:    # one odd item
                     out[rng.randrange(size)][f.name] = self.value(f)
+        if field.name not in self.item_lists:
+            return out
         self.keys(element, out)
         if size >= 2 and rng.random() < 0.1:   # a repeated key
             i = rng.randrange(1, size)
@@ -296,13 +299,13 @@ def shrink(dossier: dict, keep: Callable[[dict], bool], space: Space, budget: in
             if isinstance(value, list) and value:
                 sizes = [n for n in space.constants.near_ints(0, len(value) - 1)]
                 for n in sizes:                       # shortest first
-                    if attempt({**best, name: _renumber(space, name, value[:n])}):
+                    if attempt({**best, name: renumber(space, name, value[:n])}):
                         changed = True
                         break
                 value = best[name]
                 i = 0
                 while i < len(value) and len(value) <= 30:
-                    if attempt({**best, name: _renumber(space, name, value[:i] + value[i + 1:])}):
+                    if attempt({**best, name: renumber(space, name, value[:i] + value[i + 1:])}):
                         changed, value = True, best[name]
                     else:
                         i += 1
@@ -324,12 +327,13 @@ def shrink(dossier: dict, keep: Callable[[dict], bool], space: Space, budget: in
     return best
 
 
-def _renumber(space: Space, name: str, items: list) -> list:
+def renumber(space: Space, name: str, items: list) -> list:
+    """A copy of the items of list `name`, keyed 1, 2, 3… (unless a key repeats on purpose)."""
     items = copy.deepcopy(items)
     f = space.schema.field(name)
     t = T.strip(f.type) if f is not None else None
     element = T.strip(t.element) if isinstance(t, T.List) else None
-    if isinstance(element, T.Record):
+    if isinstance(element, T.Record) and name in space.item_lists:
         keys = [it.get(element.fields[0].name) for it in items]
         if len(set(keys)) == len(keys):        # keep a repeated key repeated
             space.keys(element, items)
