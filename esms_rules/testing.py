@@ -261,11 +261,11 @@ def load_cases(file: str | Path) -> list[Case]:
                 problems.append(Problem(path, str(e)))
         return resolved[spec]
 
-    policy_of(default, "policy")
     cases = []
     for i, t in enumerate(data["tests"]):
         where = f"tests[{i}]"
-        policy = policy_of(t["policy"], f"{where}.policy") if "policy" in t else resolved[default]
+        policy = (policy_of(t["policy"], f"{where}.policy") if "policy" in t
+                  else policy_of(default, "policy" if "policy" in data else "$"))
         try:
             dossier = build_dossier(t, fixtures, where)
         except _BuildError as e:

@@ -170,3 +170,14 @@ def test_schema_and_runner_refuse_the_same_files(tmp_path, doc):
     path = tmp_path / "x.test.json"
     path.write_text(json.dumps(doc), encoding="utf-8")
     assert problems(path)
+
+
+def test_the_default_policy_is_the_file_s_stem(tmp_path):
+    (tmp_path / "orphan.test.json").write_text(json.dumps({"tests": [{"name": "a"}]}), encoding="utf-8")
+    found = problems(tmp_path / "orphan.test.json")
+    assert list(found) == ["$"] and found["$"].startswith("no policy `orphan`")
+    # each test names its own policy: the stem is not needed
+    (tmp_path / "orphan.test.json").write_text(json.dumps(
+        {"fixtures": TESTS["fixtures"], "tests": [dict(TESTS["tests"][0], policy="esms-numerique-2025")]}),
+        encoding="utf-8")
+    assert len(load_cases(tmp_path / "orphan.test.json")) == 1
