@@ -52,7 +52,6 @@ def _midnight_after(day: str) -> dt.datetime:
 
 REGIONAL_DEADLINE = "2025-09-15"
 MULTIREGIONAL_DEADLINE = NATIONAL_DEADLINE = "2025-06-01"
-V12 = True    # contract v1.2 EU_FUNDING_TO_CHECK, as the bundled 2025 policy has it
 ONE = Decimal(1)
 ZERO = Decimal(0)
 
@@ -114,7 +113,7 @@ def decide(d: dict) -> Result:
     funding = d["other_eu_funding"]
     if any(f["same_object"] for f in funding):
         reasons.append("OTHER_EU_FUNDING")
-    if V12 and any(not f["same_object"] for f in funding):
+    if any(not f["same_object"] for f in funding):       # v1.2: a warning, never a block
         warnings.append("EU_FUNDING_TO_CHECK")
     return Result(not reasons, not late, call, None, tuple(sorted(reasons)), tuple(sorted(warnings)),
                   tuple(structures))
