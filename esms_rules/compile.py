@@ -11,9 +11,9 @@ Three modes share one generator:
 - "decision": eligible, recevable and the outputs; nothing recorded;
 - "reasons":  also each fired rule with the values its message needs;
 - "trace":    every rule evaluation with the facts it read, and every definition's value.
-Each returns the named shape of `runtime.RESULTS[mode]` (`DecisionResult`, `ReasonsResult`,
-`TraceResult`, with `Fired` and `TraceRecord` items and `runtime.Outcome` outcomes), built in
-the generated code with `tuple.__new__` so that it costs what a plain tuple does.
+Each returns the named shape of `runtime.RESULTS[mode]` (`DecisionResult`, `ReasonsResult` with
+`Fired` items, `TraceResult` whose records are plain tuples laid out as `runtime.TraceRecord`),
+built in the generated code with `tuple.__new__`, without a Python-level constructor call.
 """
 from __future__ import annotations
 
@@ -27,8 +27,7 @@ from typing import Any
 
 from . import ast, builtins, runtime
 from .check import CheckedPolicy, RuleInfo
-from .runtime import (NO_ITEM, NO_RULE, DecisionResult, Fired, Outcome, ReasonsResult, TraceRecord,
-                      TraceResult)
+from .runtime import NO_ITEM, NO_RULE, DecisionResult, Fired, Outcome, ReasonsResult, TraceResult
 
 MODES = ("decision", "reasons", "trace")
 FLAT_AFTER = 16   # exceptions of one rule tested in an `elif` chain; more: flat `if`s (see _Gen.rule)
@@ -282,8 +281,8 @@ class _Gen(ast.ExprVisitor[Scope, str]):
         # reads are paths and definitions only, safe to evaluate whatever the outcome
         reads = "(" + "".join(self.expr(x.expr, scope) + ", " for x in r.reads) + ")"
         extra = by.index if by is not None else NO_RULE
-        return (f"TRACE.append({self.new(TraceRecord)}{r.index}, {item_code}, {self.const(outcome, 'OUTCOME')}, "
-                f"{reads}, {msg}, {extra})))")
+        # a plain tuple laid out as runtime.TraceRecord (speed: see runtime.TraceResult)
+        return f"TRACE.append(({r.index}, {item_code}, {int(outcome)}, {reads}, {msg}, {extra}))"
 
     def new(self, cls: type) -> str:
         """The start of `cls(…)` for a NamedTuple class, built at tuple speed: `NEW(cls, (` …"""

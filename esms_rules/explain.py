@@ -15,7 +15,7 @@ import attrs
 from . import ast
 from . import types as T
 from .jsonio import json_number
-from .runtime import NO_RULE, Outcome
+from .runtime import NO_RULE, as_trace_record
 from .span import Span
 
 
@@ -181,7 +181,7 @@ def build_trace(policy, facts, records, def_values, ok, rec) -> Trace:
     checked = policy.checked
     rules = checked.all_rules
     # index the records: (rule index, item) -> (outcome, reads, message values, by)
-    got = {(r.rule, r.item): r for r in records}
+    got = {(r.rule, r.item): r for r in map(as_trace_record, records)}
 
     def node(info, item) -> RuleNode | None:
         rec_ = got.get((info.index, item))
@@ -190,7 +190,7 @@ def build_trace(policy, facts, records, def_values, ok, rec) -> Trace:
         children = tuple(c for c in (node(x, item) for x in info.exceptions) if c is not None)
         return RuleNode(
             info.name, "exception" if info.target else "rule", info.code, info.level,
-            info.severity, Outcome(rec_.outcome).label, rules[rec_.by].name if rec_.by != NO_RULE else None,
+            info.severity, rec_.outcome.label, rules[rec_.by].name if rec_.by != NO_RULE else None,
             tuple(FactRead(r.label, v, null_word(checked, r.expr, info.binder))
                   for r, v in zip(info.reads, rec_.reads, strict=True)),
             render_message(info.message, rec_.values, message_nulls(checked, info)) if rec_.values is not None

@@ -5,8 +5,10 @@ The generated function of each mode (`compile.compile_policy(checked, mode)`) ta
 validated facts and returns
 - "decision": `DecisionResult(eligible, recevable, outputs)`;
 - "reasons":  `ReasonsResult(eligible, recevable, outputs, fired)`, `fired` a list of `Fired`;
-- "trace":    `TraceResult(eligible, recevable, outputs, records, def_values)`, `records` a
-  list of `TraceRecord`, one per rule or exception evaluated, with its `Outcome`.
+- "trace":    `TraceResult(eligible, recevable, outputs, records, def_values)`, `records` one
+  tuple per rule or exception evaluated, laid out as `TraceRecord` with the `Outcome`'s code
+  (plain tuples: building a NamedTuple per record would cost more than the rest of a traced
+  evaluation); `TraceResult.trace_records()` gives them as `TraceRecord`s.
 
 `outputs` are in the order of `CheckedPolicy.outputs`; `rule` indexes `CheckedPolicy.all_rules`;
 `item` is the index in the policy's item list, or -1 for a rule on the whole dossier. These
@@ -74,16 +76,26 @@ class ReasonsResult(NamedTuple):
     fired: list[Fired]
 
 
+def as_trace_record(raw: tuple[Any, ...]) -> TraceRecord:
+    """One record of mode "trace", as generated code appends it, with its fields named."""
+    rule, item, outcome, reads, values, by = raw
+    return TraceRecord(rule, item, Outcome(outcome), reads, values, by)
+
+
 class TraceResult(NamedTuple):
     eligible: bool
     recevable: bool
     outputs: tuple[Any, ...]
-    records: list[TraceRecord]
-    def_values: tuple[Any, ...]    # in the order of CheckedPolicy.value_defs
+    records: list[tuple[Any, ...]]   # each laid out as TraceRecord: see trace_records()
+    def_values: tuple[Any, ...]      # in the order of CheckedPolicy.value_defs
+
+    def trace_records(self) -> list[TraceRecord]:
+        return [as_trace_record(r) for r in self.records]
 
     def fired(self) -> list[Fired]:
         """The records of rules that fired, as mode "reasons" gives them."""
-        return [Fired(r.rule, r.item, r.values or ()) for r in self.records if r.outcome == Outcome.FIRED]
+        return [Fired(rule, item, values) for rule, item, outcome, _, values, _ in self.records
+                if outcome == Outcome.FIRED]
 
 
 RESULTS: dict[str, type] = {"decision": DecisionResult, "reasons": ReasonsResult, "trace": TraceResult}

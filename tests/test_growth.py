@@ -57,7 +57,7 @@ def test_both_shapes_mean_the_same(n, k, j):
     assert sorted(traced.fired()) == sorted(want.fired)
     # each exception before the one that applied: not applicable, once; the rule: overridden by it
     rules = policy.checked.all_rules
-    outcome = {rules[t.rule].name: t for t in traced.records}
+    outcome = {rules[t.rule].name: t for t in traced.trace_records()}
     assert len(outcome) == len(traced.records)
     applied = k if 0 <= k < n else None
     tested = range(n) if applied is None else range(applied)

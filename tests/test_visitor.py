@@ -173,7 +173,8 @@ def test_interpreter_and_compiled_agree_on_every_built_in(every_builtin, seed):
     assert type(decided) is DecisionResult and decided == want[:3]
     traced = every_builtin.compiled("trace")(facts)
     assert type(traced) is TraceResult and traced[:3] == want[:3]
-    assert all(type(r) is TraceRecord and type(r.outcome) is Outcome for r in traced.records)
+    assert all(type(r) is TraceRecord and type(r.outcome) is Outcome for r in traced.trace_records())
+    assert [tuple(r) for r in traced.trace_records()] == traced.records
     assert sorted(traced.fired()) == sorted(want.fired)
 
 
