@@ -95,7 +95,7 @@ class _Gen(ast.ExprVisitor[Scope, str]):
 
     def visit_Name(self, e: ast.Name, scope: Scope) -> str:
         if e.name in scope:
-            return scope[e.name]  # type: ignore[no-any-return]
+            return scope[e.name]
         return self.names[e.name]
 
     def visit_Attribute(self, e: ast.Attribute, scope: Scope) -> str:

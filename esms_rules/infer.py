@@ -254,7 +254,7 @@ class ExprChecker(ast.ExprVisitor[Env, Optional[T.Type]]):
                 self.error("missing-arguments", f"`{n}` takes {len(info.params)} argument(s): write `{n}(…)`", e.span)
                 return None
             self._record(n, e)
-            return info.type  # type: ignore[no-any-return]
+            return info.type
         if n in self.tables:
             self.error("bare-table", f"table `{n}` must be looked up with a key: `{n}[…]`", e.span)
             return None
@@ -293,9 +293,9 @@ class ExprChecker(ast.ExprVisitor[Env, Optional[T.Type]]):
                        did_you_mean(str(e.key.value), [str(k) for k in table.mapping]))
             return None
         if table.total and T.fits(kt, table.key_type):
-            return table.value_type  # type: ignore[no-any-return]
+            return table.value_type
         if isinstance(kt, T.Enum) and all(v in table.mapping for v in kt.values):
-            return table.value_type  # type: ignore[no-any-return]
+            return table.value_type
         return T.optional(table.value_type)
 
     def infer_generator(self, g: ast.Generator, env: Env) -> T.Type | None:
@@ -324,7 +324,7 @@ class ExprChecker(ast.ExprVisitor[Env, Optional[T.Type]]):
                 at = self.infer(a, env)
                 if at is not None and not T.fits(at, pt):
                     self.error("type-mismatch", f"argument `{pname}` of `{f}` must be {pt}, found {at}", a.span)
-            return info.type  # type: ignore[no-any-return]
+            return info.type
         builtin = TABLE.get(f)
         if builtin is None:
             self.error("unknown-function", f"unknown function `{f}`", e.span,
