@@ -25,12 +25,11 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
-import json
 from decimal import Decimal
 
 from . import types as T
 from .batch import _DATE_SHAPE, _DATETIME_SHAPE
-from .columnar import FACT_SCALE, UTC, _python, plan, run
+from .columnar import FACT_SCALE, _python, plan, run
 from .diagnostics import DossierError
 from .french import render_message
 
@@ -58,10 +57,10 @@ def decision_schema(pa):
 
 # ---- input: typed frames and the rows that go per record ------------------------------------
 class _In:
-    def __init__(self, pl, n):
-        self.pl = pl
+    """The masks of the rows (or items) that must go per record."""
+
+    def __init__(self):
         self.bad = []            # row masks (expressions over the input frame)
-        self.all_bad = False
 
     def flag(self, mask):
         self.bad.append(mask.fill_null(False))
@@ -217,10 +216,9 @@ def frames_from_arrow(pln, batch):
     df = pl.from_arrow(batch) if not isinstance(batch, pl.DataFrame) else batch
     if isinstance(df, pl.Series):
         df = df.to_frame()
-    n = df.height
     df = df.with_row_index("__in")
     schema = df.schema
-    chk = _In(pl, n)
+    chk = _In()
     d_cols = [pl.col("__in").cast(pl.Int64).alias("__row")]
     item_chk = {}
     for f in p.facts.fields:
@@ -266,7 +264,7 @@ def frames_from_arrow(pln, batch):
         ex = df.select(pl.col("__in").cast(pl.Int64).alias("__row"), pl.col(lst),
                        pl.int_ranges(0, pl.col(lst).list.len(), dtype=pl.Int64).alias("__i")) \
             .explode([lst, "__i"]).filter(pl.col("__i").is_not_null())
-        ich = _In(pl, ex.height)
+        ich = _In()
         ich.flag(pl.col(lst).is_null())
         fields = _struct_fields(pl, pl.col(lst), rec, inner, ich)
         if fields is None:
@@ -641,8 +639,3 @@ def dossier_schema(policy):
         return {"bool": pa.bool_(), "int": pa.int64(), "decimal": pa.float64(), "text": pa.string(),
                 "date": pa.string(), "datetime": pa.string()}[base.name]
     return pa.schema([(f.name, arrow(f.type)) for f in policy.checked.facts.fields])
-
-
-def decisions_json(batch) -> list:
-    """The rows of a decision batch as decision dicts (without `policy` and `trace`)."""
-    return [json.loads(json.dumps(r)) for r in batch.to_pylist()]

@@ -108,8 +108,6 @@ class Plan:
         self.policy = policy
         self.p = p = policy.checked
         self.lists: dict[str, T.Record] = {}     # list of records -> its record type
-        self.record_facts: dict[str, T.Record] = {}
-        self.scalar_lists: set[str] = set()
         for f in p.facts.fields:
             self._fact(f)
         self.steps: list = []            # ("d", col, expr) | ("i", lst, col, expr, needs) | ("agg", lst, col, expr, fill, needs)
@@ -117,7 +115,6 @@ class Plan:
         self.def_vals: dict[str, V] = {}
         self.flags_d: list = []          # overflow estimates, dossier frame
         self.flags_i: dict[str, list] = {}
-        self.needs: dict[str, set] = {}  # item frame -> dossier columns it reads (joined)
         self.failed: dict[str, str] = {}  # list -> item column "has a blocking reason"
         self.fired_d: list = []          # (RuleInfo, column) dossier rules with a code, per-record order
         self.fired_i: dict[str, list] = {}   # list -> [(RuleInfo, column)]
@@ -166,7 +163,6 @@ class Plan:
     def _fact(self, f):
         base = T.strip(f.type)
         if isinstance(base, T.Record):
-            self.record_facts[f.name] = base
             for g in base.fields:
                 self._field_type(g.type, g.span if hasattr(g, "span") else None, f"{f.name}.{g.name}", record_ok=False)
         elif isinstance(base, T.List) and isinstance(T.strip(base.element), T.Record):
@@ -440,7 +436,7 @@ class Plan:
         if a.scale is None and b.scale is None:
             return a, b
         s = max(a.scale or 0, b.scale or 0)
-        return (self.rescale(a, s) if _numeric_expr(a) else a), (self.rescale(b, s) if _numeric_expr(b) else b)
+        return self.rescale(a, s), self.rescale(b, s)
 
     def overflow(self, lst, estimate, limit=LIMIT):
         flag = (estimate > limit).fill_null(False)
@@ -594,10 +590,6 @@ class Plan:
         if b is None or b.columnar is None:
             raise ColumnarUnsupported(f"`{f}` has no columnar form", e.span)
         return b.columnar(self, e, {**env, "#frame": lst})
-
-
-def _numeric_expr(v: V) -> bool:
-    return v.kind == "value"
 
 
 def _and(a, b):
@@ -812,11 +804,21 @@ def _column_values(frame, col, scale, kind):
     return [_python(v, scale, kind) for v in vals]
 
 
+def _fired_rows(pln, frame, r, col):
+    """(row position, message values) where rule `r` fired in `frame`."""
+    mask = frame.get_column(col)
+    if not mask.any():
+        return []
+    where = mask.arg_true()
+    sub = frame[where]
+    vals = [_column_values(sub, c, s, k) for c, s, k in pln.messages[r.index]]
+    return [(pos, tuple(v[j] for v in vals)) for j, pos in enumerate(where.to_list())]
+
+
 def results(pln: Plan, d, items):
     """For each row of the dossier frame, the per-record "reasons" evaluator's result:
     `(ok, rec, outputs, fired)` (see docs/architecture.md), or None for a row to decide per
     record (a result may not be exact over columns)."""
-    p = pln.p
     n = d.height
     ok = d.get_column("__ok").to_list()
     rec = d.get_column("__rec").to_list()
@@ -845,26 +847,14 @@ def results(pln: Plan, d, items):
         idx = frame.get_column("__i").to_list()
         per_item = []
         for r, col in rules:
-            mask = frame.get_column(col)
-            if not mask.any():
-                continue
-            where = mask.arg_true()
-            sub = frame[where]
-            vals = [_column_values(sub, c, s, k) for c, s, k in pln.messages[r.index]]
-            for j, pos in enumerate(where.to_list()):
-                per_item.append((rws[pos], idx[pos], r.index, tuple(v[j] for v in vals)))
+            for pos, values in _fired_rows(pln, frame, r, col):
+                per_item.append((rws[pos], idx[pos], r.index, values))
         per_item.sort(key=lambda x: (x[0], x[1]))      # stable: rule order kept within an item
         for row, i, index, values in per_item:
             fired[row].append((index, i, values))
     for r, col in pln.fired_d:
-        mask = d.get_column(col)
-        if not mask.any():
-            continue
-        where = mask.arg_true()
-        sub = d[where]
-        vals = [_column_values(sub, c, s, k) for c, s, k in pln.messages[r.index]]
-        for j, pos in enumerate(where.to_list()):
-            fired[pos].append((r.index, -1, tuple(v[j] for v in vals)))
+        for pos, values in _fired_rows(pln, d, r, col):
+            fired[pos].append((r.index, -1, values))
     out = []
     for k in range(n):
         if ovf[k]:
