@@ -37,7 +37,7 @@ def main():
     names = [n for n in bundled_names() if n.startswith("esms-numerique-")]
     policies = {n: load_policy(n) for n in bundled_names() if n != "common"}
     print(f"{'diff':<48}{'wall s':>8}{'cpu s':>8}{'classes':>9}{'/ 30 s':>8}")
-    for old, new in zip(names, names[1:]):
+    for old, new in zip(names, names[1:], strict=False):
         t, c = time.perf_counter(), time.process_time()
         r = diff(policies[old], policies[new], searches=args.searches)
         wall, cpu = time.perf_counter() - t, time.process_time() - c
@@ -51,7 +51,8 @@ def main():
         wall, cpu = time.perf_counter() - t, time.process_time() - c
         total_wall, total_cpu = total_wall + wall, total_cpu + cpu
         print(f"{name:<48}{wall:>8.1f}{cpu:>8.1f}{len(w):>9}")
-    print(f"{'all bundled policies':<48}{total_wall:>8.1f}{total_cpu:>8.1f}{'':>9}  ratio to 60 s: {total_wall / ANALYZE_BUDGET:.2f}")
+    print(f"{'all bundled policies':<48}{total_wall:>8.1f}{total_cpu:>8.1f}{'':>9}"
+          f"  ratio to 60 s: {total_wall / ANALYZE_BUDGET:.2f}")
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ def _where(span) -> str:
 def block() -> str:
     names = [n for n in bundled_names() if n.startswith("esms-numerique-")]
     out = [START, "", f"Méthode : {METHOD_TEXT} ; 3000 recherches, listes de 0 à 60 structures par dossier.", ""]
-    for old, new in zip(names, names[1:]):
+    for old, new in zip(names, names[1:], strict=False):
         r = diff(old, new)
         out += [f"### {old} → {new}", "", f"{len(r.differences)} classe(s) ; {r.guarantee}.", ""]
         for i, x in enumerate(r.differences, 1):

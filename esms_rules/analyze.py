@@ -128,7 +128,8 @@ def analyze(policy: CheckedPolicy, *, searches: int = 800, seed: int = 0, max_it
             return p is not None and key in p.overlaps
         w = shrink(d, keep, space, budget=shrink_budget)
         x, y = rules[a], rules[b]
-        order = (f"priority {x.priority} against {y.priority}: `{a if (x.priority or 0) > (y.priority or 0) else b}` wins"
+        winner = a if (x.priority or 0) > (y.priority or 0) else b
+        order = (f"priority {x.priority} against {y.priority}: `{winner}` wins"
                  if x.priority is not None and y.priority is not None else "the priorities decide")
         warn("exception-overlap", x,
              f"exceptions `{a}` and `{b}` to `{rule}` can apply at once ({order})",

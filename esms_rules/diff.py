@@ -26,8 +26,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
+from collections.abc import Iterable
 from decimal import Decimal
-from typing import Iterable
 
 import attrs
 import click
@@ -36,7 +36,7 @@ from . import ast
 from .check import CheckedPolicy, RuleInfo
 from .diagnostics import DossierError
 from .evaluate import Decision, Policy, load_policy
-from .explain import json_number
+from .explain import Trace, json_number
 from .interpret import _Interpreter
 from .search import Space, renumber, shrink
 from .span import Span
@@ -63,7 +63,7 @@ def change(a: Decision, b: Decision) -> frozenset:
     for kind in ("reasons", "warnings"):
         ca, cb = {r.code for r in getattr(a, kind)}, {r.code for r in getattr(b, kind)}
         atoms |= {(kind, "+", c) for c in cb - ca} | {(kind, "-", c) for c in ca - cb}
-    for sa, sb in zip(a.structures, b.structures):
+    for sa, sb in zip(a.structures, b.structures, strict=True):
         if sa.eligible != sb.eligible:
             atoms.add(("structure_eligible", sa.eligible, sb.eligible))
         for kind in ("reasons", "warnings"):
@@ -93,7 +93,8 @@ def noise(key: frozenset, a: Decision, b: Decision) -> int:
 def elementary(keys) -> tuple[list, dict]:
     """The keys that are not the union of smaller keys found, and the others' decomposition."""
     keys = sorted(set(keys), key=lambda k: (len(k), sorted(map(repr, k))))
-    base, combos = [], {}
+    base: list[frozenset] = []
+    combos: dict[frozenset, list] = {}
     for k in keys:
         parts = [b for b in base if b < k]
         if parts and frozenset().union(*parts) == k:
@@ -118,18 +119,19 @@ def summary(atoms: frozenset, old: str, new: str) -> str:
         parts.append(f"{'éligible' if d['eligible'][1] else 'inéligible'} selon {old}, "
                      f"{'éligible' if d['eligible'][2] else 'inéligible'} selon {new}")
     for kind, label in (("reasons", "motif"), ("warnings", "avertissement"),
-                        ("structure_reasons", "motif de structure"), ("structure_warnings", "avertissement de structure")):
-        gained = sorted(a[2] for a in atoms if a[0] == kind and a[1] == "+")
-        lost = sorted(a[2] for a in atoms if a[0] == kind and a[1] == "-")
-        if gained:
-            parts.append(f"{label}{'s' if len(gained) > 1 else ''} {', '.join(gained)} ajouté{'s' if len(gained) > 1 else ''} par {new}")
-        if lost:
-            parts.append(f"{label}{'s' if len(lost) > 1 else ''} {', '.join(lost)} retiré{'s' if len(lost) > 1 else ''} par {new}")
+                        ("structure_reasons", "motif de structure"),
+                        ("structure_warnings", "avertissement de structure")):
+        for sign, verb in (("+", "ajouté"), ("-", "retiré")):
+            codes = sorted(a[2] for a in atoms if a[0] == kind and a[1] == sign)
+            if codes:
+                plural = "s" if len(codes) > 1 else ""
+                parts.append(f"{label}{plural} {', '.join(codes)} {verb}{plural} par {new}")
     if "call" in d:
         parts.append(f"appel {d['call'][1] or 'aucun'} selon {old}, {d['call'][2] or 'aucun'} selon {new}")
     if "amount_eur" in d:
-        parts.append("montant " + {("null", "montant"): f"accordé par {new} seulement",
-                                   ("montant", "null"): f"accordé par {old} seulement"}.get(d["amount_eur"][1:], "différent"))
+        amounts = {("null", "montant"): f"accordé par {new} seulement",
+                   ("montant", "null"): f"accordé par {old} seulement"}
+        parts.append("montant " + amounts.get(d["amount_eur"][1:], "différent"))
     if "structure_eligible" in d and not any(a[0] == "structure_reasons" for a in atoms):
         parts.append("comptage d'une structure différent")
     if any(a[0] == "funded_share" for a in atoms):
@@ -200,7 +202,8 @@ def _rule_fields(r: RuleInfo) -> dict:
 
 
 _FIELD_FR = {"code": "code", "severity": "gravité", "condition (when)": "condition `when`",
-             "applies": "condition `applies`", "priority": "priorité", "target": "règle visée", "list": "liste parcourue"}
+             "applies": "condition `applies`", "priority": "priorité", "target": "règle visée",
+             "list": "liste parcourue"}
 
 
 def changes(old: CheckedPolicy, new: CheckedPolicy) -> list[Change]:
@@ -230,7 +233,8 @@ def changes(old: CheckedPolicy, new: CheckedPolicy) -> list[Change]:
             va, vb = a.mapping.get(key, _ABSENT), b.mapping.get(key, _ABSENT)
             if va != vb or type(va) is not type(vb):
                 detail = (f"ligne {_show(key)} : "
-                          + ("ajoutée" if va is _ABSENT else "supprimée" if vb is _ABSENT else f"{_show(va)} → {_show(vb)}"))
+                          + ("ajoutée" if va is _ABSENT else "supprimée" if vb is _ABSENT
+                             else f"{_show(va)} → {_show(vb)}"))
                 out.append(Change("table", name, detail, ra[key].span if key in ra else a.span,
                                   rb[key].span if key in rb else b.span, key))
     ra = {r.name: r for r in old.all_rules}
@@ -306,6 +310,12 @@ def closure(p: CheckedPolicy, roots: Iterable[str]) -> set:
     return seen
 
 
+def _trace(d: Decision) -> Trace:
+    if d.trace is None:
+        raise ValueError("a decision evaluated with its trace is needed")
+    return d.trace
+
+
 _NONE = {None, "not-applicable"}      # an exception that does not apply is as good as none
 
 
@@ -313,7 +323,7 @@ def _moved(a: Decision, b: Decision) -> set:
     """Rules and exceptions whose outcome differs, inside the rule trees whose codes differ."""
     def trees(d):
         out = {}
-        tr = d.trace
+        tr = _trace(d)
         for item, roots in [(None, tr.rules)] + [(i.index, i.rules) for i in tr.items]:
             for top in roots:
                 nodes = {n.rule: n.outcome for n, _ in top.walk()}
@@ -371,12 +381,12 @@ def causes(all_changes: list[Change], old: Policy, new: Policy, dossier: dict,
     outputs = {"call"} if a.call != b.call else set()
     if a.amount_eur != b.amount_eur:
         outputs.add("amount_eur")
-    if any(x.funded_share != y.funded_share for x, y in zip(a.structures, b.structures)):
+    if any(x.funded_share != y.funded_share for x, y in zip(a.structures, b.structures, strict=True)):
         outputs.add("funded_share")
     deps = closure(old.checked, moved | outputs) | closure(new.checked, moved | outputs)
     read = reads(old, dossier) | reads(new, dossier)
-    va = {n.name: n.value for n in a.trace.definitions}
-    vb = {n.name: n.value for n in b.trace.definitions}
+    va = {n.name: n.value for n in _trace(a).definitions}
+    vb = {n.name: n.value for n in _trace(b).definitions}
     found = []
     for c in all_changes:
         if c.kind == "schema" or c.name in moved or (c.kind == "output" and c.name in outputs):
@@ -523,7 +533,9 @@ def diff(old, new, *, searches: int = 3000, seed: int = 0, max_items: int = 60,
         w = shrink(d, keep, space, budget=shrink_budget)
         w, quieter = quiet(w, key, old, new)
         if quieter < quiet_:
-            w = shrink(w, lambda x, key=key, q=quieter: _fits(old, new, x, key, q), space, budget=shrink_budget // 2)
+            def still(x: dict, key: frozenset = key, q: int = quieter) -> bool:
+                return _fits(old, new, x, key, q)
+            w = shrink(w, still, space, budget=shrink_budget // 2)
         tidy = {k: renumber(space, k, v) if isinstance(v, list) else v for k, v in w.items()}
         tidy["id"] = "TEMOIN"
         w = tidy if _fits(old, new, tidy, key, quieter) else w

@@ -25,8 +25,8 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import random
+from collections.abc import Callable, Iterable
 from decimal import Decimal
-from typing import Callable, Iterable
 
 from . import ast
 from . import types as T

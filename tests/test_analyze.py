@@ -9,9 +9,9 @@ import pytest
 
 from esms_rules import load_policy
 from esms_rules.analyze import analyze
+from esms_rules.check import check
 from esms_rules.cli import main
 from esms_rules.load import bundled_dir, load_program
-from esms_rules.check import check
 
 
 def test_overlap_in_2025_has_a_witness_where_both_exceptions_apply():
@@ -41,7 +41,8 @@ def test_comment_annotation_silences_one_warning(tmp_path):
         shutil.copy(f, tmp_path / f.name)
     p = tmp_path / "esms-numerique-2025.esms"
     text = p.read_text(encoding="utf-8")
-    p.write_text(text.replace("exception pjm_only to", "# analyze: allow overlap\nexception pjm_only to"), encoding="utf-8")
+    annotated = text.replace("exception pjm_only to", "# analyze: allow overlap\nexception pjm_only to")
+    p.write_text(annotated, encoding="utf-8")
     warnings = analyze(check(load_program(p)), searches=300)
     assert not [w for w in warnings if w.code == "exception-overlap"]
     assert [w for w in warnings if w.code == "never-fires"]       # the others remain

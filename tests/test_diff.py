@@ -45,38 +45,32 @@ def _verified(report, old, new):
 
 SWAP = [("priority 2\n  applies  only_pjm", "priority 1\n  applies  only_pjm"),
         ("priority 1\n  applies  only_ahi_or_pjm", "priority 2\n  applies  only_ahi_or_pjm")]
+AHI_PJM_ONLY = re.compile(r"\nexception ahi_pjm_only .*?\n\}\n", re.S)
+EDITOR = "when     not (software.resah_referenced or software.segur_referenced)"
+C21, C22, C23, C24, C25, PIL = ("esms-numerique-2021", "esms-numerique-2022", "esms-numerique-2023",
+                                "esms-numerique-2024", "esms-numerique-2025", "mes-pilotes-2023")
+COMMON = "common"
 
-# (policy, {file: [(old text, new text)]}, a declaration the diff must name as a cause)
+# (policy, file changed (a module name), [(old text, new text)], a declaration the diff must name as a cause)
 MUTATIONS = [
-    ("esms-numerique-2025", {"esms-numerique-2025.esms": [("= 2025-09-15", "= 2025-09-16")]}, "regional_deadline"),
-    ("esms-numerique-2025", {"esms-numerique-2025.esms": SWAP}, "pjm_only"),
-    ("esms-numerique-2025", {"esms-numerique-2025.esms": [("def national_deadline = 2025-06-01",
-                                                           "def national_deadline = 2025-05-31")]}, "national_deadline"),
-    ("esms-numerique-2025", {"common.esms": [('"corse": 8', '"corse": 9')]}, "minimum_size"),
-    ("esms-numerique-2025", {"common.esms": [("if n >= 50 and multiregional", "if n >= 49 and multiregional")]},
-     "expected_call"),
-    ("esms-numerique-2025", {"esms-numerique-2025.esms": [(CONVENTION_PENDING, "\n")]}, "convention_pending"),
-    ("esms-numerique-2025", {"common.esms": [("when     s.confort_share >= 1", "when     not (s.confort_share >= 1)")]},
-     "confort_only"),
-    ("esms-numerique-2025", {"esms-numerique-2025.esms": [('s.sector in ["AHI", "PJM"]', 's.sector in ["AHI", "PJM", "PA"]')]},
-     "only_ahi_or_pjm"),
-    ("esms-numerique-2024", {"esms-numerique-2024.esms": [("= 2024-06-01", "= 2024-06-02")]}, "multiregional_deadline"),
-    ("esms-numerique-2023", {"esms-numerique-2023.esms": [(re.compile(r"\nexception ahi_pjm_only .*?\n\}\n", re.S), "\n")]},
-     "ahi_pjm_only"),
-    ("esms-numerique-2023", {"esms-numerique-2023.esms": [('s.sector in ["AHI", "PJM"]', 's.sector in ["AHI", "PJM", "PH"]')]},
-     "only_ahi_or_pjm"),
-    ("esms-numerique-2022", {"esms-numerique-2022.esms": [("when     not (software.resah_referenced or software.segur_referenced)",
-                                                           "when     software.resah_referenced or software.segur_referenced")]},
-     "editor_not_referenced"),
-    ("esms-numerique-2022", {"esms-numerique-2022.esms": [("def national_deadline = 2022-07-18",
-                                                           "def national_deadline = 2022-07-17")]}, "national_deadline"),
-    ("esms-numerique-2021", {"esms-numerique-2021.esms": [('"acquisition": 25000', '"acquisition": 25001')]}, "forfait"),
-    ("esms-numerique-2021", {"esms-numerique-2021.esms": [("if n >= 50 then", "if n >= 51 then")]}, "expected_call"),
-    ("esms-numerique-2021", {"esms-numerique-2021.esms": [("= 2021-10-15\n  source", "= 2021-10-14\n  source")]},
-     "regional_deadline"),
-    ("mes-pilotes-2023", {"mes-pilotes-2023.esms": [('s.sector in ["PA", "PH"]', 's.sector in ["PA", "PH", "AHI"]')]},
-     "covered"),
-    ("mes-pilotes-2023", {"mes-pilotes-2023.esms": [("def maximum = 1", "def maximum = 2")]}, "maximum"),
+    (C25, C25, [("= 2025-09-15", "= 2025-09-16")], "regional_deadline"),                  # deadline + 1 day
+    (C25, C25, SWAP, "pjm_only"),                                                           # priorities swapped
+    (C25, C25, [("national_deadline = 2025-06-01", "national_deadline = 2025-05-31")], "national_deadline"),
+    (C25, COMMON, [('"corse": 8', '"corse": 9')], "minimum_size"),                          # a table row
+    (C25, COMMON, [("if n >= 50 and multiregional", "if n >= 49 and multiregional")], "expected_call"),
+    (C25, C25, [(CONVENTION_PENDING, "\n")], "convention_pending"),                        # an exception removed
+    (C25, COMMON, [("when     s.confort_share >= 1", "when     not (s.confort_share >= 1)")], "confort_only"),
+    (C25, C25, [('s.sector in ["AHI", "PJM"]', 's.sector in ["AHI", "PJM", "PA"]')], "only_ahi_or_pjm"),
+    (C24, C24, [("= 2024-06-01", "= 2024-06-02")], "multiregional_deadline"),
+    (C23, C23, [(AHI_PJM_ONLY, "\n")], "ahi_pjm_only"),
+    (C23, C23, [('s.sector in ["AHI", "PJM"]', 's.sector in ["AHI", "PJM", "PH"]')], "only_ahi_or_pjm"),
+    (C22, C22, [(EDITOR, "when     software.resah_referenced or software.segur_referenced")], "editor_not_referenced"),
+    (C22, C22, [("national_deadline = 2022-07-18", "national_deadline = 2022-07-17")], "national_deadline"),
+    (C21, C21, [('"acquisition": 25000', '"acquisition": 25001')], "forfait"),
+    (C21, C21, [("if n >= 50 then", "if n >= 51 then")], "expected_call"),
+    (C21, C21, [("= 2021-10-15\n  source", "= 2021-10-14\n  source")], "regional_deadline"),
+    (PIL, PIL, [('s.sector in ["PA", "PH"]', 's.sector in ["PA", "PH", "AHI"]')], "covered"),
+    (PIL, PIL, [("def maximum = 1", "def maximum = 2")], "maximum"),
 ]
 FAST = {0, 1}   # the others run in the slow suite
 
@@ -84,7 +78,8 @@ FAST = {0, 1}   # the others run in the slow suite
 @pytest.mark.parametrize("i", [pytest.param(i, marks=() if i in FAST else pytest.mark.slow)
                                for i in range(len(MUTATIONS))])
 def test_mutation_is_found_with_a_verified_witness(tmp_path, i):
-    name, edits, cause = MUTATIONS[i]
+    name, module, subs, cause = MUTATIONS[i]
+    edits = {module + ".esms": subs}
     old, new = load_policy(name), load_policy(_copy(tmp_path, name, edits))
     report = diff(old, new, searches=1200, shrink_budget=150)
     assert report.differences, f"no difference found for {edits}"
