@@ -6,16 +6,20 @@
    by each policy, as given (whatever their `campaign` says); every dossier decided
    differently gives its *change*: the set of atoms by which the two decisions differ
    (`eligible`, `recevable`, `call`, `amount_eur`, a reason or warning code gained or lost at
-   the dossier level or by a structure, a structure's funded share). Dossiers with the same
-   change form one difference class;
-2. **witness**: the smallest dossier found for each class is shrunk (`search.shrink`) while
-   its change stays the same, then evaluated again by both policies before it is reported;
+   the dossier level or by a structure, a structure's funded share). A class is what codes are
+   gained or lost and how `call` changes (`class_key`); a change that is the union of smaller
+   classes is listed as a combination of them (`elementary`);
+2. **witness**: per class, the dossier found with the fewest codes the class does not explain,
+   then the smallest, is shrunk (`search.shrink`) while it stays in its class, freed of other
+   blocking reasons by verified counterfactuals (`quiet`), then evaluated again by both
+   policies before it is reported;
 3. **causes**: the structural comparison of the two checked policies (`changes`) lists the
    declarations that differ (a parameter or definition, a table row, a rule's or exception's
    condition, severity, code or priority, an exception added or removed, an output), with
-   their spans; a class is caused by those that the rules and outputs whose outcome differs
-   on its witness depend on, and, for definitions without parameters, whose value differs
-   on the witness.
+   their spans; a class is caused by those that the witness exercises: the rules and
+   exceptions whose outcome differs on it, and the definitions and table rows those depend
+   on that evaluating the witness reads (and, for a definition without parameters, whose
+   value differs on it).
 
 The search is not a proof: the report says so (`complete` is false) and states what it
 covered (`bound`). Messages, citations, comments and layout are not compared, and a renamed
@@ -354,16 +358,13 @@ class _Reads(_Interpreter):
         return super().definition(name)
 
     def value_of(self, e, env):
-        if isinstance(e, ast.Lookup):
+        if isinstance(e, ast.Lookup) and isinstance(e.obj, ast.Name):
             key = super().value_of(e.key, env)
             self.read.add((e.obj.name, key))
             return self.p.tables[e.obj.name].mapping.get(key)
-        return super().value_of(e, env)
-
-    def call(self, e, env):
-        if e.func in self.p.defs:
+        if isinstance(e, ast.Call) and e.func in self.p.defs:
             self.read.add(e.func)
-        return super().call(e, env)
+        return super().value_of(e, env)
 
 
 def reads(policy: Policy, dossier: dict) -> set:

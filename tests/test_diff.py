@@ -72,7 +72,7 @@ MUTATIONS = [
     (PIL, PIL, [('s.sector in ["PA", "PH"]', 's.sector in ["PA", "PH", "AHI"]')], "covered"),
     (PIL, PIL, [("def maximum = 1", "def maximum = 2")], "maximum"),
 ]
-FAST = {0, 1}   # the others run in the slow suite
+FAST = {0, 1, 16}   # deadline, priorities, a function (read through the interpreter); the rest: slow
 
 
 @pytest.mark.parametrize("i", [pytest.param(i, marks=() if i in FAST else pytest.mark.slow)
@@ -183,3 +183,15 @@ def test_html_in_chromium_logs_nothing_and_shows_both_decisions(tmp_path):
     assert console_lines(dom.stderr) == []
     assert "esms-numerique-2024 → esms-numerique-2025" in dom.stdout
     assert dom.stdout.count('<div class="sides">') >= 1 and "AHI_CANDIDATE_TOO_LATE" in dom.stdout
+
+
+def test_cli_unknown_policy_or_corpus_is_an_input_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["diff", "esms-numerique-2025", "no-such-policy"])
+    assert e.value.code == 2 and "no-such-policy" in capsys.readouterr().err
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{not json\n", encoding="utf-8")
+    with pytest.raises(SystemExit) as e:
+        main(["diff", "esms-numerique-2025", "esms-numerique-2025", "--searches", "10", "--corpus", str(bad)])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "bad.jsonl:1" in err and "Traceback" not in err
