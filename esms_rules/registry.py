@@ -94,6 +94,8 @@ def read_header(text: str, file: str = "<string>") -> dict[str, Any] | None:
     Reads the first lines only when the file opens with its header (every bundled policy
     does); otherwise parses the file. Raises PolicyError when the file cannot be parsed.
     """
+    if "policy" not in text:
+        return None          # a module: no header can be written without the keyword
     try:
         return _quick_header(text)
     except _Unusual:
