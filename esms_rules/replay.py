@@ -239,8 +239,8 @@ def _compare(old: dict, new: dict) -> list[tuple[str, str]]:
                 label = f"structures[{i}] ({y.get('finess')})"
                 for k in list(x) + [k for k in y if k not in x]:
                     u, v = x.get(k, _ABSENT), y.get(k, _ABSENT)
-                    if k in ("reasons", "warnings"):
-                        _reasons(u if u is not _ABSENT else [], v if v is not _ABSENT else [], f"{label}.{k}", out)
+                    if k in ("reasons", "warnings") and isinstance(u, list) and isinstance(v, list):
+                        _reasons(u, v, f"{label}.{k}", out)
                     elif not _same(u, v):
                         old_v, new_v = _typed(u, v)
                         out.append((f, f"{label}.{k} : {old_v} → {new_v}"))

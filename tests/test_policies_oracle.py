@@ -86,7 +86,8 @@ def engine_view(decision: dict) -> dict:
         "warnings": sorted(w["code"] for w in decision["warnings"] if w["code"] != "UNKNOWN_FIELD"),
         "structures": [(s["finess"], s["eligible"], sorted(r["code"] for r in s["reasons"]))
                        for s in decision["structures"]],
-        "shares": [s["funded_share"] for s in decision["structures"]],
+        # to_dict gives the exact Decimal where no float holds the share; the oracle computes in floats
+        "shares": [None if s["funded_share"] is None else float(s["funded_share"]) for s in decision["structures"]],
     }
 
 

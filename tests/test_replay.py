@@ -209,7 +209,8 @@ def test_any_forged_field_is_found(name, data):
         parent[path[-1]] = data.draw(st.sampled_from(_forged(parent[path[-1]])))
     r = replay(recorded, dossier)
     assert r.status != "same" and not r.same, (path, how)
-    assert r.fields, (path, how)
+    # a forged policy object names no bundled policy: nothing is re-evaluated, so no field
+    assert r.fields or r.status == "policy-not-found", (path, how)
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
