@@ -38,7 +38,7 @@ OFFSETS = [2, 2, 2, 1, 0, 4, -4, -10, 5.5]   # hours; 0 is written "Z"
 def _end_of_day(day: dt.date) -> dt.datetime:
     """00:00 in Paris of the next day, as a UTC instant (aware comparisons with UTC are cheaper)."""
     nxt = day + dt.timedelta(days=1)
-    return dt.datetime(nxt.year, nxt.month, nxt.day, tzinfo=PARIS).astimezone(dt.timezone.utc)
+    return dt.datetime(nxt.year, nxt.month, nxt.day, tzinfo=PARIS).astimezone(dt.UTC)
 
 
 def decide(r: dict) -> tuple[bool, float]:

@@ -20,7 +20,8 @@ declaration.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import attrs
 from dateutil import tz as dateutil_tz
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     from .infer import Env, ExprChecker
     from .interpret import _Interpreter
 
-InferRule = Callable[["ExprChecker", ast.Call, "Env"], Optional[T.Type]]
+InferRule = Callable[["ExprChecker", ast.Call, "Env"], T.Type | None]
 PythonForm = Callable[["_Gen", ast.Call, dict[str, Any]], str]
 ValueForm = Callable[["_Interpreter", ast.Call, dict[str, Any]], Any]
 ColumnarForm = Callable[[Any, ast.Call, dict[str, Any]], Any]

@@ -225,7 +225,7 @@ def _policy_files(paths: tuple[str, ...], command: str) -> list[Path]:
             files.append(path)
         elif path.suffix != EXTENSION and os.sep not in p and "/" not in p:
             try:
-                files.append(resolve_path(p))   # a bundled policy by name
+                files.append(Path(str(resolve_path(p))))   # a bundled policy by name
             except PolicyError:
                 missing.append(f"{p} (no such file, directory or bundled policy)")
         else:
@@ -589,7 +589,8 @@ class CampaignCheck:
     one in force for a dossier's programme and campaign."""
 
     def __init__(self, policy, quiet: bool):
-        self.policy, self.quiet, self.seen = policy, quiet, set()
+        self.policy, self.quiet = policy, quiet
+        self.seen: set[object] = set()
 
     def __call__(self, dossier) -> None:
         if self.policy is None or not isinstance(dossier, dict):
@@ -988,6 +989,7 @@ def compile_cmd(policy_spec, emit, mode):
 
 
 from .diff import diff_command  # noqa: E402  (`esms-rules diff`, docs/diff.md)
+
 cli.add_command(diff_command)
 
 if __name__ == "__main__":  # pragma: no cover

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from collections.abc import Hashable, Iterable
 from decimal import ROUND_HALF_UP, Context, Decimal
 from functools import lru_cache
-from typing import Any, Hashable, Iterable, NamedTuple
+from typing import Any, NamedTuple
 
 from dateutil import tz as dateutil_tz
 
@@ -114,7 +115,7 @@ def end_of_day(day: dt.date, zone: str) -> dt.datetime:
     whose offset depends on `fold` equal to one in another zone).
     """
     if day == dt.date.max:  # no next day to start: the end of time, for comparisons
-        return dt.datetime.max.replace(tzinfo=dt.timezone.utc)
+        return dt.datetime.max.replace(tzinfo=dt.UTC)
     nxt = day + dt.timedelta(days=1)
     local = dateutil_tz.resolve_imaginary(dt.datetime(nxt.year, nxt.month, nxt.day, tzinfo=dateutil_tz.gettz(zone)))
     offset = local.utcoffset()

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from strategies import dossiers
 
 import esms_rules
-from strategies import dossiers
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import handwritten_2025 as hw  # noqa: E402

@@ -6,11 +6,10 @@ import json
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import POLICY_PAIRS
+from test_columnar import ROOT
 
 from esms_rules import load_policy
-from strategies import POLICY_PAIRS
-
-from test_columnar import ROOT
 
 pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")

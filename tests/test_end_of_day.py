@@ -18,7 +18,7 @@ from esms_rules.policy import Policy
 
 ZONES = ["America/Havana", "Europe/Paris", "America/Santiago", "Asia/Tehran", "America/Asuncion",
          "Indian/Reunion", "Etc/UTC"]
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def _policy_text(zone: str) -> str:

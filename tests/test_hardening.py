@@ -27,13 +27,12 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from strategies import dossiers
 
 import esms_rules
 from esms_rules import jsonio
 from esms_rules.diagnostics import DossierError
 from esms_rules.validate import MAX_DEPTH, MAX_INT_DIGITS
-
-from strategies import dossiers
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

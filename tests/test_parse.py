@@ -131,7 +131,7 @@ def test_literals():
     assert e("1.50") == lit(Decimal("1.50")) and str(e("1.50").value) == "1.50"
     assert e("2025-02-28") == lit(dt.date(2025, 2, 28))
     z = e("2025-09-15T22:10Z").value
-    assert z == dt.datetime(2025, 9, 15, 22, 10, tzinfo=dt.timezone.utc)
+    assert z == dt.datetime(2025, 9, 15, 22, 10, tzinfo=dt.UTC)
     off = e("2025-09-15T22:10:30-04:00").value
     assert off.utcoffset() == dt.timedelta(hours=-4) and off.second == 30
     assert e("true") == lit(True) and e("false") == lit(False) and e("null") == lit(None)

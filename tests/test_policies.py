@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from esms_rules.testing import load_cases, run_case, run_tests, collect_test_files
+from esms_rules.testing import collect_test_files, load_cases, run_case, run_tests
 
 POLICIES = Path(__file__).resolve().parents[1] / "policies"
 CASES = [c for f in collect_test_files([POLICIES]) for c in load_cases(f)]

@@ -22,8 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import esms_rules
-from esms_rules import DossierError, Policy, Problem
-from esms_rules import jsonschema
+from esms_rules import DossierError, Policy, Problem, jsonschema
 from esms_rules.validate import Validator, build_fast, fast_source, fused_evaluator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -172,7 +171,7 @@ def test_typed_facts():
     facts, unknown = POLICY.validator.convert(d)
     assert unknown == []
     assert facts["programme"] == "esms-numerique"
-    assert facts["submitted_at"] == dt.datetime(2025, 9, 15, 22, 10, tzinfo=dt.timezone.utc)
+    assert facts["submitted_at"] == dt.datetime(2025, 9, 15, 22, 10, tzinfo=dt.UTC)
     assert facts["software"]["segur_candidate_on"] == dt.date(2025, 3, 1)
     shares = [s["confort_share"] for s in facts["structures"][:2]]
     assert shares == [Decimal("0.25"), Decimal(1)] and all(type(x) is Decimal for x in shares)

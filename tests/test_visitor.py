@@ -133,7 +133,7 @@ def _facts(seed):
     items = [{"key": rnd.choice("abcd"), "n": rnd.randint(0, 3), "share": Decimal(rnd.randint(0, 100)) / 100,
               "ok": rnd.random() < 0.5} for _ in range(rnd.randint(0, 6))]
     day = dt.date(2025, 3, 30) + dt.timedelta(days=rnd.randint(-2, 2))
-    at = dt.datetime(2025, 3, 30, rnd.randint(0, 23), tzinfo=dt.timezone.utc)
+    at = dt.datetime(2025, 3, 30, rnd.randint(0, 23), tzinfo=dt.UTC)
     return {"items": items, "day": day, "at": at, "bonus": rnd.choice([None, 0, 3])}
 
 
