@@ -26,7 +26,7 @@ def check(results):
     """results: (eligible, funded_share) per record, in order."""
     results = list(results)
     assert len(results) == len(RECORDS)
-    for i, ((eligible, share), (e, s)) in enumerate(zip(results, WANT)):
+    for i, ((eligible, share), (e, s)) in enumerate(zip(results, WANT, strict=True)):
         assert eligible == e and abs(float(share) - s) <= 1e-9, (i, RECORDS[i], (eligible, share), (e, s))
 
 
@@ -76,8 +76,8 @@ def test_batch():
     batch = pytest.importorskip("esms_rules.batch")
     pytest.importorskip("polars")
     from_dicts = batch.evaluate_dicts(POLICY, RECORDS)
-    check(zip(from_dicts["eligible"], from_dicts["funded_share"]))
+    check(zip(from_dicts["eligible"], from_dicts["funded_share"], strict=True))
     typed = batch.typed_table(POLICY, batch.table_from_dicts(POLICY, RECORDS))
     from_columns = batch.evaluate_table(POLICY, typed)
-    check(zip(from_columns["eligible"], from_columns["funded_share"]))
+    check(zip(from_columns["eligible"], from_columns["funded_share"], strict=True))
     assert from_columns.equals(from_dicts)

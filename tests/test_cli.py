@@ -182,7 +182,7 @@ def _batch(example_dossier) -> tuple[list[str], list]:
 
 def _check_batch_output(records: list[dict], expected: list) -> None:
     assert len(records) == len(expected)
-    for n, (rec, want) in enumerate(zip(records, expected), start=1):
+    for n, (rec, want) in enumerate(zip(records, expected, strict=True), start=1):
         if isinstance(want, str):
             assert rec["dossier"] == want and "error" not in rec and isinstance(rec["eligible"], bool)
         else:

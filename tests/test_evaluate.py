@@ -1,7 +1,7 @@
 """The public API: loading, selection, decisions, batches, errors and traces."""
 import copy
-from decimal import Decimal
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -47,7 +47,8 @@ def test_decision_has_every_contract_field():
     assert d["policy"]["id"] == "esms-numerique-2025" and len(d["policy"]["sha256"]) == 64
     assert d["policy"]["engine"] == esms_rules.__version__
     assert d["eligible"] is True and d["recevable"] is True and d["call"] == "regional"
-    assert [s["finess"] for s in d["structures"]] == [s["finess"] for s in _example("c25_regional_16_bre")["structures"]]
+    assert [s["finess"] for s in d["structures"]] == [
+        s["finess"] for s in _example("c25_regional_16_bre")["structures"]]
 
 
 def test_reasons_carry_code_rule_french_message_and_source():

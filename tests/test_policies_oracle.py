@@ -37,9 +37,10 @@ _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
-import esms_rules  # noqa: E402
 from oracle import decide  # noqa: E402
 from strategies import POLICY_PAIRS, bad_dossiers, dossiers  # noqa: E402
+
+import esms_rules  # noqa: E402
 
 VALID_PER_POLICY = 42          # x 6 policies = 252
 INVALID = 48                   # total: 300
@@ -113,7 +114,7 @@ def assert_agree(dossier: dict, policy: str) -> None:
     shares_e, shares_o = engine.pop("shares"), oracle.pop("shares")
     diffs = {k: (engine[k], oracle[k]) for k in engine if engine[k] != oracle[k]}
     assert len(shares_e) == len(shares_o)
-    for i, (a, b) in enumerate(zip(shares_e, shares_o)):
+    for i, (a, b) in enumerate(zip(shares_e, shares_o, strict=True)):
         if a is None or abs(a - b) > 1e-9:
             diffs[f"structures[{i}].funded_share"] = (a, b)
     assert not diffs, "engine != oracle (engine, oracle): " + repr(diffs)

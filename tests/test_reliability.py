@@ -194,7 +194,7 @@ def mutate(text: str, rnd: random.Random, count: int) -> str:
             alike = [t for t in tokens if _kind(t) == _kind(tokens[i])]
             alike += [op for ops in _OPERATORS if tokens[i] in ops for op in sorted(ops)]
             tokens[i] = rnd.choice(alike)
-    return "".join(g + t for g, t in zip(gaps, tokens)) + tail
+    return "".join(g + t for g, t in zip(gaps, tokens, strict=False)) + tail
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,7 @@ from esms_rules.render import render
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
-from strategies import dossiers
+from strategies import dossiers  # noqa: E402  (beside this file)
 
 ELIGIBLE = json.loads((HERE / "golden" / "render" / "inputs" / "eligible_regional_2025.json").read_text("utf-8"))
 POLICIES = {p.id: p for p in esms_rules.bundled_policies()}

@@ -31,7 +31,8 @@ HOSTILE = "\n".join([
     '  instruction "__import__(\'os\').system(\'touch PWNED\')"',
     '}',
     '',
-    'enum evil { "__import__(\'os\').system(\'touch PWNED\')", "\\"); import os; (\\"", "a\\\\b\\nc\\u0027", "\'\'\'" }',
+    'enum evil { "__import__(\'os\').system(\'touch PWNED\')", "\\"); import os; (\\"", '
+    '"a\\\\b\\nc\\u0027", "\'\'\'" }',
     '',
     'record __class__ {',
     '  __import__: int',
@@ -70,7 +71,8 @@ HOSTILE = "\n".join([
     '  code     EVIL',
     '  severity warning',
     '  when     __self__.__import__ > exec(eval) and __dict__[__self__.lambda] != "\\"); import os; (\\""',
-    '  message  "{__self__.lambda} \\"); __import__(\'os\').system(\'touch PWNED\'); (\\" \\\\ \\n \\u0027 \\{ {__globals__}"',
+    '  message  "{__self__.lambda} \\"); __import__(\'os\').system(\'touch PWNED\'); '
+    '(\\" \\\\ \\n \\u0027 \\{ {__globals__}"',
     '  source   "__import__(\'os\').system(\'touch PWNED\')\\"); import os; (\\""',
     '}',
     '',
