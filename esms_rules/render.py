@@ -379,7 +379,8 @@ class _View:
                 "ref": self.ref(r.source), "severity": r.severity,
                 "severity_label": SEVERITY_LABELS.get(r.severity, r.severity),
                 "span": span_label(node.span) if node is not None else "",
-                "finess": finess, "item": item, "conditions": _conditions(node, _reads_by_label(node)) if node is not None else []}
+                "finess": finess, "item": item,
+                "conditions": _conditions(node, _reads_by_label(node)) if node is not None else []}
 
     def _groups(self):
         """Structure-level reasons by rule: the structures each concerns, its condition once."""
@@ -819,7 +820,8 @@ ol.reasons > li { margin-bottom: .5rem; }
 .src { color: var(--muted); font-size: .92em; }
 .ref { color: var(--muted); font-weight: 600; white-space: nowrap; }
 .badge { display: inline-block; border: 1px solid var(--ko); color: var(--ko); border-radius: 3px; padding: 0 .3em;
-         margin: 0 .2em .1em 0; font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: .8em; }
+         margin: 0 .2em .1em 0; font-size: .8em;
+         font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; }
 .badge.warning { border-color: var(--warn); color: var(--warn); }
 ul.sources { font-size: .9em; list-style: none; padding-left: 0; }
 details { margin: .2rem 0 .2rem 1rem; }
