@@ -21,8 +21,7 @@ import datetime as dt
 import hashlib
 import linecache
 from decimal import Decimal
-from functools import lru_cache
-
+from functools import cache, lru_cache
 from typing import Any
 
 from . import ast, builtins, runtime
@@ -370,7 +369,8 @@ class _Gen(ast.ExprVisitor[Scope, str]):
                 outs.append(self.expr(o.expr, scope))
             else:
                 v = self.fresh("o")
-                outs.append(f"[{self.expr(o.expr, {**scope, o.binder.var: v})} for {v} in {self.names[o.binder.list_name]}]")
+                element = self.expr(o.expr, {**scope, o.binder.var: v})
+                outs.append(f"[{element} for {v} in {self.names[o.binder.list_name]}]")
         out = "(" + "".join(o + ", " for o in outs) + ")"
         if self.mode == "decision" and self.verdict is not None:
             # return the Verdict itself: `verdict` is (its class, the output names)
@@ -393,10 +393,10 @@ class _Gen(ast.ExprVisitor[Scope, str]):
 @lru_cache(maxsize=4096)
 def _end_of_day_utc(day: dt.date, zone: str) -> dt.datetime:
     """runtime.end_of_day as the same instant in UTC: for comparisons only, never shown."""
-    return runtime.end_of_day(day, zone).astimezone(dt.timezone.utc)
+    return runtime.end_of_day(day, zone).astimezone(dt.UTC)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _end_of_day_utc_in(zone: str):
     """(cache, function) for one zone: `_end_of_day_utc(day, zone)` without lru_cache's key tuple."""
     cache: dict = {}

@@ -7,13 +7,15 @@ evaluation path.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from . import ast, builtins, runtime
-from .runtime import Fired, ReasonsResult
 from .check import CheckedPolicy, RuleInfo
+from .runtime import Fired, ReasonsResult
 
-_CMP: dict[str, Callable[[Any, Any], Any]] = {"==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
+_CMP: dict[str, Callable[[Any, Any], Any]] = {
+        "==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
         "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
         "+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b,
         "in": lambda a, b: a in b, "not in": lambda a, b: a not in b}
