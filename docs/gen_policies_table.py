@@ -4,8 +4,10 @@
     .venv/bin/python docs/gen_policies_table.py --check  # exit 1 if docs/policies.md is stale
 
 Only the blocks between ``<!-- generated:rules:<policy id> -->`` and
-``<!-- /generated:rules:<policy id> -->`` are rewritten; the prose around them is written by
-hand. Nothing here runs at library run time: the Markdown is committed.
+``<!-- /generated:rules:<policy id> -->`` are rewritten, and the two blocks ``documents`` (the
+register ``policies/documents.toml``) and ``readings`` (every [I] and [GAP] citation of the
+policies); the prose around them is written by hand. Nothing here runs at library run time: the
+Markdown is committed.
 
 For each rule and exception of a policy (``Policy.checked.all_rules``) a row gives its code,
 level, severity, the ``source`` it cites, where it is written (file:line), the definitions it
@@ -28,7 +30,10 @@ sys.path.insert(0, str(ROOT))
 import attrs  # noqa: E402
 
 import esms_rules  # noqa: E402
+from esms_rules import ast  # noqa: E402
 from esms_rules.ast import Call, Name  # noqa: E402
+from esms_rules.cite import REGISTER, load_register, parse  # noqa: E402
+from esms_rules.load import BUNDLED_PREFIX  # noqa: E402
 from esms_rules.testing import load_cases  # noqa: E402
 
 DOC = ROOT / "docs" / "policies.md"
@@ -52,7 +57,7 @@ def _names(node, out: set) -> set:
 
 
 def _rel(file: str) -> str:
-    p = Path(file)
+    p = Path(file.removeprefix(BUNDLED_PREFIX))     # a bundled module: policies/<name> in the checkout
     if not p.is_absolute():
         p = ROOT / p
     try:
@@ -91,7 +96,7 @@ def _own_defs(policy, roots: set[str]) -> list[str]:
         d = defs[name]
         if d.span is None or Path(d.span.file).name == "common.esms":
             continue
-        cite = f" — « {d.source} »" if d.source else ""
+        cite = f" — {d.source}" if d.source else ""
         out.append(f"`{name}` ({_where(d.span)}){cite}")
     return out
 
@@ -118,7 +123,7 @@ MAX_LISTED = 10
 
 def _listed(names: list[str], at_least: int = MAX_LISTED) -> str:
     shown = names[:at_least]
-    out = "<br>".join(f"« {_cell(n)} »" for n in shown)
+    out = "<br>".join(f"“{_cell(n)}”" for n in shown)
     if len(names) > len(shown):
         out += f"<br>(and {len(names) - len(shown)} other cases)"
     return out
@@ -186,11 +191,56 @@ def table(policy_id: str) -> str:
     return "\n".join(lines)
 
 
+def documents() -> str:
+    """The register of documents, one row each."""
+    docs, errors = load_register((POLICIES / REGISTER).read_text(encoding="utf-8"), f"policies/{REGISTER}")
+    assert not errors, errors
+    lines = ["| id | kind | issuer | title | reference | date | address | passages kept |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for d in docs.values():
+        kept = f"{len(d.passages)}, from {d.kept_from}" if d.passages else "none (cited without « »)"
+        lines.append("| " + " | ".join([
+            f"`{d.id}`", d.kind, _cell(d.issuer), _cell(d.title), _cell(d.reference),
+            d.date.isoformat() if d.date else "—", f"[link]({d.url})" if d.url else "—", _cell(kept)]) + " |")
+    return "\n".join(lines)
+
+
+def _raw_sources(policy):
+    """(name, source as written) of every declaration of a policy and its modules."""
+    for d, _module in policy.checked.program.decls:
+        if isinstance(d, (ast.RuleDecl, ast.ExceptionDecl)):
+            yield d.name, d.get("source")
+        elif isinstance(d, (ast.DefDecl, ast.TableDecl)):
+            yield d.name, d.source
+
+
+def readings() -> str:
+    """Every [I] and [GAP] citation of the bundled policies, with where it is used."""
+    used: dict[tuple, dict[str, list[str]]] = {}
+    for policy in esms_rules.bundled_policies():
+        for name, source in _raw_sources(policy):
+            cites = parse(source) if source else []
+            for c in cites if isinstance(cites, list) else []:
+                if c.tag != "C":
+                    key = (c.tag, c.document, c.locator or "", c.text)
+                    used.setdefault(key, {}).setdefault(name, []).append(policy.id)
+    lines = ["| tag | document, locator | interprétation : … | used by |", "| --- | --- | --- | --- |"]
+    for (tag, doc, locator, text), names in sorted(used.items(), key=lambda kv: (kv[0][1], kv[0][2], kv[0][0])):
+        where = "<br>".join(f"`{n}` ({', '.join(sorted(set(pids)))})" for n, pids in sorted(names.items()))
+        lines.append(f"| [{tag}] | `{doc}`{', ' + _cell(locator) if locator else ''} | {_cell(text)} | {where} |")
+    return "\n".join(lines)
+
+
 def render(text: str) -> str:
     def repl(m):
         pid = m.group(1)
         return f"<!-- generated:rules:{pid} -->\n{table(pid)}\n<!-- /generated:rules:{pid} -->"
-    return re.sub(r"<!-- generated:rules:([\w.-]+) -->.*?<!-- /generated:rules:\1 -->", repl, text, flags=re.DOTALL)
+    text = re.sub(r"<!-- generated:rules:([\w.-]+) -->.*?<!-- /generated:rules:\1 -->", repl, text, flags=re.DOTALL)
+    for name, make in (("documents", documents), ("readings", readings)):
+        block = f"<!-- generated:{name} -->\n{make()}\n<!-- /generated:{name} -->"
+        text = re.sub(rf"<!-- generated:{name} -->.*?<!-- /generated:{name} -->", lambda m, block=block: block,
+                      text, flags=re.DOTALL)
+    return text
 
 
 def main(argv: list[str]) -> int:

@@ -40,6 +40,7 @@ import attrs
 
 from . import ast
 from . import types as T
+from .cite import Citations
 from .diagnostics import Diagnostic, PolicyError, did_you_mean
 from .infer import BUILTINS, Env, ExprChecker, Read, null_tests
 from .load import Program, Sources
@@ -167,6 +168,7 @@ class Checker(ExprChecker):
     def __init__(self, program: Program):
         self.program = program
         self.errors: list[Diagnostic] = []
+        self.citations = Citations(program.sources)
         self.types: dict[int, T.Type] = {}
         self.enums: dict[str, T.Enum] = {}
         self.records: dict[str, T.Record] = {}
@@ -184,6 +186,12 @@ class Checker(ExprChecker):
         self._deps: set | None = None
         self._reads: dict | None = None
         self._repeated: list | None = None
+
+    def cited(self, source: str | None, span: Span) -> str | None:
+        """A `source` checked against the documents beside its module (cite.py), as people read it."""
+        text, errors = self.citations.resolve(source, span)
+        self.errors += errors
+        return text
 
     def error(self, code, message, span, help=None, related=()):
         self.errors.append(Diagnostic(code, message, span, help, related=tuple(related)))
@@ -270,7 +278,7 @@ class Checker(ExprChecker):
                     self.error("incomplete-table", f"table `{d.name}` has no entry for "
                                + ", ".join(f"`{m}`" for m in missing[:5]) + ("…" if len(missing) > 5 else ""),
                                d.span, f"every value of enum `{kt.name}` needs an entry")
-            self.tables[d.name] = TableInfo(d.name, kt, vt, mapping, total, d.source, d.span)
+            self.tables[d.name] = TableInfo(d.name, kt, vt, mapping, total, self.cited(d.source, d.span), d.span)
 
     # ---- stage: definitions -------------------------------------------------
     def stage_defs(self):
@@ -326,7 +334,7 @@ class Checker(ExprChecker):
                 and not self.literals_fit_enum(d.expr, declared):
             self.error("type-mismatch", f"`{name}` is declared {declared} but its value is {got}", d.expr.span)
         t = declared or got or T.NEVER
-        info = DefInfo(name, tuple(params), t, d.expr, d.source, d.span)
+        info = DefInfo(name, tuple(params), t, d.expr, self.cited(d.source, d.span), d.span)
         self.defs[name] = info
         self.def_deps[name] = self._deps
         self._deps, self._reads = saved
@@ -442,8 +450,9 @@ class Checker(ExprChecker):
         reads = {k: v for k, v in reads.items() if not any(o.startswith(k + ".") for o in reads)}
         self._deps, self._reads, self._repeated = None, None, None
         self.rule_deps[d.name] = deps
+        source = self.cited(d.get("source"), (d.clause("source") or d).span)
         info = RuleInfo(d.name, 0, binder, item_type, code, severity, when, applies, d.get("priority"),
-                        message, d.get("source"), d.target if is_exc else None, (), tuple(reads.values()),
+                        message, source, d.target if is_exc else None, (), tuple(reads.values()),
                         tuple(repeated), d.span)
         kids = children.get(d.name, [])
         if len(kids) > 1:

@@ -28,7 +28,9 @@ if TYPE_CHECKING:
 __all__ = ["CONTRACT_OUTPUTS", "CONTRACT_SOURCE", "Decision", "Reason", "StructureResult", "Verdict",
            "extra_outputs"]
 
-CONTRACT_SOURCE = "Contrat dossier/décision v1.1"
+# UNKNOWN_FIELD is the engine's, not a policy's: our reading, cited as cite.render shows one.
+CONTRACT_SOURCE = ("Lecture du projet esms-rules, champs inconnus — interprétation : un champ que le format "
+                   "du dossier ne définit pas est ignoré et signalé, jamais refusé [I]")
 
 #: The outputs the contract gives a field of their own: output name -> decision field.
 #: `call` and `amount_eur` are top-level fields; `funded_share`, an output `for` each item of

@@ -18,6 +18,7 @@ from typing import Protocol
 import attrs
 
 from . import ast
+from .cite import register_path
 from .diagnostics import Diagnostic, PolicyError, did_you_mean
 from .span import Span
 
@@ -235,6 +236,9 @@ def link(root_text: str, root_file: str, directory: Traversable | None = None,
     digest = hashlib.sha256()
     for m in modules:
         digest.update(m.name.encode() + b"\0" + texts[m.file].encode("utf-8") + b"\0")
+    registers = {str(r): r for m in modules if (r := register_path(m.file)) is not None}
+    for name in sorted(registers):   # the citations render from them: they are part of the policy
+        digest.update(b"documents\0" + registers[name].read_bytes() + b"\0")
     return Program(modules[-1], tuple(modules), tuple(decls), texts, digest.hexdigest(), params, overridden)
 
 

@@ -239,7 +239,7 @@ class Policy:
             else:
                 reasons.append(reason)
         for path in unknown:
-            warnings.append(Reason("UNKNOWN_FIELD", "contract", f"Champ inconnu ignoré : « {path} ».",
+            warnings.append(Reason("UNKNOWN_FIELD", "contract", f"Champ inconnu ignoré : {path}.",
                                    CONTRACT_SOURCE, "dossier", "warning"))
         structures = []
         for lst in self.checked.item_lists:   # one at most (the checker's `multiple-item-lists`)

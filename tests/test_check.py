@@ -54,6 +54,9 @@ STAGES = [
     ("Parameters and cycles", "check.py, stages `params` and `cycles`", [
         "unset-param", "cyclic-definition"]),
     ("Warnings", "check.py: what runs, but is probably not what the author meant", ["shared-code"]),
+    ("Citations", "cite.py, on every `source` of a module that has a register `documents.toml` beside it", [
+        "missing-citation-tag", "bad-citation", "unknown-document", "unverified-quote", "unbalanced-quote",
+        "missing-interpretation", "tag-mismatch", "bad-document", "bad-register"]),
     ("Internal errors", "any stage", ["internal"]),
 ]
 DOCUMENTED = [code for _, _, codes in STAGES for code in codes]
@@ -142,6 +145,38 @@ def _internal(monkeypatch) -> PolicyError:
     return info.value
 
 
+CITED = Path("tests") / "check" / "cited"       # policies beside a register of documents
+
+
+def _cited(name: str) -> PolicyError:
+    with pytest.raises(PolicyError) as info:
+        check(load_program(CITED / f"{name}.esms"))
+    return info.value
+
+
+def _register(text: str) -> PolicyError:
+    from esms_rules.cite import load_register
+    _, errors = load_register(text, "documents.toml")
+    return PolicyError(errors, {"documents.toml": text})
+
+
+_CITED_CASES = {   # name: (code, title, the `source` written)
+    "missing_citation_tag": ("missing-citation-tag", "a citation without its reading tag",
+                             "ARS Exemple : « Tout dossier déposé après la date de clôture »"),
+    "bad_citation": ("bad-citation", "a tag not followed by a document",
+                     "[C] « Tout dossier déposé après la date de clôture »"),
+    "unknown_document": ("unknown-document", "a document the register does not declare",
+                         "[C] page-arss : « Tout dossier déposé après la date de clôture »"),
+    "unverified_quote": ("unverified-quote", "a quote that is not word for word in the document",
+                         "[C] page-ars : « Tout dossier déposé après la date limite sera refusé »"),
+    "unbalanced_quote": ("unbalanced-quote", "a « without its »",
+                         "[C] page-ars : « Tout dossier déposé après la date de clôture"),
+    "missing_interpretation": ("missing-interpretation", "an [I] citation that does not say what it reads",
+                               "[I] lecture"),
+    "tag_mismatch": ("tag-mismatch", "our own interpretation cited as stating a rule [C]",
+                     "[C] lecture : minuit s'entend heure de Paris"),
+}
+
 # Diagnostics that no policy file in tests/check/bad/ can show: (code, title, explanation, how).
 API_CASES = {
     "no_such_policy": ("no-such-policy", "loading a bundled policy that does not exist",
@@ -166,6 +201,16 @@ API_CASES = {
                      "raises it rather than write a policy whose meaning changed (shown here with "
                      "a deliberately broken printer, on `def minimum: int = 15`).",
                      lambda mp: _internal(mp)),
+    **{name: (code, title, f"A policy of `{CITED}/`, beside the register `{CITED}/documents.toml`, whose rule "
+                           f"cites `source \"{source}\"`.", lambda mp, name=name: _cited(name))
+       for name, (code, title, source) in _CITED_CASES.items()},
+    "bad_document": ("bad-document", "a document of the register with an unknown kind",
+                     "The register `documents.toml` is checked with the first citation that needs it; here "
+                     "`[page]` has `kind = \"blog\"`.",
+                     lambda mp: _register('[page]\nkind = "blog"\nissuer = "ARS"\ntitle = "AAP"\n')),
+    "bad_register": ("bad-register", "a register that is not valid TOML",
+                     "Here `documents.toml` lacks a closing quote.",
+                     lambda mp: _register('[page]\nkind = "call-page\n')),
 }
 
 

@@ -81,6 +81,8 @@ def formatted_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("formatted")
     for name in BUNDLED:
         (d / f"{name}.esms").write_text(format_source(bundled_text(name)), encoding="utf-8")
+    register = bundled_dir() / "documents.toml"      # the citations render from it, as beside the originals
+    (d / register.name).write_bytes(register.read_bytes())
     return d
 
 

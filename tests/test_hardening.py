@@ -406,6 +406,7 @@ def test_a_bom_is_not_a_character_of_the_policy(tmp_path):
     source = Path(esms_rules.__file__).parent.parent / "policies"
     for f in source.glob("*.esms"):
         (tmp_path / f.name).write_bytes(b"\xef\xbb\xbf" + f.read_bytes())
+    (tmp_path / "documents.toml").write_bytes((source / "documents.toml").read_bytes())   # hashed too
     with_bom = esms_rules.load_policy(str(tmp_path / "esms-numerique-2025.esms"))
     assert with_bom.sha256 == esms_rules.load_policy("esms-numerique-2025").sha256
 

@@ -79,6 +79,7 @@ def test_wheel_contents(wheel):
     assert "esms_rules/_data/grammar/esms.lark" in names
     for policy in sorted((ROOT / "policies").glob("*.esms")):
         assert f"esms_rules/_data/policies/{policy.name}" in names
+    assert "esms_rules/_data/policies/documents.toml" in names     # the register the citations need
     assert "esms_rules/_data/examples/dossier-2025.json" in names
     assert "esms_rules/py.typed" in names          # type checkers of integrators read our annotations
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
@@ -112,6 +113,7 @@ print(json.dumps({
     "eligible": decision.eligible, "auto": auto.eligible, "policy": policy.id, "sha": policy.sha256,
     "bundled_dir": str(load.bundled_dir()), "grammar": len(parse.grammar_text()),
     "policies": [p.id for p in esms_rules.bundled_policies()],
+    "source": decision.reasons[0].source,
 }))
 """
     dossier = ROOT / "examples" / "dossier-2025-ineligible.json"
@@ -120,6 +122,7 @@ print(json.dumps({
     assert out["eligible"] is False and out["auto"] is False and out["policy"] == "esms-numerique-2025"
     assert venv in Path(out["bundled_dir"]).parents
     assert out["grammar"] > 0 and "esms-numerique-2025" in out["policies"]
+    assert out["source"].endswith("]") and not out["source"].startswith("[")   # rendered from the register
     import esms_rules
     assert out["sha"] == esms_rules.load_policy("esms-numerique-2025").sha256   # same policy bytes as the checkout
 
