@@ -93,19 +93,8 @@ def english_words(text: str, allowed: set[str]) -> list[str]:
     return found
 
 
-def policy_texts(policy, decision) -> list[str]:
-    """What the policy's authors wrote (citations, messages): issue 12 items 1-2, not the rendering."""
-    c = policy.checked
-    texts = [r.source for r in c.all_rules] + [d.source for d in c.defs.values()]
-    texts += [r.message for r in decision.reasons + decision.warnings]
-    texts += [r.message for s in decision.structures for r in s.reasons + s.warnings]
-    texts += [n.message for n in decision.trace.walk()]
-    return sorted({t for t in texts if t}, key=len, reverse=True)
-
-
-def rendered_words(decision, suggestions, without=()) -> dict[str, str]:
-    """The words people read in each format: HTML without its markup, style and script; `without`
-    the texts to leave out."""
+def rendered_words(decision, suggestions) -> dict[str, str]:
+    """The words people read in each format: HTML without its markup, style and script."""
     out = {}
     for fmt in ("text", "markdown", "html"):
         s = render(decision, fmt, suggestions=suggestions)
@@ -115,24 +104,17 @@ def rendered_words(decision, suggestions, without=()) -> dict[str, str]:
             s = html.unescape(re.sub(r"<[^>]+>", " ", s))
         if fmt == "markdown":
             s = html.unescape(s.replace("\\", ""))
-        for t in without:
-            s = s.replace(t, " ")
         if fmt == "markdown":
             s = re.sub(r"`[^`]*`", " ", s)   # identifiers
         out[fmt] = s
     return out
 
 
-# The bundled policies' own citations and messages are being rewritten in French (issue 12,
-# items 1 and 2); until then the check leaves them out, and `test_policy_texts_are_french` says so.
-POLICY_TEXTS_CHECKED = False
-
-
-def check_french(policy, dossier, *, with_policy_texts=POLICY_TEXTS_CHECKED) -> bool:
+def check_french(policy, dossier) -> bool:
+    """Every rendered word of the decision, the policy's citations and messages included."""
     decision = policy.evaluate(dossier)
     allowed = identifiers(policy)
-    without = () if with_policy_texts else policy_texts(policy, decision)
-    for fmt, text in rendered_words(decision, suggest(policy, dossier), without).items():
+    for fmt, text in rendered_words(decision, suggest(policy, dossier)).items():
         bad = english_words(text, allowed)
         assert not bad, f"{policy.id} {dossier.get('id')} ({fmt}): English words {sorted(set(bad))}"
     return decision.eligible
@@ -182,8 +164,3 @@ def test_generated_dossiers_read_in_french(pid, data):
     wrong["call"] = "national" if wrong["call"] == "regional" else "regional"
     check_french(policy, wrong)
 
-
-@pytest.mark.xfail(not POLICY_TEXTS_CHECKED, reason="the policies still quote the English contract (issue 12 item 2)")
-@pytest.mark.parametrize("pid", sorted(POLICIES))
-def test_policy_texts_are_french(pid):
-    check_french(POLICIES[pid], eligible_for(POLICIES[pid]), with_policy_texts=True)
