@@ -19,21 +19,30 @@ PARIS = tz.gettz("Europe/Paris")
 _EXACT = Context(prec=MAX_PREC)   # the caller's decimal context never rounds a value shown
 
 
+def _day(v: dt.date) -> str:
+    """dd/mm/yyyy with four-digit years (the platform's strftime writes year 999 as `999`)."""
+    return f"{v.day:02d}/{v.month:02d}/{v.year:04d}"
+
+
+def _day_time(v: dt.datetime) -> str:
+    return f"{_day(v)} à {v.hour:02d}:{v.minute:02d}"
+
+
 def datetime_label(v: dt.datetime) -> str:
     """An instant at Paris time (the deadlines are Paris midnights), its own offset beside it:
     `16/10/2021 à 00:30 heure de Paris (15/10/2021 à 23:30 en UTC+01:00)`."""
     if v.tzinfo is None or v.utcoffset() is None:
-        return v.strftime("%d/%m/%Y à %H:%M")
+        return _day_time(v)
     off = v.strftime("%z")
     off = f"UTC{off[:3]}:{off[3:5]}"
     try:
         paris = v.astimezone(PARIS)
     except (OverflowError, ValueError):   # at the edges of the calendar: as filed
-        return f"{v.strftime('%d/%m/%Y à %H:%M')} ({off})"
-    shown = paris.strftime("%d/%m/%Y à %H:%M") + " heure de Paris"
+        return f"{_day_time(v)} ({off})"
+    shown = _day_time(paris) + " heure de Paris"
     if paris.utcoffset() == v.utcoffset():
         return f"{shown} ({off})"
-    return f"{shown} ({v.strftime('%d/%m/%Y à %H:%M')} en {off})"
+    return f"{shown} ({_day_time(v)} en {off})"
 
 
 def french(v: object, null: str = "non renseigné") -> str:
@@ -46,7 +55,7 @@ def french(v: object, null: str = "non renseigné") -> str:
     if isinstance(v, dt.datetime):
         return datetime_label(v)
     if isinstance(v, dt.date):
-        return v.strftime("%d/%m/%Y")
+        return _day(v)
     if isinstance(v, Decimal):
         s = format(v.normalize(_EXACT), "f") if v != 0 else "0"
         return s.replace(".", ",")

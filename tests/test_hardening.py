@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -472,3 +473,14 @@ def test_cli_output_does_not_depend_on_the_locale(command):
 
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.dates(dt.date(1, 1, 1), dt.date(9999, 12, 31)), st.times(), st.integers(-12, 12))
+def test_dates_are_written_with_four_digit_years(day, time, hours):
+    from esms_rules.french import french
+    assert french(day) == f"{day.day:02d}/{day.month:02d}/{day.year:04d}"
+    if dt.date(2, 1, 1) <= day <= dt.date(9998, 12, 31):
+        shown = french(dt.datetime.combine(day, time, dt.timezone(dt.timedelta(hours=hours))))
+        dates = re.findall(r"\d+/\d+/\d+", shown)
+        assert dates and all(re.fullmatch(r"\d{2}/\d{2}/\d{4}", d) for d in dates), shown
