@@ -28,7 +28,7 @@ import attrs
 from lsprotocol import types as lsp
 from pygls.lsp.server import LanguageServer
 
-from . import __version__, ast
+from . import __version__, ast, cite
 from .check import CheckResult, check_text
 from .diagnostics import Diagnostic, PolicyError
 from .infer import BUILTINS
@@ -42,6 +42,9 @@ KEYWORDS = ("policy", "import", "enum", "record", "fact", "codes", "table", "par
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TOKENS = re.compile(r'"(?:[^"\\\n]|\\.)*"?|#[^\n]*|[A-Za-z_][A-Za-z0-9_]*')
 _SUGGESTION = re.compile(r"did you mean ((?:`[^`]+`(?: or )?)+)\?")
+_DOCUMENT_ID = re.compile(r"[a-z0-9][a-z0-9-]*")
+# inside a `source "…"` string, right after a reading tag: where a document identifier goes
+_CITING = re.compile(r'\bsource\s+"[^"\n]*\[(?:C|I|GAP)\]\s*[a-z0-9-]*$')
 _FIXES = {"write `and`": "and", "write `or`": "or", "write `not`": "not ", "did you mean `==`": "=="}
 
 
@@ -125,6 +128,38 @@ class Analysis:
         return cls(file, text, list(result.diagnostics), result.program,
                    result if result.program is not None else None)
 
+    # -- the register of documents the module's citations name
+    def documents(self) -> dict[str, cite.Document]:
+        """The documents of the register beside the file (or the bundled one), by identifier;
+        empty when there is none or it does not parse."""
+        path = cite.register_path(self.file)
+        if path is None:
+            return {}
+        try:
+            docs, _ = cite.load_register(path.read_text(encoding="utf-8"), str(path))
+        except (OSError, UnicodeDecodeError):
+            return {}
+        return docs or {}
+
+    def cited(self, source: str) -> list[str]:
+        """One Markdown line per document a source cites: its tag, identifier and what it is."""
+        citations = cite.parse(source)
+        if isinstance(citations, str):
+            return []
+        docs = self.documents()
+        return [f"  - [{c.tag}] " + (describe_document(docs[c.document]) if c.document in docs
+                                    else f"`{c.document}`: unknown document")
+                + (f", {c.locator}" if c.locator else "") for c in citations]
+
+    def document_hover(self, line: str, character: int) -> str | None:
+        """Hover on a document identifier inside a `source "…"` string of this line."""
+        if "source" not in line:
+            return None
+        for m in _DOCUMENT_ID.finditer(line):
+            if m.start() <= character <= m.end() and m.group() in self.documents():
+                return describe_document(self.documents()[m.group()], full=True)
+        return None
+
     # -- declarations by name
     def declarations(self) -> dict[str, list[tuple[str, Any]]]:
         """name -> [(kind, node)] over every module of the program (imports included)."""
@@ -200,6 +235,7 @@ class Analysis:
                 lines.append(f"- message: « {node.get('message')} »")
             if node.get("source"):
                 lines.append(f"- source: {node.get('source')}")
+                lines += self.cited(node.get("source"))
             return "\n".join(lines) + (f"\n\n{doc}" if doc else "") + f"\n\n{where}"
         text = src.get(node.span.file, "")
         head = text[node.span.start:node.span.end].split("\n", 1)[0] if text else f"{kind} {node.name}"
@@ -207,7 +243,7 @@ class Analysis:
         body = f"```esms\n{head.strip()}\n```" + (f"\n\ntype: `{type_}`" if type_ else "")
         source = getattr(node, "source", None)
         if isinstance(source, str):
-            body += f"\n\nsource: {source}"
+            body += f"\n\nsource: {source}" + "".join("\n" + line for line in self.cited(source))
         return body + (f"\n\n{doc}" if doc else "") + f"\n\n{where}"
 
     def _type_of(self, kind: str, node) -> str | None:
@@ -229,6 +265,9 @@ class Analysis:
         decls = self.declarations()
         item = lsp.CompletionItem
         kinds = lsp.CompletionItemKind
+        if _CITING.search(before):
+            return [item(d.id, kind=kinds.Reference, detail=d.label(), documentation=describe_document(d, full=True))
+                    for d in self.documents().values()]
         if re.search(r"\bcode\s+[A-Z_0-9]*$", before):
             return [item(n, kind=kinds.Constant, detail=getattr(d[0][1], "description", None))
                     for n, d in decls.items() if d[0][0] == "code"]
@@ -275,6 +314,15 @@ class Analysis:
                 out.append(lsp.DocumentSymbol(item.name, kinds[type(item)], to_range(item.span),
                                               to_range(name_span), children=children or None))
         return out
+
+
+def describe_document(d: cite.Document, full: bool = False) -> str:
+    """A document of the register in Markdown: identifier, title, issuer, reference, date, address."""
+    facts = [d.issuer, d.reference, d.date.strftime("%d/%m/%Y") if d.date else None, d.url]
+    text = f"`{d.id}` ({d.kind}): {d.title} — " + ", ".join(f for f in facts if f)
+    if full and d.passages:
+        text += f"\n\n{len(d.passages)} passage(s) kept verbatim" + (f", from {d.kept_from}" if d.kept_from else "")
+    return text
 
 
 def _name_span(node, name: str, sources: dict[str, str]) -> Span:
@@ -404,8 +452,12 @@ def did_close(ls: EsmsLanguageServer, params: lsp.DidCloseTextDocumentParams):
 
 @server.feature(lsp.TEXT_DOCUMENT_HOVER)
 def hover(ls: EsmsLanguageServer, params: lsp.HoverParams):
-    name, before = ls.word(params.text_document.uri, params.position)
-    text = name and ls.current(params.text_document.uri).hover(name, before)
+    uri, position = params.text_document.uri, params.position
+    line = ls.workspace.get_text_document(uri).lines[position.line] if position.line < len(
+        ls.workspace.get_text_document(uri).lines) else ""
+    text = ls.current(uri).document_hover(line, position.character)
+    name, before = ls.word(uri, position)
+    text = text or (name and ls.current(uri).hover(name, before))
     if not text:
         return None
     return lsp.Hover(lsp.MarkupContent(lsp.MarkupKind.Markdown, text))

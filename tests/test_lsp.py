@@ -237,3 +237,27 @@ def test_imports_from_unsaved_buffers(client):
                                              "contentChanges": [{"text": "fact other: int\n"}]})
     diags = client.wait_notification("textDocument/publishDiagnostics", uri=policy.as_uri())["diagnostics"]
     assert [d["code"] for d in diags] == ["unknown-name"]      # the importer was checked again
+
+
+def test_citations_name_their_documents(client):
+    """Hover on a rule shows the documents its source cites; on a document identifier, the
+    document; completion after a reading tag offers the register's identifiers."""
+    import shutil
+    folder = client.root / "cited"
+    folder.mkdir()
+    for name in ("esms-numerique-2025.esms", "common.esms", "documents.toml"):
+        shutil.copy(ROOT / "policies" / name, folder / name)
+    path = folder / "esms-numerique-2025.esms"
+    client.open(path, POLICY_2025)
+    rule = client.at("textDocument/hover", path, *pos(POLICY_2025, "rule dui_not_segur_referenced", shift=6))
+    assert "  - [C] `ars-hdf-2025` (call-page): " in rule["contents"]["value"]
+    line_no, col = pos(POLICY_2025, '"[C] ', shift=len('"[C] ') + 1)
+    line = POLICY_2025.split("\n")[line_no]
+    ident = line[col - 1:].split(",")[0].split(" ")[0]
+    doc = client.at("textDocument/hover", path, line_no, col)["contents"]["value"]
+    assert doc.startswith(f"`{ident}` (")
+    text = POLICY_2025 + '\ndef probe = 1\n  source "[C] '
+    client.change(path, text, 2)
+    items = client.at("textDocument/completion", path, *pos(text, 'source "[C] ', nth=text.count('source "[C] ') - 1,
+                                                              shift=len('source "[C] ')))["items"]
+    assert {"instr-2025-40", "ars-hdf-2025", "esms-rules-lecture"} <= {i["label"] for i in items}
