@@ -74,7 +74,7 @@ class _Constant:
         self.name = name
 
 
-class _Duplicates(dict):  # type: ignore[type-arg]
+class _Duplicates(dict[str, Any]):
     """An object that had a key more than once: the keys, in order of their second use."""
 
     __slots__ = ("duplicates",)
@@ -336,9 +336,8 @@ def output(path: str | None, *, inputs: Iterable[str] = (), binary: bool = False
         if stat.S_ISDIR(st.st_mode):
             raise OutputError(f"cannot write {path}: it is a directory")
         try:      # FIFO, device, socket: write to it as it is
-            with open(target, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8",
-                                                                            "errors": "backslashreplace",
-                                                                            "newline": "\n"})) as f:
+            with (open(target, "wb") if binary else
+                  open(target, "w", encoding="utf-8", errors="backslashreplace", newline="\n")) as f:
                 yield f
         except OSError as e:
             raise OutputError(f"cannot write {path}: {e.strerror or e}") from None

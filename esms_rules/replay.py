@@ -38,7 +38,7 @@ STATUSES = ("same", "policy-changed", "engine-changed", "outcome-changed", "poli
 @attrs.frozen
 class ReplayResult:
     same: bool
-    lines: list = attrs.field(converter=list, hash=False)
+    lines: list[str] = attrs.field(hash=False)
     status: str
     fields: tuple[str, ...] = ()        # the outcome fields that differ
     outcome_same: bool | None = None    # None when nothing could be re-evaluated
@@ -54,7 +54,8 @@ class ReplayResult:
 
 def replay(decision: dict, dossier: dict, *, policy=None) -> ReplayResult:
     """Re-evaluate `dossier` with the policy that `decision` names by hash and compare."""
-    recorded = decision.get("policy") if isinstance(decision.get("policy"), dict) else {}
+    named = decision.get("policy")
+    recorded: dict = named if isinstance(named, dict) else {}
     pid, sha, engine = recorded.get("id"), recorded.get("sha256"), recorded.get("engine")
     lines: list[str] = []
     policy_changed = False
@@ -67,8 +68,8 @@ def replay(decision: dict, dossier: dict, *, policy=None) -> ReplayResult:
         else:
             lines.append(f"politique fournie : {p.id}, même hash {sha}")
     else:
-        p = next((b for b in bundled_policies() if b.sha256 == sha), None)
-        if p is None:
+        found = next((b for b in bundled_policies() if b.sha256 == sha), None)
+        if found is None:
             lines.append(f"aucune politique livrée n'a le hash {sha} (décision rendue avec {pid})")
             same_id = [b for b in bundled_policies() if b.id == pid]
             if same_id:
@@ -78,6 +79,7 @@ def replay(decision: dict, dossier: dict, *, policy=None) -> ReplayResult:
                 lines.append(f"aucune politique livrée ne porte l'identifiant {pid}")
             lines.append("pour rejouer, fournir le fichier de la politique d'origine (policy=…)")
             return ReplayResult(False, lines, "policy-not-found", (), None, pid, sha)
+        p = found
         lines.append(f"politique livrée : {p.id}, même hash {sha}")
 
     engine_changed = engine != __version__
