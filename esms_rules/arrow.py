@@ -163,7 +163,7 @@ def _typed(pl, col, t, constraint, chk: _In, dtype, unknown_ok=False):
         elif isinstance(constraint, ast.RangeConstraint):
             lo, hi = constraint.low.value, constraint.high.value
             if base == T.DECIMAL:
-                lo, hi = int(Decimal(lo).scaleb(FACT_SCALE)), int(Decimal(hi).scaleb(FACT_SCALE))
+                lo, hi = (int(Decimal(str(lo)).scaleb(FACT_SCALE)), int(Decimal(str(hi)).scaleb(FACT_SCALE)))
             chk.flag((out < lo) | (out > hi))
     return out
 
@@ -196,7 +196,7 @@ def _struct_fields(pl, col, rec: T.Record, dtype, chk: _In):
     for f in rec.fields:
         if f.name not in present:
             if f.has_default:
-                out[f.name] = pl.lit(f.default.value)
+                out[f.name] = pl.lit(f.default.value if f.default is not None else None)
                 continue
             return None
         typed = _typed(pl, col.struct.field(f.name), f.type, f.constraint, chk, present[f.name])
@@ -320,7 +320,9 @@ def _drop_absent(d: dict, rec: T.Record) -> dict:
         if isinstance(base, T.Record) and isinstance(v, dict):
             v = _drop_absent(v, base)
         elif isinstance(base, T.List) and isinstance(T.strip(base.element), T.Record) and isinstance(v, list):
-            v = [_drop_absent(x, T.strip(base.element)) if isinstance(x, dict) else x for x in v]
+            element = T.strip(base.element)
+            assert isinstance(element, T.Record)
+            v = [_drop_absent(x, element) if isinstance(x, dict) else x for x in v]
         out[k] = v
     return out
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 import datetime as dt
 import weakref
 from decimal import Decimal
+from typing import Any
 
 from . import ast
 from . import types as T
@@ -299,7 +300,9 @@ class Plan:
         ISO form), for messages: the per-record path shows it at its own UTC offset."""
         pl = self.pl
         if isinstance(e, ast.Literal):
-            return V(pl.lit(None if e.value is None else e.value.isoformat(), dtype=pl.String))
+            value = e.value
+            assert value is None or isinstance(value, (dt.date, dt.datetime))    # checked: a date-time
+            return V(pl.lit(None if value is None else value.isoformat(), dtype=pl.String))
         if isinstance(e, ast.Name) and e.name not in env:
             if e.name in self.p.defs and not self.p.defs[e.name].params:
                 return self.raw_datetime(self.p.defs[e.name].expr, {}, None)
@@ -743,11 +746,12 @@ def frames_from_facts(pln: Plan, facts: list):
     pl = pln.pl
     p = pln.p
     fields = [f for f in p.facts.fields if f.name not in pln.lists]
-    cols = {f.name: [] for f in fields}
-    raw = {name: [] for name in pln.raw_datetimes}
-    items = {lst: {"__row": [], "__i": [], **{g.name: [] for g in rec.fields}} for lst, rec in pln.lists.items()}
-    per_record = []
-    rows = []
+    cols: dict[str, list[Any]] = {f.name: [] for f in fields}
+    raw: dict[str, list[Any]] = {name: [] for name in pln.raw_datetimes}
+    items: dict[str, dict[str, list[Any]]] = {
+        lst: {"__row": [], "__i": [], **{g.name: [] for g in rec.fields}} for lst, rec in pln.lists.items()}
+    per_record: list[Any] = []
+    rows: list[Any] = []
     for k, fx in enumerate(facts):
         try:
             values = [_cell(fx[f.name], f.type) for f in fields]
@@ -834,11 +838,11 @@ def results(pln: Plan, d, items):
         if lst is None:
             outs.append(vals)
         else:
-            per = [[] for _ in range(n)]
+            per: list[list[Any]] = [[] for _ in range(n)]
             for r, v in zip(items[lst].get_column("__row").to_list(), vals):
                 per[r].append(v)
             outs.append(per)
-    fired = [[] for _ in range(n)]
+    fired: list[list[tuple[int, int, Any]]] = [[] for _ in range(n)]
     # item rules run before the dossier rules that read `passes`, item by item, in rule order;
     # a decision keeps dossier and item reasons apart, so items first is the same decision
     for lst, rules in pln.fired_i.items():
@@ -855,7 +859,7 @@ def results(pln: Plan, d, items):
     for r, col in pln.fired_d:
         for pos, values in _fired_rows(pln, d, r, col):
             fired[pos].append((r.index, -1, values))
-    out = []
+    out: list[Any] = []
     for k in range(n):
         if ovf[k]:
             out.append(None)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
 from . import ast
 from . import types as T
@@ -74,7 +75,7 @@ class _Builder:
             properties[f.name] = prop
             if not f.has_default:
                 required.append(f.name)
-        body = {"type": "object", "properties": properties}
+        body: dict[str, Any] = {"type": "object", "properties": properties}
         if required:
             body["required"] = required
         body["additionalProperties"] = True

@@ -29,6 +29,7 @@ import sys
 import time
 import traceback
 from datetime import UTC, datetime
+from typing import Any
 
 import attrs
 
@@ -163,6 +164,7 @@ def verdict(decision) -> str:
 def log_decision(result, dossier, policy, seconds: float, log_dossiers: bool) -> None:
     if not decision_log.isEnabledFor(logging.INFO):
         return
+    entry: dict[str, Any]
     if isinstance(result, DossierError):
         entry = {"dossier": result.dossier_id if isinstance(result.dossier_id, str) else None,
                  "policy": None if policy is None else {"id": policy.id, "sha256": policy.sha256},
@@ -294,7 +296,7 @@ def diff_request(policies: Policies, value) -> tuple:
 
 def _jsonl_rows(data: bytes) -> list:
     """(dossier, None) or (None, error record) for each non-blank line."""
-    rows = []
+    rows: list[tuple[Any, dict[str, Any] | None]] = []
     for n, raw in enumerate(data.split(b"\n"), start=1):
         if not raw.strip():
             continue
@@ -449,7 +451,7 @@ def create_app(config: ServerConfig | None = None):
     ]
     if has_diff():
         routes.insert(2, Route("/v1/diff", guarded(diff), methods=["POST"]))
-    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})  # type: ignore[dict-item]
     return AccessLog(app)
 
 

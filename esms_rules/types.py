@@ -1,9 +1,12 @@
 """The types of the policy language, shared by the checker, the compiler and the validator."""
 from __future__ import annotations
 
-from typing import Union
+from typing import TYPE_CHECKING, Union
 
 import attrs
+
+if TYPE_CHECKING:
+    from . import ast
 
 SCALARS = ("bool", "int", "decimal", "text", "date", "datetime")
 
@@ -29,8 +32,8 @@ class Enum:
 class Field:
     name: str
     type: "Type"
-    constraint: object = None   # ast.RangeConstraint | ast.LengthConstraint | None
-    default: object = attrs.field(default=None, eq=False)   # ast.Literal | None
+    constraint: ast.RangeConstraint | ast.LengthConstraint | None = None
+    default: ast.Literal | None = attrs.field(default=None, eq=False)
     has_default: bool = False
 
 

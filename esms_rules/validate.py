@@ -131,7 +131,7 @@ class Validator:
             sub = f"{path}.{f.name}" if path else f.name
             if f.name not in value:
                 if f.has_default:
-                    out[f.name] = f.default.value  # type: ignore[attr-defined]  # an ast.Literal
+                    out[f.name] = f.default.value if f.default is not None else None
                 else:
                     problems.append(Problem(sub, "missing field" + (" (write null when unknown)"
                                                                      if isinstance(f.type, T.Optional) else "")))
@@ -424,7 +424,7 @@ class _FastGen:
                 y = self.value(f.type, e, depth + 1, f.constraint)
                 self.emit(f"{x} = {y}", depth + 1)
                 self.emit("else:", depth)
-                self.emit(f"{x} = {self.default(f.default.value)}", depth + 1)  # type: ignore[attr-defined]
+                self.emit(f"{x} = {self.default(f.default.value if f.default else None)}", depth + 1)
             else:
                 e = target or self.fresh("e")
                 self.emit(f"{e} = {v}[{key}]", depth)      # KeyError: missing, the precise path says so
