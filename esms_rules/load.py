@@ -211,8 +211,13 @@ def link(root_text: str, root_file: str, directory: Traversable | None = None,
                 continue
             stem = posixpath.splitext(posixpath.basename(target))[0]
             if stem in chain or item.module in chain:
-                errors.append(Diagnostic("import-cycle", f"module `{item.module}` imports itself through "
-                                         + " -> ".join(chain + (item.module,)), item.span))
+                # the cycle alone, then how it was reached: `a` imports `b`, which is no part of
+                # the cycle b -> c -> b, and must not be named as if it were
+                start = chain.index(stem if stem in chain else item.module)
+                cycle = " -> ".join(chain[start:] + (item.module,))
+                reached = f" (reached from {' -> '.join(chain[:start])})" if start else ""
+                errors.append(Diagnostic("import-cycle", f"modules import each other in a cycle: {cycle}{reached}",
+                                         item.span, "move what both need into a third module that imports neither"))
                 continue
             if stem in loaded:
                 continue
