@@ -70,7 +70,7 @@ MUTATIONS = [
     (C21, C21, [("if n >= 50 then", "if n >= 51 then")], "expected_call"),
     (C21, C21, [("= 2021-10-15\n  source", "= 2021-10-14\n  source")], "regional_deadline"),
     (PIL, PIL, [('s.sector in ["PA", "PH"]', 's.sector in ["PA", "PH", "AHI"]')], "covered"),
-    (PIL, PIL, [("def maximum = 1", "def maximum = 2")], "maximum"),
+    (PIL, PIL, [("when     n > 1\n", "when     n > 2\n")], "grouping_too_large"),     # a threshold + 1
 ]
 FAST = {0, 1, 16}   # deadline, priorities, a function (read through the interpreter); the rest: slow
 
