@@ -155,9 +155,10 @@ class Analysis:
         """Hover on a document identifier inside a `source "…"` string of this line."""
         if "source" not in line:
             return None
+        docs = self.documents()
         for m in _DOCUMENT_ID.finditer(line):
-            if m.start() <= character <= m.end() and m.group() in self.documents():
-                return describe_document(self.documents()[m.group()], full=True)
+            if m.start() <= character <= m.end() and m.group() in docs:
+                return describe_document(docs[m.group()], full=True)
         return None
 
     # -- declarations by name
@@ -453,11 +454,11 @@ def did_close(ls: EsmsLanguageServer, params: lsp.DidCloseTextDocumentParams):
 @server.feature(lsp.TEXT_DOCUMENT_HOVER)
 def hover(ls: EsmsLanguageServer, params: lsp.HoverParams):
     uri, position = params.text_document.uri, params.position
-    line = ls.workspace.get_text_document(uri).lines[position.line] if position.line < len(
-        ls.workspace.get_text_document(uri).lines) else ""
-    text = ls.current(uri).document_hover(line, position.character)
+    lines = ls.workspace.get_text_document(uri).lines
+    analysis = ls.current(uri)
+    text = analysis.document_hover(lines[position.line] if position.line < len(lines) else "", position.character)
     name, before = ls.word(uri, position)
-    text = text or (name and ls.current(uri).hover(name, before))
+    text = text or (name and analysis.hover(name, before))
     if not text:
         return None
     return lsp.Hover(lsp.MarkupContent(lsp.MarkupKind.Markdown, text))
