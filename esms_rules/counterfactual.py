@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable, Iterator
 import attrs
 from dateutil import tz
 
+from . import types
 from .decision import Decision
 from .diagnostics import DossierError
 from .french import french
@@ -164,6 +165,12 @@ class Context:
     def structure(self) -> dict | None:
         return self.dossier["structures"][self.index] if self.index is not None else None
 
+    def item(self) -> tuple[dict, int]:
+        """The structure a structure-level generator works on, and its position."""
+        if self.index is None:
+            raise ValueError(f"{self.code} is a structure-level code: the context names no structure")
+        return self.dossier["structures"][self.index], self.index
+
     def definition(self, name: str, default=None):
         """The value of a policy definition (from the trace), e.g. `deadline`, `minimum`, `n`."""
         trace = self.decision.trace
@@ -188,11 +195,10 @@ class Context:
 
     def enum_values(self, field: str) -> tuple:
         """The values of an enum field of the structure record (e.g. `sector`)."""
-        try:
-            rec = self.policy.checked.facts.field("structures").type.element
-            return tuple(rec.field(field).type.values)
-        except Exception:  # noqa: BLE001 - a policy without such a field: no values
-            return ()
+        structures = self.policy.checked.facts.field("structures")
+        rec = structures.type.element if structures is not None and isinstance(structures.type, types.List) else None
+        f = rec.field(field) if isinstance(rec, types.Record) else None
+        return tuple(f.type.values) if f is not None and isinstance(f.type, types.Enum) else ()
 
 
 GENERATORS: dict[str, list[Callable[[Context], Iterator[Candidate]]]] = {}
@@ -465,42 +471,42 @@ def _editor_not_referenced(ctx: Context):
 
 @generator("NOT_ESSMS")
 def _not_essms(ctx: Context):
-    s = ctx.structure
+    s, index = ctx.item()
     same = [x.get("casf_item") for x in ctx.dossier["structures"]
             if x.get("casf_item") is not None and x.get("sector") == s.get("sector")]
     every = [x.get("casf_item") for x in ctx.dossier["structures"] if x.get("casf_item") is not None]
     item = Counter(same or every).most_common(1)[0][0] if (same or every) else 6
     yield Candidate(f"{_label(s)} : n'est finançable que si elle relève d'un item de l'article L.312-1 I "
                     f"du CASF (par exemple l'item {item}) ; sinon, la retirer du dossier",
-                    [replace(f"/structures/{ctx.index}/casf_item", item)])
+                    [replace(f"/structures/{index}/casf_item", item)])
 
 
 @generator("CONFORT_ONLY")
 def _confort_only(ctx: Context):
-    s = ctx.structure
+    s, index = ctx.item()
     yield Candidate(f"{_label(s)} : déclarer une part d'activités essentielles (part de confort inférieure "
                     f"à 100 %, par exemple 99 % ; seule la part essentielle est financée)",
-                    [replace(f"/structures/{ctx.index}/confort_share", 0.99)])
+                    [replace(f"/structures/{index}/confort_share", 0.99)])
 
 
 @generator("SECTOR_NOT_ELIGIBLE")
 def _sector_not_eligible(ctx: Context):
-    s = ctx.structure
+    s, index = ctx.item()
     others = [v for v in ctx.enum_values("sector") if v != s.get("sector")]
     lifting = []
     for v in others:  # collect every covered sector, then suggest the first
-        if _try(ctx, [replace(f"/structures/{ctx.index}/sector", v)]) is not None:
+        if _try(ctx, [replace(f"/structures/{index}/sector", v)]) is not None:
             lifting.append(v)
     if lifting:
         yield Candidate(f"{_label(s)} : structure d'un secteur couvert par le programme "
                         f"({', '.join(lifting)}), et non {s.get('sector')}",
-                        [replace(f"/structures/{ctx.index}/sector", lifting[0])])
+                        [replace(f"/structures/{index}/sector", lifting[0])])
 
 
 @generator("DUPLICATE_STRUCTURE")
 def _duplicate_structure(ctx: Context):
-    s = ctx.structure
+    s, index = ctx.item()
     first = next(i for i, x in enumerate(ctx.dossier["structures"]) if x.get("finess") == s.get("finess"))
-    yield Candidate(f"retirer le doublon du FINESS {s.get('finess')} (structure n° {ctx.index + 1}, "
-                    f"déjà listée en n° {first + 1})", [remove(f"/structures/{ctx.index}")])
+    yield Candidate(f"retirer le doublon du FINESS {s.get('finess')} (structure n° {index + 1}, "
+                    f"déjà listée en n° {first + 1})", [remove(f"/structures/{index}")])
 
