@@ -88,6 +88,7 @@ def main(argv: list[str] | None = None) -> None:
         ("hand-written decide (no validation)", data, hw.decide),
         ("hand-written decide with validation", data, hw.decide_validated),
         ("Policy.decide", data, policy.decide),
+        ("  of which the fast validator alone", data, policy.validator.fast),
         ("Policy.evaluate(trace=False)", data, lambda d: policy.evaluate(d, trace=False)),
         ("Policy.evaluate(trace=False).to_json(trace=False)", data,
          lambda d: policy.evaluate(d, trace=False).to_json(trace=False)),

@@ -43,11 +43,12 @@ class _Gen(ast.ExprVisitor[Scope, str]):
     Built-in functions are written by `builtins.TABLE[name].python(gen, call, scope)`, which may
     use `expr`, `gen`, `iterable`, `const` and set `uses_failed`."""
 
-    def __init__(self, policy: CheckedPolicy, mode: str, prologue=None, verdict=None):
+    def __init__(self, policy: CheckedPolicy, mode: str, prologue=None, verdict=None, facts_out=False):
         self.p = policy
         self.mode = mode
         self.prologue = prologue
         self.verdict = verdict
+        self.facts_out = facts_out
         self.consts: dict[str, object] = {"_rt": runtime}
         self.const_ids: dict = {}
         self.lines: list[str] = []
@@ -379,7 +380,10 @@ class _Gen(ast.ExprVisitor[Scope, str]):
         elif self.mode == "decision":
             self.emit(f"return {self.new(DecisionResult)}ok, rec, {out}))", 1)
         elif self.mode == "reasons":
-            self.emit(f"return {self.new(ReasonsResult)}ok, rec, {out}, FIRED))", 1)
+            result = f"{self.new(ReasonsResult)}ok, rec, {out}, FIRED))"
+            if self.facts_out:     # and the facts the prologue loaded, in the schema's order
+                result = f"({result}, ({''.join(self.names[f.name] + ', ' for f in p.facts.fields)}))"
+            self.emit(f"return {result}", 1)
         else:
             defs = "(" + "".join(self.names[n] + ", " for n in value_defs) + ")"
             self.emit(f"return {self.new(TraceResult)}ok, rec, {out}, TRACE, {defs}))", 1)
@@ -423,18 +427,20 @@ def _is_leaf(policy: CheckedPolicy, name: str) -> bool:
 
 
 
-def emit(policy: CheckedPolicy, mode: str = "reasons", *, prologue=None, verdict=None) -> tuple[str, dict]:
+def emit(policy: CheckedPolicy, mode: str = "reasons", *, prologue=None, verdict=None,
+         facts_out: bool = False) -> tuple[str, dict]:
     """The Python source of the evaluator for `mode`, and the constants it refers to.
 
     `prologue(targets) -> (lines, constants)`, if given, replaces the loading of validated
     facts: it receives the local each fact goes to and returns the first lines of the body
     (indented one level), which read the raw dossier `d` (see validate.fast_prologue).
     `verdict=(cls, output_names)`, in mode "decision", makes the function return
-    `cls(ok, rec, {name: output})`.
+    `cls(ok, rec, {name: output})`. `facts_out`, in mode "reasons" with a prologue, makes it
+    return `(ReasonsResult, facts)`, the facts' values in the order of the schema's fields.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
-    g = _Gen(policy, mode, prologue, verdict)
+    g = _Gen(policy, mode, prologue, verdict, facts_out)
     return g.function(), g.consts
 
 
@@ -454,10 +460,10 @@ def load_source(source: str, consts: dict, name: str, builtins: dict, label: str
 
 
 def compile_policy(policy: CheckedPolicy, mode: str = "reasons", *, prologue=None, verdict=None,
-                   builtins: dict | None = None):
+                   facts_out: bool = False, builtins: dict | None = None):
     """A plain Python function `evaluate(validated_dossier) -> tuple` for `mode` (see `emit`)."""
     try:
-        source, consts = emit(policy, mode, prologue=prologue, verdict=verdict)
+        source, consts = emit(policy, mode, prologue=prologue, verdict=verdict, facts_out=facts_out)
         return load_source(source, consts, "evaluate", {**BUILTINS, **(builtins or {})}, f"{policy.id} {mode}")
     except (RecursionError, SyntaxError) as e:
         # Leaf functions are inlined: deep bodies can nest beyond what Python accepts

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import attrs
 
@@ -25,7 +25,7 @@ from .jsonio import json_number
 if TYPE_CHECKING:
     from .explain import Trace
 
-__all__ = ["CONTRACT_OUTPUTS", "CONTRACT_SOURCE", "Decision", "Reason", "StructureResult", "Verdict",
+__all__ = ["CONTRACT_OUTPUTS", "CONTRACT_SOURCE", "Decision", "Findings", "Reason", "StructureResult", "Verdict",
            "extra_outputs"]
 
 # UNKNOWN_FIELD is the engine's, not a policy's: our reading, cited as cite.render shows one.
@@ -56,8 +56,23 @@ class Reason:
     severity: str = "blocking"
 
     def to_dict(self) -> dict[str, str]:
-        return {"code": self.code, "rule": self.rule, "message": self.message, "source": self.source,
-                "level": self.level, "severity": self.severity}
+        return reason_dict(self.code, self.rule, self.message, self.source, self.level, self.severity)
+
+
+def reason_dict(code: str, rule: str, message: str, source: str, level: str, severity: str) -> dict[str, str]:
+    """A reason's JSON (`Reason.to_dict`, and lazy decisions' `Findings.dicts`)."""
+    return {"code": code, "rule": rule, "message": message, "source": source, "level": level, "severity": severity}
+
+
+def structure_dict(finess: Any, share: Decimal | None, reasons: list[dict[str, str]],
+                   warnings: list[dict[str, str]]) -> dict[str, Any]:
+    """A structure's JSON (`StructureResult.to_dict`, and lazy decisions' `Findings.dicts`): it is
+    eligible when none of its reasons blocks."""
+    d: dict[str, Any] = {"finess": finess, "eligible": not reasons,
+                         "funded_share": json_number(share, whole_as_int=False), "reasons": reasons}
+    if warnings:
+        d["warnings"] = warnings
+    return d
 
 
 @attrs.frozen
@@ -71,11 +86,9 @@ class StructureResult:
     warnings: tuple[Reason, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        share = json_number(self.funded_share, whole_as_int=False)
-        d: dict[str, Any] = {"finess": self.finess, "eligible": self.eligible, "funded_share": share,
-                             "reasons": [r.to_dict() for r in self.reasons]}
-        if self.warnings:
-            d["warnings"] = [r.to_dict() for r in self.warnings]
+        d = structure_dict(self.finess, self.funded_share, [r.to_dict() for r in self.reasons],
+                           [r.to_dict() for r in self.warnings])
+        d["eligible"] = self.eligible
         return d
 
 
@@ -87,9 +100,23 @@ class Verdict(NamedTuple):
     outputs: dict[str, Any]
 
 
+class Findings(Protocol):
+    """What a lazy `Decision` holds instead of its reasons, warnings and structures: the compiled
+    run's fired rules, from which `policy.Fired` builds either the objects (on first read of
+    `Decision.reasons`, `warnings` or `structures`) or their JSON-ready dicts directly (`to_dict`)."""
+
+    def build(self) -> tuple[tuple[StructureResult, ...], tuple[Reason, ...], tuple[Reason, ...]]: ...
+
+    def dicts(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]: ...
+
+
 @attrs.frozen(eq=False)
 class Decision:
-    """The contract's decision for one dossier, with every output and, on demand, the trace."""
+    """The contract's decision for one dossier, with every output and, on demand, the trace.
+
+    `structures`, `reasons` and `warnings` are given either as tuples, or, by `Policy.evaluate`,
+    as `findings` to be built on first read (speed: most callers only need the JSON, which
+    `to_dict` writes from the findings without building the objects, to the same bytes)."""
 
     dossier: Any               # the dossier's `id`, as given
     policy_id: str
@@ -98,13 +125,42 @@ class Decision:
     eligible: bool
     call: str | None
     amount_eur: Decimal | None
-    structures: tuple[StructureResult, ...]
-    reasons: tuple[Reason, ...]
-    warnings: tuple[Reason, ...]
+    _structures: tuple[StructureResult, ...] | None = attrs.field(repr=False)
+    _reasons: tuple[Reason, ...] | None = attrs.field(repr=False)
+    _warnings: tuple[Reason, ...] | None = attrs.field(repr=False)
     outputs: dict[str, Any]
     engine: str = __version__
     _trace_builder: Callable[[], Trace] | None = attrs.field(default=None, repr=False)
     _input: object = attrs.field(default=None, repr=False)   # the dossier as given, for its digest
+    _findings: Findings | None = attrs.field(default=None, repr=False)
+
+    def _built(self) -> None:
+        """Build the three tuples from the findings (which stay: `to_dict` reads them)."""
+        assert self._findings is not None
+        built = self._findings.build()
+        for name, value in zip(("_structures", "_reasons", "_warnings"), built, strict=True):
+            object.__setattr__(self, name, value)
+
+    @property
+    def structures(self) -> tuple[StructureResult, ...]:
+        if self._structures is None:
+            self._built()
+        assert self._structures is not None
+        return self._structures
+
+    @property
+    def reasons(self) -> tuple[Reason, ...]:
+        if self._reasons is None:
+            self._built()
+        assert self._reasons is not None
+        return self._reasons
+
+    @property
+    def warnings(self) -> tuple[Reason, ...]:
+        if self._warnings is None:
+            self._built()
+        assert self._warnings is not None
+        return self._warnings
 
     @cached_property
     def dossier_sha256(self) -> str | None:
@@ -123,6 +179,13 @@ class Decision:
         else as the `Decimal`): the contract's fields in its order, then `outputs`
         (the declared outputs without a contract field, only when the policy has some), then
         `trace` when asked."""
+        findings = self._findings
+        if findings is not None:
+            structures, reasons, warnings = findings.dicts()
+        else:
+            structures = [s.to_dict() for s in self.structures]
+            reasons = [r.to_dict() for r in self.reasons]
+            warnings = [r.to_dict() for r in self.warnings]
         d: dict[str, Any] = {
             "dossier": self.dossier,
             "dossier_sha256": self.dossier_sha256,
@@ -131,9 +194,9 @@ class Decision:
             "eligible": self.eligible,
             "call": self.call,
             "amount_eur": json_number(self.amount_eur),
-            "structures": [s.to_dict() for s in self.structures],
-            "reasons": [r.to_dict() for r in self.reasons],
-            "warnings": [r.to_dict() for r in self.warnings],
+            "structures": structures,
+            "reasons": reasons,
+            "warnings": warnings,
         }
         extra = extra_outputs(self.outputs)
         if extra:

@@ -195,17 +195,38 @@ _MARK = "\x00esms-decimal-" + secrets.token_hex(8) + ":"
 _MARKED = re.compile(re.escape(json.dumps(_MARK)[:-1]) + r"([^\"]*)\"")
 
 
+# json_number's results by value, for whole_as_int false and true (speed: shares and amounts
+# repeat). Only ints and floats are kept: they depend on the Decimal's value alone (a Decimal
+# returned as it is keeps its own digits, so equal Decimals written differently are not cached),
+# and never for zero (-0 and 0 are equal, but their floats are written -0.0 and 0.0).
+_NUMBERS: tuple[dict[Decimal, Any], dict[Decimal, Any]] = ({}, {})
+
+
 def json_number(v: Any, whole_as_int: bool = True) -> Any:
     """A Decimal as a JSON-ready number: an int when whole (and short enough for Python to write;
     unless `whole_as_int` is false, as for shares written `1.0`), a float when the float's
     shortest form has exactly the same value; anything else unchanged (`dumps` writes a
     remaining Decimal with its exact digits)."""
+    if type(v) is Decimal and v.is_finite():
+        cache = _NUMBERS[whole_as_int]
+        n = cache.get(v)
+        if n is not None:
+            return n
+        n = _number(v, whole_as_int)
+        if n is not v and v and len(cache) < 4096:
+            cache[v] = n
+        return n
     if isinstance(v, Decimal) and v.is_finite():
-        if whole_as_int and v == v.to_integral_value() and v.adjusted() < MAX_INT_DIGITS - 1:
-            return int(v)
-        f = float(v)
-        if Decimal(repr(f)) == v:
-            return f
+        return _number(v, whole_as_int)
+    return v
+
+
+def _number(v: Decimal, whole_as_int: bool) -> Any:
+    if whole_as_int and v == v.to_integral_value() and v.adjusted() < MAX_INT_DIGITS - 1:
+        return int(v)
+    f = float(v)
+    if Decimal(repr(f)) == v:
+        return f
     return v
 
 
@@ -228,17 +249,30 @@ def _exact(v: Any) -> Any:
     return v
 
 
-def _check_float(v: Any) -> None:
-    if isinstance(v, float) and v - v != 0.0:
-        raise ValueError(f"{v!r} is not a number JSON can hold")
+def _marked(v: Any) -> Any:
+    """`json`'s `default` hook: a Decimal as `_exact` writes it (the only type it is called for
+    that `dumps` accepts)."""
+    if isinstance(v, Decimal):
+        return _exact(v)
+    raise TypeError(f"Object of type {v.__class__.__name__} is not JSON serializable")
+
+
+def _encode(value: Any, **options: Any) -> str:
+    """`json.dumps(_exact(value), **options)` without copying `value`: decimals are written through
+    the `default` hook, so only a value holding an int too long for Python to write (a ValueError
+    from the encoder) is copied by `_exact` first."""
+    try:
+        text = json.dumps(value, allow_nan=False, default=_marked, **options)
+    except ValueError:
+        text = json.dumps(_exact(value), allow_nan=False, **options)
+    if "\\u0000esms-decimal-" in text:
+        text = _MARKED.sub(lambda m: m.group(1), text)
+    return text
 
 
 def dumps(value: Any, *, indent: int | None = None, ascii_only: bool = False) -> str:
     """JSON text of `value`, decimals written with their exact digits; `NaN` and infinities refused."""
-    text = json.dumps(_exact(value), ensure_ascii=ascii_only, indent=indent, allow_nan=False)
-    if "\\u0000esms-decimal-" in text:
-        text = _MARKED.sub(lambda m: m.group(1), text)
-    return text
+    return _encode(value, ensure_ascii=ascii_only, indent=indent)
 
 
 def encode(value: Any, *, indent: int | None = None) -> bytes:
@@ -259,9 +293,7 @@ def text_bytes(text: str) -> bytes:
 def digest(dossier: Any) -> str:
     """sha256 of the dossier's canonical JSON (keys sorted, no spaces, UTF-8, exact numbers):
     recorded in each decision so that replay can tell it re-ran the very same input."""
-    canonical = json.dumps(_exact(dossier), ensure_ascii=True, sort_keys=True, separators=(",", ":"),
-                           allow_nan=False)
-    canonical = _MARKED.sub(lambda m: m.group(1), canonical)
+    canonical = _encode(dossier, ensure_ascii=True, sort_keys=True, separators=(",", ":"))
     return "sha256:" + hashlib.sha256(canonical.encode("ascii")).hexdigest()
 
 

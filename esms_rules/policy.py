@@ -15,13 +15,24 @@ import functools
 import gc
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import ROUND_HALF_EVEN, Context, DivisionByZero, InvalidOperation, Overflow, getcontext, setcontext
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import __version__
 from .compile import compile_policy
-from .decision import AMOUNT, CALL, CONTRACT_SOURCE, SHARE, Decision, Reason, StructureResult, Verdict
+from .decision import (
+    AMOUNT,
+    CALL,
+    CONTRACT_SOURCE,
+    SHARE,
+    Decision,
+    Reason,
+    StructureResult,
+    Verdict,
+    reason_dict,
+    structure_dict,
+)
 from .diagnostics import Diagnostic, DossierError, PolicyError, Problem
 from .explain import message_nulls
 from .french import render_message
@@ -43,6 +54,8 @@ ENGINE_CONTEXT = Context(prec=28, rounding=ROUND_HALF_EVEN, Emin=-999999, Emax=9
 
 _T = TypeVar("_T")
 _A = TypeVar("_A")
+_R = TypeVar("_R")
+_S = TypeVar("_S")
 
 
 def in_engine_context(fn: Callable[[_A], _T], arg: _A) -> _T:
@@ -116,6 +129,8 @@ class Policy:
         self._message_nulls = [message_nulls(checked, r) for r in checked.all_rules]   # how a null reads
         self.compiled("decision")  # compile now, so that a policy that cannot compile fails to load
         self._decide_fast: Callable[[dict[str, Any]], Verdict | None] | None = None  # see _fused_decider
+        self._reasons_fast: Callable[[dict[str, Any]], Any] | None = None   # see _fused_reasons
+        self._fact_names = tuple(f.name for f in checked.facts.fields)
 
     @classmethod
     def from_text(cls, text: str, file: str = "<string>") -> Policy:
@@ -165,7 +180,7 @@ class Policy:
         """Speed (docs/performance.md): the fast validator fused with the compiled "decision"
         evaluator, `dossier -> Verdict`, or None when the fast validator has a doubt."""
         from .validate import fused_evaluator
-        fused = fused_evaluator(self.checked, verdict=(Verdict, self._output_names))
+        fused = fused_evaluator(self.checked, "decision", verdict=(Verdict, self._output_names))
         self._decide_fast = fused or (lambda dossier: None)
         return self._decide_fast
 
@@ -179,18 +194,32 @@ class Policy:
         return in_engine_context(lambda d: self._evaluate(d, trace), dossier)
 
     def _evaluate(self, dossier: dict[str, Any], trace: bool) -> Decision:
-        facts, unknown = self.validator.convert(dossier)
         try:
-            if trace:
+            if not trace:
+                fused = (self._reasons_fast or self._fused_reasons())(dossier)
+                if fused is not None:   # a dossier the fast validator proved valid, without unknown fields
+                    (ok, rec, outs, fired), values = fused
+                    return self._decision(dossier, dict(zip(self._fact_names, values, strict=True)), [],
+                                          ok, rec, outs, fired, None, None)
+                facts, unknown = self.validator.precise(dossier)
+                ok, rec, outs, fired = self.compiled("reasons")(facts)
+                records = def_values = None
+            else:
+                facts, unknown = self.validator.convert(dossier)
                 traced = self.compiled("trace")(facts)
                 ok, rec, outs, records, def_values = traced
                 fired = traced.fired()
-            else:
-                ok, rec, outs, fired = self.compiled("reasons")(facts)
-                records = def_values = None
         except _ARITHMETIC as e:
             raise _out_of_range(e, dossier) from None
         return self._decision(dossier, facts, unknown, ok, rec, outs, fired, records, def_values)
+
+    def _fused_reasons(self) -> Callable[[dict[str, Any]], Any]:
+        """Speed: the fast validator fused with the compiled "reasons" evaluator, `dossier ->
+        (ReasonsResult, facts' values)`, or None when the fast validator has a doubt."""
+        from .validate import fused_evaluator
+        fused = fused_evaluator(self.checked, "reasons")
+        self._reasons_fast = fused or (lambda dossier: None)
+        return self._reasons_fast
 
     def evaluate_many(self, dossiers: Iterable[dict[str, Any]], *,
                       mode: str = "trace") -> Iterator[Decision | Verdict | DossierError]:
@@ -224,40 +253,66 @@ class Policy:
 
     def _decision(self, dossier: dict[str, Any], facts: dict[str, Any], unknown: list[str], ok: bool, rec: bool,
                   outs: Any, fired: Any, records: Any, def_values: Any) -> Decision:
-        rules, parts = self.checked.all_rules, self._reason_parts
         outputs = dict(zip(self._output_names, outs, strict=True))
-        reasons, warnings = [], []
-        per_item: dict[int, list[Reason]] = {}
-        for idx, item, values in fired:
-            code, name, source, level, severity = parts[idx]
-            message = render_message(rules[idx].message, values, self._message_nulls[idx])
-            reason = Reason(code, name, message, source, level, severity)
-            if item >= 0:
-                per_item.setdefault(item, []).append(reason)
-            elif severity == "warning":
-                warnings.append(reason)
-            else:
-                reasons.append(reason)
-        for path in unknown:
-            warnings.append(Reason("UNKNOWN_FIELD", "contract", f"Champ inconnu ignoré : {path}.",
-                                   CONTRACT_SOURCE, "dossier", "warning"))
-        structures = []
-        for lst in self.checked.item_lists:   # one at most (the checker's `multiple-item-lists`)
-            key = self.checked.key_field(lst)
-            shares = outputs.get(SHARE)
-            for i, item in enumerate(facts[lst]):
-                found = per_item.get(i, [])
-                blocking = tuple(x for x in found if x.severity != "warning")
-                structures.append(StructureResult(item[key], not blocking,
-                                                  shares[i] if isinstance(shares, list) else None,
-                                                  blocking, tuple(x for x in found if x.severity == "warning")))
+        lists = self.checked.item_lists   # one at most (the checker's `multiple-item-lists`)
+        shares = outputs.get(SHARE)
+        findings = CompiledFindings(self, fired, unknown, facts[lists[0]] if lists else (),
+                         self.checked.key_field(lists[0]) if lists else "",
+                         shares if isinstance(shares, list) else None)
         builder = None
         if records is not None:
             from .explain import build_trace
             builder = lambda: build_trace(self, facts, records, def_values, ok, rec)  # noqa: E731
         return Decision(dossier.get("id"), self.id, self.sha256, rec, ok, outputs.get(CALL), outputs.get(AMOUNT),
-                        tuple(structures), tuple(reasons), tuple(warnings), outputs, __version__, builder,
-                        dossier)
+                        None, None, None, outputs, __version__, builder, dossier, findings)
+
+
+class CompiledFindings:
+    """`decision.Findings` of one compiled run: the rules that fired, as (rule index, item index or
+    -1, message values), the unknown fields' paths, the items (structures) with their key field
+    and funded shares. Reasons are worded (`french.render_message`) when built, not before."""
+
+    __slots__ = ("fired", "items", "key", "policy", "shares", "unknown")
+
+    def __init__(self, policy: Policy, fired: list[Any], unknown: list[str], items: Sequence[dict[str, Any]],
+                 key: str, shares: list[Any] | None):
+        self.policy, self.fired, self.unknown, self.items, self.key, self.shares = \
+            policy, fired, unknown, items, key, shares
+
+    def _assemble(self, reason: Callable[..., _R], structure: Callable[[Any, Any, list[_R], list[_R]], _S]) \
+            -> tuple[list[_S], list[_R], list[_R]]:
+        """The structures, reasons and warnings, made by `reason(*parts)` (code, rule, message,
+        source, level, severity) and `structure(key, share, blocking, warnings)`."""
+        policy = self.policy
+        parts, rules, nulls = policy._reason_parts, policy.checked.all_rules, policy._message_nulls
+        reasons: list[_R] = []
+        warnings: list[_R] = []
+        per_item: dict[int, tuple[list[_R], list[_R]]] = {}
+        for idx, item, values in self.fired:
+            code, name, source, level, severity = parts[idx]
+            made = reason(code, name, render_message(rules[idx].message, values, nulls[idx]), source, level, severity)
+            warning = severity == "warning"
+            if item >= 0:
+                per_item.setdefault(item, ([], []))[warning].append(made)
+            elif warning:
+                warnings.append(made)
+            else:
+                reasons.append(made)
+        for path in self.unknown:
+            warnings.append(reason("UNKNOWN_FIELD", "contract", f"Champ inconnu ignoré : {path}.", CONTRACT_SOURCE,
+                                   "dossier", "warning"))
+        key, shares = self.key, self.shares
+        structures = [structure(item[key], shares[i] if shares is not None else None, *(per_item.get(i) or ([], [])))
+                      for i, item in enumerate(self.items)]
+        return structures, reasons, warnings
+
+    def build(self) -> tuple[tuple[StructureResult, ...], tuple[Reason, ...], tuple[Reason, ...]]:
+        structures, reasons, warnings = self._assemble(Reason, lambda key, share, blocking, warns: StructureResult(
+            key, not blocking, share, tuple(blocking), tuple(warns)))
+        return tuple(structures), tuple(reasons), tuple(warnings)
+
+    def dicts(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+        return self._assemble(reason_dict, structure_dict)
 
 
 def _summarised(policy: Policy, results: Iterator[Any]) -> Iterator[Any]:

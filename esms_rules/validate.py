@@ -540,17 +540,18 @@ def build_fast(facts: T.Record):
         return _never
 
 
-def fused_evaluator(checked, verdict):
-    """`dossier -> Verdict`, or None when the fast validator has a doubt: the compiled
-    "decision" evaluator with the fast validator as its prologue. None if the schema has no
-    fast validator."""
+def fused_evaluator(checked, mode: str = "decision", verdict=None):
+    """The compiled evaluator of `mode` with the fast validator as its prologue, taking the raw
+    dossier: `dossier -> Verdict` in mode "decision" (`verdict` as `compile.emit` takes it),
+    `dossier -> (ReasonsResult, facts' values)` in mode "reasons"; either returns None when the
+    fast validator has a doubt. None if the schema has no fast validator."""
     from .compile import compile_policy
     # a Verdict holds only the outputs: the dossier's lists cannot escape unless an output can
-    # hold a list or a record
-    share = not any(_holds_list(o.type) for o in checked.outputs.values())
+    # hold a list or a record (reasons hold message values and the facts: always copied)
+    share = mode == "decision" and not any(_holds_list(o.type) for o in checked.outputs.values())
     try:
-        return compile_policy(checked, "decision", prologue=fast_prologue(checked.facts, share),
-                              verdict=verdict, builtins=_BUILTINS)
+        return compile_policy(checked, mode, prologue=fast_prologue(checked.facts, share),
+                              verdict=verdict, facts_out=mode == "reasons", builtins=_BUILTINS)
     except (_Unsupported, EsmsError):
         return None
 

@@ -1,0 +1,150 @@
+"""Speed without changing a byte: lazy decisions, the fused reasons path and the JSON writer.
+
+`Policy.evaluate(trace=False)` runs the fast validator fused with the compiled "reasons"
+evaluator, and its `Decision` builds reasons, warnings and structures only when read (its
+`to_dict` writes them straight from the fired rules). These tests hold all of that to the
+eager, unfused construction on generated dossiers: same JSON bytes, same objects, same errors.
+`jsonio` writes decimals through `json`'s `default` hook instead of copying the value first:
+held to the copying writer on generated values.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import attrs
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import esms_rules
+from esms_rules import DossierError, jsonio, registry
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from strategies import bad_dossiers, dossiers  # noqa: E402
+
+SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+def eager(decision: esms_rules.Decision) -> esms_rules.Decision:
+    """The same decision built the eager way: its reasons, warnings and structures as tuples."""
+    return attrs.evolve(decision, structures=decision.structures, reasons=decision.reasons,
+                        warnings=decision.warnings, findings=None)
+
+
+def policy_for(dossier: dict) -> esms_rules.Policy:
+    return registry.policy_for(dossier)
+
+
+@SETTINGS
+@given(dossiers())
+def test_a_lazy_decision_writes_the_eager_bytes(dossier):
+    policy = policy_for(dossier)
+    lazy = policy.evaluate(copy.deepcopy(dossier), trace=False)
+    text = lazy.to_json(trace=False)
+    assert lazy._findings is not None and lazy._reasons is None      # nothing built yet
+    assert eager(lazy).to_json(trace=False) == text
+    assert lazy.to_json(trace=False, indent=2) == eager(lazy).to_json(trace=False, indent=2)
+    # the traced run (unfused: precise facts, "trace" evaluator) decides to the same bytes
+    assert policy.evaluate(copy.deepcopy(dossier)).to_json(trace=False) == text
+    assert policy.decide(copy.deepcopy(dossier)) == (lazy.eligible, lazy.recevable,
+                                                     {k: lazy.outputs[k] for k in lazy.outputs})
+
+
+@SETTINGS
+@given(dossiers(), st.dictionaries(st.text(min_size=1, max_size=8), st.integers(), min_size=1, max_size=3))
+def test_unknown_fields_take_the_precise_path_to_the_same_bytes(dossier, extra):
+    dossier = {**dossier, **{f"x-{k}": v for k, v in extra.items()}}
+    policy = policy_for(dossier)
+    quick = policy.evaluate(copy.deepcopy(dossier), trace=False)
+    assert {w.code for w in quick.warnings} >= {"UNKNOWN_FIELD"}
+    assert quick.to_json(trace=False) == policy.evaluate(copy.deepcopy(dossier)).to_json(trace=False)
+
+
+def outcome(fn, dossier):
+    try:
+        fn(copy.deepcopy(dossier))
+        return "ok"
+    except DossierError as e:
+        return e.dossier_id, [(p.path, p.message) for p in e.problems]
+
+
+@SETTINGS
+@given(bad_dossiers())
+def test_bad_dossiers_get_the_precise_validators_errors_on_every_path(case):
+    dossier, _ = case
+    policy = esms_rules.load_policy("esms-numerique-2025")
+    expected = outcome(policy.validator.precise, dossier)
+    for fn in (lambda d: policy.evaluate(d, trace=False), policy.evaluate, policy.decide):
+        assert outcome(fn, dossier) == expected
+
+
+def test_the_fused_reasons_path_is_taken_and_falls_back_on_a_doubt(example_dossier):
+    policy = esms_rules.load_policy("esms-numerique-2025")
+    policy.evaluate(example_dossier, trace=False)
+    assert getattr(policy._reasons_fast, "__name__", "") == "evaluate"
+    (ok, rec, outs, fired), values = policy._reasons_fast(example_dossier)
+    assert len(values) == len(policy.checked.facts.fields)
+    assert policy._reasons_fast({**example_dossier, "extra": 1}) is None
+    assert policy._reasons_fast([]) is None
+
+
+def test_reading_a_lazy_decision_builds_each_part_once(example_dossier):
+    example_dossier["structures"][0]["casf_item"] = None
+    decision = esms_rules.evaluate(example_dossier, trace=False)
+    first = decision.structures
+    assert decision.structures is first and decision.reasons is decision.reasons
+    assert not first[0].eligible and first[0].reasons[0].code == "NOT_ESSMS"
+    assert decision.to_dict(trace=False)["structures"][0] == first[0].to_dict()
+
+
+# ---- jsonio: decimals through the `default` hook --------------------------------------------
+def copying_dumps(value, **options) -> str:
+    """The writer as it was: copy `value` with every decimal marked, dump, unmark."""
+    text = json.dumps(jsonio._exact(value), allow_nan=False, **options)
+    return jsonio._MARKED.sub(lambda m: m.group(1), text)
+
+
+DECIMALS = st.decimals(allow_nan=False, allow_infinity=False) | st.builds(
+    lambda digits, exp: Decimal(digits).scaleb(exp), st.integers(-10**40, 10**40), st.integers(-5000, 5000))
+SCALARS = (st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+           | st.text() | DECIMALS | st.integers(4290, 4400).map(lambda n: 10 ** n - 7) | st.just(14290).map(lambda n: -(2 ** n)))
+VALUES = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner)
+                      | st.dictionaries(st.text(max_size=5), inner, max_size=4), max_leaves=12)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(VALUES)
+def test_dumps_and_digest_write_the_copying_writers_bytes(value):
+    assert jsonio.dumps(value) == copying_dumps(value, ensure_ascii=False)
+    assert jsonio.dumps(value, indent=2) == copying_dumps(value, ensure_ascii=False, indent=2)
+    assert jsonio.dumps(value, ascii_only=True) == copying_dumps(value, ensure_ascii=True)
+    canonical = copying_dumps(value, ensure_ascii=True, sort_keys=True, separators=(",", ":"))
+
+    assert jsonio.digest(value) == "sha256:" + hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+def test_dumps_refuses_what_json_cannot_hold():
+
+    for bad in (float("nan"), [Decimal("NaN")], {"x": Decimal("-Infinity")}):
+        with pytest.raises(ValueError):
+            jsonio.dumps(bad)
+    with pytest.raises(TypeError, match="Object of type set is not JSON serializable"):
+        jsonio.dumps({"x": {1}})
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(DECIMALS | st.sampled_from([Decimal("0"), Decimal("-0"), Decimal("0.0"), Decimal("-0.00")]),
+                max_size=6))
+def test_json_numbers_remembered_by_value_are_written_as_computed(values):
+    # the same values again, written with other exponents: equal Decimals, other digits
+    values = values + [v.normalize() for v in values] + [v.quantize(Decimal("0.000")) for v in values
+                                                        if v.is_finite() and abs(v.adjusted()) < 20]
+    for whole_as_int in (True, False):
+        for v in values + values:
+            got, fresh = jsonio.json_number(v, whole_as_int), jsonio._number(v, whole_as_int)
+            assert (type(got), jsonio.dumps(got)) == (type(fresh), jsonio.dumps(fresh))
