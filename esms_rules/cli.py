@@ -988,6 +988,56 @@ def compile_cmd(policy_spec, emit, mode):
     return _exit(EXIT_OK)
 
 
+# ---- report (the campaign report, docs/campaign.md) ---------------------------------------------
+@cli.command("report")
+@click.argument("dossiers", nargs=-1, required=True, metavar="DOSSIER...",
+                type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.option("--policy", "-p", "policy_spec", metavar="NAME|PATH",
+              help="Decide with this policy instead of the one in force for each dossier.")
+@click.option("--format", "fmt", type=click.Choice(["html", "json", "csv"]), default="html", show_default=True,
+              help="html: a self-contained page in French with charts; json: the aggregates; csv: one row per "
+                   "dossier (`;`, UTF-8 with BOM, for Excel in French).")
+@click.option("--output", "-o", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Write here (atomically) instead of stdout; html: each dossier's own report goes to "
+                   "FILE's name with `.dossiers` beside it.")
+@click.option("--no-dossier-reports", is_flag=True, help="html: do not write each dossier's own report.")
+@click.option("--quiet", "-q", is_flag=True, help="No summary on stderr.")
+def report_cmd(dossiers, policy_spec, fmt, output, no_dossier_reports, quiet):
+    """Report on a campaign of dossiers: counts by region and call, reasons by frequency, counted
+    structures, amounts, in French. Every input row is in the report (an invalid one with its
+    problems)."""
+    import esms_rules
+
+    from .diagnostics import Problem
+    report = _feature("campaign_report", "report")
+    policy = load_policy_or_exit(policy_spec) if policy_spec else None
+    inputs, rows = [], []
+    for path in dossiers:
+        for _, _, dossier, error in open_input(path)[1]:
+            inputs.append(dossier)
+            if error is not None:
+                rows.append(DossierError([Problem(p["path"], p["message"]) for p in error["problems"]]))
+                continue
+            try:
+                rows.append(esms_rules.evaluate(dossier, policy=policy))
+            except DossierError as e:
+                rows.append(e)
+    reports = None
+    if fmt == "html" and output not in (None, "-") and not no_dossier_reports:
+        reports = report.reports_dir(Path(output))
+    try:
+        text = report.report_text(fmt, rows, inputs, reports=reports)
+    except ModuleNotFoundError as e:
+        if not (e.name or "").startswith("matplotlib"):
+            raise
+        raise InputError("the HTML report draws its charts with matplotlib: pip install 'esms-rules[report]'") from None
+    with atomic_output(output, inputs=dossiers) as out:
+        out.write(text)
+    invalid = sum(1 for r in rows if isinstance(r, DossierError))
+    say(f"esms-rules: {len(rows)} dossiers in the report, {invalid} invalid", quiet=quiet)
+    return _exit(EXIT_OK)
+
+
 from .diff import diff_command  # noqa: E402  (`esms-rules diff`, docs/diff.md)
 
 cli.add_command(diff_command)
