@@ -81,14 +81,16 @@ class _Geography:
         self.tables: dict[str | None, tuple[Mapping[str, str], Mapping[str, str]]] = {}
 
     def _load(self, policy_id: str | None) -> tuple[Mapping[str, str], Mapping[str, str]]:
-        from .diagnostics import EsmsError
-        from .registry import load_policy
+        """The tables of the policy given for `policy_id`, or of the bundled policy of that id;
+        for another id (and for invalid rows, which have none), those of the newest bundled policy."""
+        from .registry import bundled_registry
         policy = self.policies.get(policy_id) if policy_id is not None else None
         if policy is None:
-            try:     # a bundled policy by its id; otherwise (and for invalid rows) the newest bundled one
-                policy = load_policy(policy_id or "esms-numerique-2025")
-            except (EsmsError, OSError):
-                policy = load_policy("esms-numerique-2025") if policy_id else None
+            registry = bundled_registry()
+            newest = max((e for e in registry.entries if e.programme == "esms-numerique"),
+                         key=lambda e: e.sort_key(), default=None)
+            entry = next((e for e in registry.entries if e.id == policy_id), newest)
+            policy = registry.load(entry) if entry is not None else None
         tables = getattr(getattr(policy, "checked", None), "tables", {})
         regions = tables["region_of"].mapping if "region_of" in tables else {}
         territories = tables["territory_of"].mapping if "territory_of" in tables else {}
@@ -145,7 +147,7 @@ def _row(index: int, result: object, dossier: object, geo: _Geography) -> dict[s
                            "counted": [], "n": None}
     if isinstance(result, Decision):
         d = result
-        row["dossier"] = _text(d.dossier) if d.dossier is not None else None
+        row["dossier"] = _text(d.dossier)
         row["decision"] = d
         row["status"] = ("not_recevable" if not d.recevable else "eligible" if d.eligible else "ineligible")
         regions_of, territory_of = geo.of(d.policy_id)
