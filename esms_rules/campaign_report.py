@@ -206,11 +206,13 @@ def _frequencies(rows: list[dict], decided: int, attr: str) -> list[dict[str, An
         d = r["decision"]
         if d is None:
             continue
-        seen = {(x.code, x.rule, x.level) for x in getattr(d, attr)}
-        for s in d.structures:
-            for x in getattr(s, attr):
-                key = (x.code, x.rule, x.level)
-                seen.add(key)
+        seen = set()
+        # a structure-level finding is in its structure's list, or (the campaign's findings) in
+        # the dossier's, once per structure: either way it counts that structure
+        for x in (*getattr(d, attr), *(x for s in d.structures for x in getattr(s, attr))):
+            key = (x.code, x.rule, x.level)
+            seen.add(key)
+            if x.level == "structure":
                 structures[key] += 1
         dossiers.update(seen)
     keys = sorted(dossiers, key=lambda k: (-dossiers[k], k))

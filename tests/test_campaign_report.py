@@ -101,6 +101,19 @@ def test_findings_as_given(summary):
     assert summary["findings"][0]["others"] == [HOSTILE_ID, "G-MULTI"]
 
 
+def test_campaign_warnings_on_decisions_count_their_structures(made):
+    """The campaign adds its findings to the decisions' warnings (structure level, one per structure)."""
+    import attrs
+
+    from esms_rules import Reason
+    dossiers, rows, _ = made
+    found = [Reason("FINESS_IN_OTHER_DOSSIER", "finess_in_other_dossier", "…", "…", "structure", "warning")] * 2
+    rows = [attrs.evolve(r, warnings=(*r.warnings, *found)) if k in (0, 6) else r for k, r in enumerate(rows)]
+    warnings = cr.summarise(rows, dossiers)["warnings"]
+    assert [(w["code"], w["level"], w["dossiers"], w["structures"]) for w in warnings] == [
+        ("FINESS_IN_OTHER_DOSSIER", "structure", 2, 4)]
+
+
 def test_results_and_dossiers_must_pair():
     with pytest.raises(ValueError, match="one result per dossier"):
         cr.summarise([], [{}])
