@@ -43,6 +43,13 @@ class _Gen(ast.ExprVisitor[Scope, str]):
     Built-in functions are written by `builtins.TABLE[name].python(gen, call, scope)`, which may
     use `expr`, `gen`, `iterable`, `const` and set `uses_failed`."""
 
+    # Hooks for partial.PartialGen, the three-valued subclass: the items with a blocking reason
+    # (a set of ids here, a dict id -> status there), and an output `for s in list`.
+    FAILED_INIT = "set()"
+
+    def item_output(self, element: str, var: str, list_code: str) -> str:
+        return f"[{element} for {var} in {list_code}]"
+
     def __init__(self, policy: CheckedPolicy, mode: str, prologue=None, verdict=None, facts_out=False):
         self.p = policy
         self.mode = mode
@@ -333,7 +340,7 @@ class _Gen(ast.ExprVisitor[Scope, str]):
         self.emit("ok = True", 1)
         self.emit("rec = True", 1)
         failed_at = len(self.lines)
-        self.emit("FAILED = set()", 1)
+        self.emit(f"FAILED = {self.FAILED_INIT}", 1)
         if self.mode == "reasons":
             self.emit("FIRED = []", 1)
         if self.mode == "trace":
@@ -371,7 +378,7 @@ class _Gen(ast.ExprVisitor[Scope, str]):
             else:
                 v = self.fresh("o")
                 element = self.expr(o.expr, {**scope, o.binder.var: v})
-                outs.append(f"[{element} for {v} in {self.names[o.binder.list_name]}]")
+                outs.append(self.item_output(element, v, self.names[o.binder.list_name]))
         out = "(" + "".join(o + ", " for o in outs) + ")"
         if self.mode == "decision" and self.verdict is not None:
             # return the Verdict itself: `verdict` is (its class, the output names)

@@ -55,7 +55,7 @@ def knock_out(dossier: dict, picks: list[tuple[Keys, T.Field | None, T.Type]]) -
     of its type), and the picks kept (one inside another already knocked out is dropped)."""
     d = copy.deepcopy(dossier)
     kept: list[Keys] = []
-    for keys, field, t in picks:
+    for keys, field, t in sorted(picks, key=lambda p: len(p[0])):   # a list before its items
         if any(keys[:len(k)] == k for k in kept):
             continue
         parent = get(d, keys[:-1])

@@ -49,7 +49,7 @@ def _same_as_normal(policy, dossier):
     assert [(f.rule, f.item, f.values) for f in p_fired] == [tuple(f) for f in fired]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_complete_dossier_is_decided_as_usual(data):
     name = data.draw(st.sampled_from(POLICIES))
@@ -83,7 +83,7 @@ def _check_sound(policy, dossier, partial_dossier, kept, knocked, rnd, evaluate3
     return result
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.data())
 @pytest.mark.parametrize("name", POLICIES)
 def test_soundness_interpreter(name, data):
@@ -175,3 +175,41 @@ def test_unknown_list_gives_any_item_reasons():
     assert result.eligible == Unknown(["structures"])
     anys = {policy.checked.all_rules[f.rule].code for f in result.fired if f.item == ANY_ITEM}
     assert {"NOT_ESSMS", "DUPLICATE_STRUCTURE"} <= anys
+
+
+# ---- the generated three-valued evaluator == the interpreter's three-valued mode -----------
+def _compiled(policy):
+    fn = getattr(policy, "_test_partial_fn", None)
+    if fn is None:
+        fn = policy._test_partial_fn = partial.compile_partial(policy.checked)
+    return fn
+
+
+def _key(fired):
+    return sorted((f.rule, f.item, repr(f.status), repr(f.values)) for f in fired)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.data())
+@pytest.mark.parametrize("name", POLICIES)
+def test_compiled_equals_interpreter(name, data):
+    policy = _policy(name)
+    dossier = data.draw(strategies.dossiers(name))
+    if data.draw(st.booleans()):
+        dossier, _, _ = _knocked(data, policy, dossier)
+    facts, _, _ = _partial_facts(policy, dossier)
+    want = interpret_partial(policy.checked, facts)
+    got = _compiled(policy)(facts)
+    assert (got.eligible, got.recevable, got.outputs) == (want.eligible, want.recevable, want.outputs)
+    assert _key(got.fired) == _key(want.fired)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.data())
+@pytest.mark.parametrize("name", POLICIES)
+def test_soundness_compiled(name, data):
+    policy = _policy(name)
+    dossier = data.draw(strategies.dossiers(name))
+    partial_dossier, kept, knocked = _knocked(data, policy, dossier)
+    rnd = random.Random(data.draw(st.integers(0, 2 ** 32)))
+    _check_sound(policy, dossier, partial_dossier, kept, knocked, rnd, lambda checked, facts: _compiled(policy)(facts))
