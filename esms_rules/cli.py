@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import errno
+import gc
 import importlib
 import importlib.resources
 import io
@@ -480,6 +481,7 @@ def _example_option(command):
 
 
 # ---- evaluate --------------------------------------------------------------------------
+GC_EVERY = 10_000   # rows between two runs of the cyclic garbage collector (see `evaluate`)
 Row = tuple[int | None, int | None, object, dict | None]   # line, index in a JSON array, dossier, error record
 
 
@@ -644,12 +646,15 @@ def _summary(counts: dict) -> str:
 @click.option("--format", "fmt", type=click.Choice(["json", "jsonl"]),
               help="json: one indented decision, or an array of them; jsonl: one compact line per dossier "
                    "(and: read stdin as JSON Lines). Default: json for one .json file, else jsonl.")
-@click.option("--no-trace", is_flag=True, help="Leave out the explanation trace (faster).")
+@click.option("--trace", "trace_opt", type=click.Choice(["compact", "full", "none"]), default=None,
+              help="The explanation trace in each decision: compact (the default: the rules that decided, "
+                   "with what they read), full (every rule evaluated, every definition), none.")
+@click.option("--no-trace", is_flag=True, help="Leave out the explanation trace (the same as --trace none).")
 @click.option("--output", "-o", metavar="FILE", type=click.Path(dir_okay=False),
               help="Write here (atomically: a temporary file moved into place at the end) instead of stdout.")
 @click.option("--fail-on-ineligible", is_flag=True, help="Exit 1 if any decision is ineligible.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar, warnings, per-row errors or summary on stderr.")
-def evaluate(dossiers, example, policy_spec, fmt, no_trace, output, fail_on_ineligible, quiet):
+def evaluate(dossiers, example, policy_spec, fmt, trace_opt, no_trace, output, fail_on_ineligible, quiet):
     """Evaluate dossiers and print the decisions as JSON.
 
     Each DOSSIER is a .json file holding one dossier or a JSON array of dossiers, a .jsonl
@@ -665,6 +670,9 @@ def evaluate(dossiers, example, policy_spec, fmt, no_trace, output, fail_on_inel
         dossiers = (*dossiers, example_path(example))
     if not dossiers:
         raise click.UsageError("give at least one DOSSIER (a file, or - for stdin) or --example NAME")
+    if no_trace and trace_opt not in (None, "none"):
+        raise click.UsageError(f"--no-trace and --trace {trace_opt} contradict each other")
+    shape = "none" if no_trace else trace_opt or "compact"
     if dossiers.count("-") > 1:
         raise InputError("stdin (-) can be read only once")
     policy = load_policy_or_exit(policy_spec) if policy_spec else None
@@ -682,13 +690,16 @@ def evaluate(dossiers, example, policy_spec, fmt, no_trace, output, fail_on_inel
     inputs = [(path, *open_input(path, fmt)) for path in dossiers]
     single = len(inputs) == 1 and inputs[0][1] == "single"
     out_fmt = fmt or ("json" if len(inputs) == 1 and inputs[0][1] != "jsonl" else "jsonl")
-    trace = not no_trace
     counts = {"eligible": 0, "ineligible": 0, "errors": 0, "internal": 0}
     reported = 0
     campaign_check = CampaignCheck(policy, quiet)
     bar = None if single else _progress(quiet)
+    indent = None if out_fmt == "jsonl" else 2
+    with_trace = shape != "none"
+    from .policy import collector_paused
 
-    def results():
+    def results() -> Iterator[str]:
+        """Each row's decision, or its error record, as JSON text."""
         nonlocal reported
         for path, _, rows in inputs:
             for line, index, dossier, error in rows:
@@ -697,9 +708,9 @@ def evaluate(dossiers, example, policy_spec, fmt, no_trace, output, fail_on_inel
                 if error is None:
                     campaign_check(dossier)
                     try:
-                        decision = esms_rules.evaluate(dossier, policy=policy, trace=trace)
+                        decision = (policy or esms_rules.policy_for(dossier)).evaluate(dossier, trace=shape)
                         counts["eligible" if decision.eligible else "ineligible"] += 1
-                        yield decision.to_dict(trace)
+                        yield text_of(decision)
                         continue
                     except DossierError as e:
                         d = e.to_dict()
@@ -720,33 +731,46 @@ def evaluate(dossiers, example, policy_spec, fmt, no_trace, output, fail_on_inel
                 elif reported == MAX_ERROR_MESSAGES:
                     say("esms-rules: … more errors: see the error records", quiet=quiet)
                 reported += 1
-                yield error
+                yield jsonio.dumps(error, indent=indent)
 
-    def text_of(record: dict, indent: int | None) -> str:
-        """A record's JSON; one that cannot be written becomes that row's error record, so that
+    def text_of(decision) -> str:
+        """A decision's JSON; one that cannot be written becomes that row's error record, so that
         no row is lost and every later row is still written."""
         try:
-            return jsonio.dumps(record, indent=indent)
+            return decision.to_json(trace=with_trace, indent=indent)
         except (ValueError, TypeError) as e:
             counts["internal"] += 1
-            ident = record.get("dossier") if isinstance(record.get("dossier"), str) else None
+            ident = decision.dossier if isinstance(decision.dossier, str) else None
             return jsonio.dumps(_error_record("-", None, ident, "internal_error",
                                               [{"path": "$", "message": f"cannot write this decision: {e}"}]),
                                 indent=indent)
 
     try:
-        with atomic_output(output, inputs=dossiers) as out:
+        # Rows make no reference cycle: the cyclic collector, run as often as allocations ask,
+        # would find nothing and rescan the policies' objects each time. It is paused, and run
+        # once every GC_EVERY rows, so that memory stays flat whatever the batch's length.
+        with atomic_output(output, inputs=dossiers) as out, collector_paused():
             if out_fmt == "jsonl":
-                for record in results():
-                    out.write(text_of(record, None) + "\n")
+                batch: list[str] = []
+                for n, text in enumerate(results(), start=1):
+                    if n % GC_EVERY == 0:
+                        gc.collect()
+                    batch.append(text)
+                    if len(batch) >= 256:      # fewer, larger writes
+                        batch.append("")
+                        out.write("\n".join(batch))
+                        batch.clear()
+                if batch:
+                    batch.append("")
+                    out.write("\n".join(batch))
             elif single:
-                for record in results():
-                    out.write(text_of(record, 2) + "\n")
+                for text in results():
+                    out.write(text + "\n")
             else:
                 first = True
                 out.write("[")
-                for record in results():
-                    item = text_of(record, 2).replace("\n", "\n  ")
+                for text in results():
+                    item = text.replace("\n", "\n  ")
                     out.write(("\n  " if first else ",\n  ") + item)
                     first = False
                 out.write("\n]\n" if not first else "]\n")
@@ -772,15 +796,19 @@ def evaluate(dossiers, example, policy_spec, fmt, no_trace, output, fail_on_inel
               show_default=True, help="text, Markdown or a standalone HTML page for people; json: the trace.")
 @click.option("--suggest", is_flag=True,
               help="Add « Ce qui changerait la décision »: the smallest changes that would lift each blocking reason.")
+@click.option("--trace", "shape", type=click.Choice(["compact", "full"]), default="compact", show_default=True,
+              help="compact: the rules that decided, with what they read; "
+                   "full: every rule evaluated, every definition.")
 @click.option("--output", "-o", metavar="FILE", type=click.Path(dir_okay=False),
               help="Write here (atomically) instead of stdout.")
 @click.option("--quiet", "-q", is_flag=True, help="No warning on stderr.")
-def explain(dossier, example, policy_spec, fmt, suggest, output, quiet):
+def explain(dossier, example, policy_spec, fmt, suggest, shape, output, quiet):
     """Explain the decision on one dossier: each rule, the facts it read, its outcome.
 
     DOSSIER is a .json file or `-` for stdin; --example NAME takes a bundled example instead.
     text, markdown and html are in French, for people (the HTML page is standalone and
-    printable); json is the trace tree (`Decision.trace.to_dict()`).
+    printable); json is the trace tree (`Decision.trace.to_dict()`). The trace is compact (the
+    deciding path) unless --trace full.
     """
     import esms_rules
     if (dossier is None) == (example is None):
@@ -789,7 +817,7 @@ def explain(dossier, example, policy_spec, fmt, suggest, output, quiet):
     data = _read_json(dossier or example_path(example))
     CampaignCheck(policy, quiet)(data)
     policy = policy or esms_rules.policy_for(data)
-    decision = policy.evaluate(data, trace=True)
+    decision = policy.evaluate(data, trace=shape)
     suggestions = None
     if suggest:
         suggestions = _feature("counterfactual", "explain --suggest").suggest(policy, data, decision=decision)

@@ -10,10 +10,14 @@ name so tracebacks and `inspect` can show it, and `emit()` returns it for review
 Three modes share one generator:
 - "decision": eligible, recevable and the outputs; nothing recorded;
 - "reasons":  also each fired rule with the values its message needs;
-- "trace":    every rule evaluation with the facts it read, and every definition's value.
+- "trace":    every rule evaluation with the facts it read, and every definition's value;
+- "compact":  the same records, but only those on the deciding path (rules that fired, rules
+              overridden, exceptions that applied, whatever became of them): no record of a
+              rule that passed or of an exception that did not apply (explain.py's compact trace).
 Each returns the named shape of `runtime.RESULTS[mode]` (`DecisionResult`, `ReasonsResult` with
-`Fired` items, `TraceResult` whose records are plain tuples laid out as `runtime.TraceRecord`),
-built in the generated code with `tuple.__new__`, without a Python-level constructor call.
+`Fired` items, `TraceResult` (modes "trace" and "compact") whose records are plain tuples laid
+out as `runtime.TraceRecord`), built in the generated code with `tuple.__new__`, without a
+Python-level constructor call.
 """
 from __future__ import annotations
 
@@ -28,7 +32,8 @@ from . import ast, builtins, runtime
 from .check import CheckedPolicy, RuleInfo
 from .runtime import NO_ITEM, NO_RULE, DecisionResult, Fired, Outcome, ReasonsResult, TraceResult
 
-MODES = ("decision", "reasons", "trace")
+MODES = ("decision", "reasons", "trace", "compact")
+TRACING = ("trace", "compact")   # the modes that return a TraceResult
 FLAT_AFTER = 16   # exceptions of one rule tested in an `elif` chain; more: flat `if`s (see _Gen.rule)
 
 
@@ -234,7 +239,7 @@ class _Gen(ast.ExprVisitor[Scope, str]):
             self.record(r, scope, depth + 1, item, Outcome.OVERRIDDEN, by=x)
             if x.code is None:
                 self.record(x, scope, depth + 1, item, Outcome.LIFTED)
-                if self.mode != "trace" and flag is None:
+                if self.mode not in TRACING and flag is None:
                     self.emit("pass", depth + 1)
             else:
                 self.rule(x, scope, depth + 1, item)
@@ -249,7 +254,7 @@ class _Gen(ast.ExprVisitor[Scope, str]):
         cond = self.expr(r.when, scope)
         self.emit(f"if {cond}:", depth)
         self.fire(r, scope, depth + 1, item)
-        if self.mode == "trace":
+        if self.mode == "trace" or (self.mode == "compact" and r.target is not None):
             self.emit("else:", depth)
             self.record(r, scope, depth + 1, item, Outcome.PASSED)
 
@@ -279,6 +284,9 @@ class _Gen(ast.ExprVisitor[Scope, str]):
                     by: RuleInfo | None = None) -> str | None:
         """The statement recording `outcome` of `r` in this mode (an expression: `X.append(…)`), or None."""
         if self.mode == "decision" or (self.mode == "reasons" and outcome != Outcome.FIRED):
+            return None
+        if self.mode == "compact" and (outcome == Outcome.NOT_APPLICABLE
+                                       or (outcome == Outcome.PASSED and r.target is None)):
             return None
         msg = "(" + "".join(self.expr(p, scope) + ", " for p in r.message if not isinstance(p, str)) + ")" \
             if outcome == Outcome.FIRED else "None"
@@ -343,7 +351,7 @@ class _Gen(ast.ExprVisitor[Scope, str]):
         self.emit(f"FAILED = {self.FAILED_INIT}", 1)
         if self.mode == "reasons":
             self.emit("FIRED = []", 1)
-        if self.mode == "trace":
+        if self.mode in TRACING:
             self.emit("TRACE = []", 1)
         value_defs = p.value_defs
         for name in value_defs:

@@ -217,8 +217,8 @@ def suggest(policy, dossier: dict, *, decision: Decision | None = None) -> list[
 
     `policy` is a `Policy`, a bundled policy name or a path, or None for the policy in force.
     `decision`, if the caller already has it, is the decision of `dossier` under that policy:
-    the dossier is then not evaluated again (unless `decision` has no trace: the generators read
-    it). Every suggestion is still verified by evaluating the changed dossier.
+    the dossier is then not evaluated again (unless `decision` has no full trace: the generators
+    read it). Every suggestion is still verified by evaluating the changed dossier.
     Raises `DossierError` if the dossier itself breaks the contract, `ValueError` if `decision`
     was rendered by another policy.
     """
@@ -226,8 +226,8 @@ def suggest(policy, dossier: dict, *, decision: Decision | None = None) -> list[
     if decision is not None and decision.sha256 != policy.sha256:
         raise ValueError(f"the decision was rendered by policy {decision.policy_id} ({decision.sha256}), "
                          f"not {policy.id} ({policy.sha256})")
-    if decision is None or decision.trace is None:
-        decision = policy.evaluate(dossier)
+    if decision is None or decision.trace is None or decision.trace.shape != "full":
+        decision = policy.evaluate(dossier, trace="full")   # the generators read any definition
     out: list[Suggestion] = []
     seen = set()
     for r in decision.reasons:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 import attrs
 
 from . import __version__, jsonio
-from .explain import jsonable
+from .explain import jsonable, with_trace
 from .jsonio import json_number
 
 if TYPE_CHECKING:
@@ -206,5 +206,9 @@ class Decision:
         return d
 
     def to_json(self, trace: bool = True, indent: int | None = None) -> str:
-        """The decision as JSON text, decimals with their exact digits (`jsonio.dumps`)."""
-        return jsonio.dumps(self.to_dict(trace), indent=indent)
+        """The decision as JSON text, decimals with their exact digits (`jsonio.dumps`); the
+        trace written by `Trace.to_json` (the same bytes, faster)."""
+        text = jsonio.dumps(self.to_dict(False), indent=indent)
+        if not trace:
+            return text
+        return with_trace(text, self.trace.to_json(indent) if self.trace is not None else "{}", indent)

@@ -540,7 +540,7 @@ def diff(old, new, *, searches: int = 3000, seed: int = 0, max_items: int = 60,
         tidy = {k: renumber(space, k, v) if isinstance(v, list) else v for k, v in w.items()}
         tidy["id"] = "TEMOIN"
         w = tidy if _fits(old, new, tidy, key, quieter) else w
-        a, b = old.evaluate(w), new.evaluate(w)           # verified again before it is reported
+        a, b = old.evaluate(w, trace="full"), new.evaluate(w, trace="full")   # verified again before it is reported
         atoms = change(a, b)
         if class_key(atoms) != key:
             continue

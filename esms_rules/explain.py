@@ -8,32 +8,38 @@ every definition. `build_trace` turns them into `Trace`, built on first access o
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
+from typing import Any, NoReturn
 
 import attrs
 
-from . import ast
+from . import ast, jsonio
 from . import types as T
+from .french import render_message
 from .jsonio import json_number
-from .runtime import NO_RULE, as_trace_record
+from .runtime import Outcome
 from .span import Span
 
 
 def jsonable(v, depth: int = 0):
     """A JSON-ready copy of a value read by a rule; records inside lists shown by their key."""
-    if isinstance(v, bool) or v is None or isinstance(v, (int, str)):
+    if v is None or isinstance(v, (bool, int, str)):
         return v
     if isinstance(v, Decimal):
         return json_number(v)
     if isinstance(v, (dt.datetime, dt.date)):
         return v.isoformat()
     if isinstance(v, (list, tuple)):
-        return [jsonable(x, depth + 1) for x in v]
+        return [x if type(x) in _PLAIN else jsonable(x, depth + 1) for x in v]
     if isinstance(v, dict):
         if depth > 0:
             return jsonable(next(iter(v.values()), None))
         return {k: jsonable(x, depth + 1) for k, x in v.items()}
     return str(v)
+
+
+_PLAIN = frozenset({str, int, bool, type(None)})   # values jsonable leaves as they are (speed)
 
 
 def _span_dict(span: Span) -> dict:
@@ -115,24 +121,71 @@ class ItemNode:
                 "rules": [r.to_dict() for r in self.rules]}
 
 
-@attrs.frozen
+SHAPES = ("compact", "full")
+"""The shapes of a trace: "compact" (the deciding path, the default) and "full" (every evaluation)."""
+
+
+def trace_shape(trace: bool | str | None) -> str | None:
+    """The shape asked for by `trace=` (`Policy.evaluate`, `esms_rules.evaluate`): True or
+    "compact" -> "compact"; "full" -> "full"; False, None or "none" -> None (no trace)."""
+    if trace is True or trace == "compact":
+        return "compact"
+    if trace == "full":
+        return "full"
+    if trace is False or trace is None or trace == "none":
+        return None
+    raise ValueError(f"trace must be True, False, 'compact', 'full' or 'none', not {trace!r}")
+
+
+@attrs.frozen(eq=False)
 class Trace:
+    """The explanation of one decision, from what the compiled run recorded (never re-evaluated).
+
+    `shape` "full": every rule and exception evaluated, every definition; "compact": the deciding
+    path only, see docs/trace.md. The nodes (`definitions`, `rules`, `items`) are built on first
+    read; `to_dict()` and `to_json()` are written straight from the records, without them.
+    """
+
     policy: str
     sha256: str
     engine: str
     eligible: bool
     recevable: bool
-    definitions: tuple[DefinitionNode, ...]
-    rules: tuple[RuleNode, ...]
-    items: tuple[ItemNode, ...]
-    programme: str | None = attrs.field(default=None, eq=False)   # the policy header's programme
+    shape: str = "full"
+    call: object = None                        # the decision's call (shown by the compact shape)
+    programme: str | None = None               # the policy header's programme
+    _run: _Run | None = attrs.field(default=None, repr=False)
 
-    def to_dict(self):
-        return {"policy": self.policy, "sha256": self.sha256, "engine": self.engine,
-                "eligible": self.eligible, "recevable": self.recevable,
-                "definitions": [d.to_dict() for d in self.definitions],
-                "rules": [r.to_dict() for r in self.rules],
-                "structures": [i.to_dict() for i in self.items]}
+    @property
+    def definitions(self) -> tuple[DefinitionNode, ...]:
+        return self._run.nodes()[0] if self._run is not None else ()
+
+    @property
+    def rules(self) -> tuple[RuleNode, ...]:
+        return self._run.nodes()[1] if self._run is not None else ()
+
+    @property
+    def items(self) -> tuple[ItemNode, ...]:
+        return self._run.nodes()[2] if self._run is not None else ()
+
+    def to_dict(self) -> dict[str, Any]:
+        head: dict[str, Any] = {"shape": self.shape} if self.shape != "full" else {}
+        head.update(policy=self.policy, sha256=self.sha256, engine=self.engine, eligible=self.eligible,
+                    recevable=self.recevable)
+        if self.shape != "full":
+            head["call"] = jsonable(self.call)
+        if self._run is None:
+            return {**head, "definitions": [], "rules": [], "structures": []}
+        return {**head, **self._run.dicts()}
+
+    def to_json(self, indent: int | None = None) -> str:
+        """`jsonio.dumps(self.to_dict(), indent=indent)`, the same bytes, faster: the C encoder
+        alone unless a value needs jsonio's exact writing (a long decimal, a huge integer)."""
+        d = self.to_dict()
+        try:
+            return json.dumps(d, ensure_ascii=False, indent=indent, allow_nan=False, default=_not_plain)
+        except (TypeError, ValueError):
+            return jsonio.dumps(d, indent=indent)
 
     def walk(self):
         """Every rule node, dossier level then structure level, depth first."""
@@ -142,12 +195,28 @@ class Trace:
 
     def fired(self, rule: str, item: int | None = None) -> RuleNode | None:
         """The node of `rule` that fired, at the dossier level or for structure `item`."""
-        roots = self.rules if item is None else (self.items[item].rules if 0 <= item < len(self.items) else ())
+        if item is None:
+            roots = self.rules
+        else:
+            roots = next((i.rules for i in self.items if i.index == item), ())
         for top in roots:
             for n, _ in top.walk():
                 if n.rule == rule and n.outcome == "fired":
                     return n
         return None
+
+
+def _not_plain(v: object) -> NoReturn:
+    raise TypeError(f"{type(v).__name__} is written by jsonio")
+
+
+def with_trace(text: str, trace_text: str, indent: int | None) -> str:
+    """The JSON text of a decision written without its trace, with `"trace": trace_text` added as
+    its last field: the bytes `jsonio.dumps` gives for the decision with its trace."""
+    if indent is None:
+        return f'{text[:-1]}, "trace": {trace_text}}}'
+    pad = "\n" + " " * indent
+    return f'{text[:-2]},{pad}"trace": {trace_text.replace(chr(10), pad)}\n}}'
 
 
 def null_word(checked, expr, binder=None, type_=None) -> str:
@@ -174,42 +243,164 @@ def message_nulls(checked, info) -> tuple[str, ...]:
     return tuple(null_word(checked, part, info.binder) for part in info.message if not isinstance(part, str))
 
 
-def build_trace(policy, facts, records, def_values, ok, rec) -> Trace:
+LABELS = tuple(o.label for o in Outcome)
+
+
+class _Plan:
+    """What a trace says of a policy's rules and definitions whatever the dossier, worked out
+    once per policy: each node's fixed fields, labels and null words, the exceptions of each
+    rule, the definitions a compact trace shows."""
+
+    def __init__(self, checked):
+        rules = checked.all_rules
+        self.checked = checked
+        self.infos = rules
+        self.heads = [{"rule": r.name, "kind": "exception" if r.target else "rule", "code": r.code,
+                       "level": r.level, "severity": r.severity} for r in rules]
+        self.citations = [r.source for r in rules]
+        self.spans = [_span_dict(r.span) for r in rules]
+        self.labels = [tuple(x.label for x in r.reads) for r in rules]
+        self.nulls = [tuple(null_word(checked, x.expr, r.binder) for x in r.reads) for r in rules]
+        self.message_nulls = [message_nulls(checked, r) for r in rules]
+        self.children = [tuple(x.index for x in r.exceptions) for r in rules]
+        self.blocks = [r.severity in ("blocking", "inadmissible") for r in rules]
+        self.top = tuple(r.index for r in checked.rules if r.binder is None)
+        # the item list (the checker allows one list with rules `for … in`), its key, its rules
+        self.lists = tuple((lst, checked.key_field(lst), tuple(r.index for r in checked.item_rules(lst)))
+                           for lst in checked.item_lists)
+        defs = checked.defs
+        self.def_names = checked.value_defs
+        self.def_citations = [defs[n].source for n in self.def_names]
+        self.def_spans = [_span_dict(defs[n].span) for n in self.def_names]
+        self.def_nulls = [null_word(checked, defs[n].expr, type_=defs[n].type) for n in self.def_names]
+        needed = _output_definitions(checked)
+        self.compact_defs = tuple(k for k, n in enumerate(self.def_names) if n in needed)
+        outputs = list(checked.outputs)
+        self.call = outputs.index("call") if "call" in outputs else None
+
+
+def _output_definitions(checked) -> set[str]:
+    """The definitions the policy's outputs depend on (the call, the amount…), directly or
+    through other definitions and functions."""
+    seen: set[str] = set()
+    stack = [o.expr for o in checked.outputs.values()]
+    while stack:
+        e = stack.pop()
+        name = e.name if isinstance(e, ast.Name) else e.func if isinstance(e, ast.Call) else None
+        if name is not None and name in checked.defs and name not in seen:
+            seen.add(name)
+            stack.append(checked.defs[name].expr)
+        stack.extend(ast.children(e))
+    return {n for n in seen if not checked.defs[n].params}
+
+
+def _plan(policy) -> _Plan:
+    plan = policy.__dict__.get("_trace_plan")
+    if plan is None:
+        plan = policy.__dict__["_trace_plan"] = _Plan(policy.checked)
+    return plan
+
+
+class _Run:
+    """What one compiled run recorded (records, definitions' values, the facts), and the nodes
+    and JSON made from it, for `Trace`."""
+
+    __slots__ = ("_nodes", "compact", "def_values", "facts", "plan", "records")
+
+    def __init__(self, plan: _Plan, records: list, def_values: tuple, facts: dict, compact: bool):
+        self.plan, self.records, self.def_values, self.facts, self.compact = plan, records, def_values, facts, compact
+        self._nodes: tuple | None = None
+
+    def _trees(self, make):
+        """(definitions, dossier-level trees, [(item, key, eligible, trees)]) with `make(i, record,
+        children)` building each node, from the records alone."""
+        plan, records = self.plan, self.records
+        got = {(r[0], r[1]): r for r in records}
+        children = plan.children
+        top = [n for n in (_tree(i, -1, got, children, make) for i in plan.top) if n is not None]
+        blocks = plan.blocks
+        blocked = {r[1] for r in records if r[2] == 1 and r[1] >= 0 and blocks[r[0]]}
+        items = []
+        for lst, key, rules in plan.lists:
+            facts = self.facts[lst]
+            shown = sorted({r[1] for r in records if r[1] >= 0}) if self.compact else range(len(facts))
+            for i in shown:
+                trees = [n for n in (_tree(r, i, got, children, make) for r in rules) if n is not None]
+                items.append((i, facts[i][key], i not in blocked, trees))
+        defs = plan.compact_defs if self.compact else range(len(plan.def_names))
+        return defs, top, items
+
+    def dicts(self) -> dict[str, Any]:
+        plan = self.plan
+        heads, labels, citations, spans, infos = plan.heads, plan.labels, plan.citations, plan.spans, plan.infos
+        message_nulls_ = plan.message_nulls
+
+        def make(i, rec, kids):
+            _, _, outcome, reads, values, by = rec
+            return {**heads[i], "outcome": LABELS[outcome],
+                    "overridden_by": infos[by].name if by >= 0 else None,
+                    "reads": [{"name": label, "value": v if type(v) in _PLAIN else jsonable(v)}
+                              for label, v in zip(labels[i], reads, strict=True)],
+                    "message": render_message(infos[i].message, values, message_nulls_[i])
+                    if values is not None else None,
+                    "citation": citations[i], "span": spans[i].copy(), "children": kids}
+
+        defs, top, items = self._trees(make)
+        values = self.def_values
+        return {"definitions": [{"name": plan.def_names[k], "value": jsonable(values[k]),
+                                 "citation": plan.def_citations[k], "span": plan.def_spans[k].copy()}
+                                for k in defs],
+                "rules": top,
+                "structures": [{"index": i, "key": key, "eligible": ok, "rules": trees}
+                               for i, key, ok, trees in items]}
+
+    def nodes(self) -> tuple:
+        if self._nodes is not None:
+            return self._nodes
+        plan = self.plan
+        infos, labels, nulls, msg_nulls = plan.infos, plan.labels, plan.nulls, plan.message_nulls
+
+        def make(i, rec, kids):
+            _, _, outcome, reads, values, by = rec
+            info = infos[i]
+            return RuleNode(
+                info.name, "exception" if info.target else "rule", info.code, info.level, info.severity,
+                LABELS[outcome], infos[by].name if by >= 0 else None,
+                tuple(FactRead(label, v, null) for label, v, null in zip(labels[i], reads, nulls[i], strict=True)),
+                render_message(info.message, values, msg_nulls[i]) if values is not None else None,
+                info.source, tuple(kids), info.span, info.when, info.applies)
+
+        defs, top, items = self._trees(make)
+        checked = plan.checked
+        self._nodes = (
+            tuple(DefinitionNode(plan.def_names[k], self.def_values[k], plan.def_citations[k],
+                                 checked.defs[plan.def_names[k]].span, plan.def_nulls[k]) for k in defs),
+            tuple(top),
+            tuple(ItemNode(i, key, ok, tuple(trees)) for i, key, ok, trees in items))
+        return self._nodes
+
+
+def _tree(i: int, item: int, got: dict, children: list, make):
+    """The node of rule `i` for `item` (-1: the dossier), made by `make(i, record, children)` from
+    its record, its exceptions' nodes below it; None when it has no record (not evaluated, or
+    not on a compact trace's deciding path). A plain function: a nested one calling itself
+    would make a reference cycle per trace (see cli.evaluate's paused collector)."""
+    rec = got.get((i, item))
+    if rec is None:
+        return None
+    kids = [c for c in (_tree(x, item, got, children, make) for x in children[i]) if c is not None] \
+        if children[i] else []
+    return make(i, rec, kids)
+
+
+def build_trace(policy, facts, traced, shape: str = "full") -> Trace:
+    """The trace of one run of the compiled "trace" (shape "full") or "compact" evaluator:
+    `traced` is its `runtime.TraceResult`, `facts` the validated facts it ran on."""
     from . import __version__
-    from .french import render_message
 
-    checked = policy.checked
-    rules = checked.all_rules
-    # index the records: (rule index, item) -> (outcome, reads, message values, by)
-    got = {(r.rule, r.item): r for r in map(as_trace_record, records)}
-
-    def node(info, item) -> RuleNode | None:
-        rec_ = got.get((info.index, item))
-        if rec_ is None:
-            return None
-        children = tuple(c for c in (node(x, item) for x in info.exceptions) if c is not None)
-        return RuleNode(
-            info.name, "exception" if info.target else "rule", info.code, info.level,
-            info.severity, rec_.outcome.label, rules[rec_.by].name if rec_.by != NO_RULE else None,
-            tuple(FactRead(r.label, v, null_word(checked, r.expr, info.binder))
-                  for r, v in zip(info.reads, rec_.reads, strict=True)),
-            render_message(info.message, rec_.values, message_nulls(checked, info)) if rec_.values is not None
-            else None, info.source, children,
-            info.span, info.when, info.applies)
-
-    top = tuple(n for n in (node(r, -1) for r in checked.rules if r.binder is None) if n is not None)
-    items = []
-    for lst in checked.item_lists:   # the checker allows one list with rules `for … in`
-        key = checked.key_field(lst)
-        item_rules = checked.item_rules(lst)
-        for i, item in enumerate(facts[lst]):
-            nodes = tuple(n for n in (node(r, i) for r in item_rules) if n is not None)
-            blocked = any(n.outcome == "fired" and n.severity not in (None, "warning")
-                          for top in nodes for n, _ in top.walk())
-            items.append(ItemNode(i, item[key], not blocked, nodes))
-    defs = tuple(DefinitionNode(n, v, checked.defs[n].source, checked.defs[n].span,
-                                null_word(checked, checked.defs[n].expr, type_=checked.defs[n].type))
-                 for n, v in zip(checked.value_defs, def_values, strict=True))
-    return Trace(checked.id, checked.sha256, __version__, ok, rec, defs, top, tuple(items),
-                 checked.header.get("programme"))
-
+    plan = _plan(policy)
+    ok, rec, outs, records, def_values = traced
+    checked = plan.checked
+    call = outs[plan.call] if plan.call is not None else None
+    return Trace(checked.id, checked.sha256, __version__, ok, rec, shape, call, checked.header.get("programme"),
+                 _Run(plan, records, def_values, facts, shape == "compact"))

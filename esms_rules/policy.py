@@ -34,7 +34,7 @@ from .decision import (
     structure_dict,
 )
 from .diagnostics import Diagnostic, DossierError, PolicyError, Problem
-from .explain import message_nulls
+from .explain import message_nulls, trace_shape
 from .french import render_message
 from .span import Span
 from .validate import Validator
@@ -190,12 +190,16 @@ class Policy:
         return Verdict(ok, rec, dict(zip(self._output_names, outs, strict=True)))
 
     # -- decisions with reasons (and trace)
-    def evaluate(self, dossier: dict[str, Any], *, trace: bool = True) -> Decision:
-        return in_engine_context(lambda d: self._evaluate(d, trace), dossier)
+    def evaluate(self, dossier: dict[str, Any], *, trace: bool | str = True) -> Decision:
+        """The decision, with its trace: `trace` True or "compact" (the deciding path, the default),
+        "full" (every evaluation), False or "none" (no trace; docs/trace.md)."""
+        shape = trace_shape(trace)
+        return in_engine_context(lambda d: self._evaluate(d, shape), dossier)
 
-    def _evaluate(self, dossier: dict[str, Any], trace: bool) -> Decision:
+    def _evaluate(self, dossier: dict[str, Any], shape: str | None) -> Decision:
+        traced = None
         try:
-            if not trace:
+            if shape is None:
                 fused = (self._reasons_fast or self._fused_reasons())(dossier)
                 if fused is not None:   # a dossier the fast validator proved valid, without unknown fields
                     (ok, rec, outs, fired), values = fused
@@ -203,15 +207,14 @@ class Policy:
                                           ok, rec, outs, fired, None, None)
                 facts, unknown = self.validator.precise(dossier)
                 ok, rec, outs, fired = self.compiled("reasons")(facts)
-                records = def_values = None
-            else:
+            else:   # the compiled "trace" mode records every evaluation, "compact" the deciding path
                 facts, unknown = self.validator.convert(dossier)
-                traced = self.compiled("trace")(facts)
-                ok, rec, outs, records, def_values = traced
+                traced = self.compiled("trace" if shape == "full" else "compact")(facts)
+                ok, rec, outs = traced[:3]
                 fired = traced.fired()
         except _ARITHMETIC as e:
             raise _out_of_range(e, dossier) from None
-        return self._decision(dossier, facts, unknown, ok, rec, outs, fired, records, def_values)
+        return self._decision(dossier, facts, unknown, ok, rec, outs, fired, traced, shape)
 
     def _fused_reasons(self) -> Callable[[dict[str, Any]], Any]:
         """Speed: the fast validator fused with the compiled "reasons" evaluator, `dossier ->
@@ -225,10 +228,11 @@ class Policy:
                       mode: str = "trace") -> Iterator[Decision | Verdict | DossierError]:
         """One result per input, in order: a Decision (a Verdict in mode "decision"), or a DossierError.
 
-        `mode` is "trace" (decisions with their trace), "reasons" (without) or "decision".
+        `mode` is "trace" (decisions with their compact trace), "full" (with the full trace),
+        "reasons" (without) or "decision".
         """
-        if mode not in ("trace", "reasons", "decision"):
-            raise ValueError(f"mode must be 'trace', 'reasons' or 'decision', not {mode!r}")
+        if mode not in ("trace", "full", "reasons", "decision"):
+            raise ValueError(f"mode must be 'trace', 'full', 'reasons' or 'decision', not {mode!r}")
         from .dataframe import rows
         results = self._results(rows(dossiers), mode)     # a pandas DataFrame: one dossier per row
         return _summarised(self, results) if log.isEnabledFor(logging.INFO) else results
@@ -247,12 +251,12 @@ class Policy:
             return
         for d in dossiers:
             try:
-                yield self.evaluate(d, trace=(mode == "trace"))
+                yield self.evaluate(d, trace="full" if mode == "full" else mode == "trace")
             except DossierError as e:
                 yield e
 
     def _decision(self, dossier: dict[str, Any], facts: dict[str, Any], unknown: list[str], ok: bool, rec: bool,
-                  outs: Any, fired: Any, records: Any, def_values: Any) -> Decision:
+                  outs: Any, fired: Any, traced: Any, shape: str | None) -> Decision:
         outputs = dict(zip(self._output_names, outs, strict=True))
         lists = self.checked.item_lists   # one at most (the checker's `multiple-item-lists`)
         shares = outputs.get(SHARE)
@@ -260,9 +264,9 @@ class Policy:
                          self.checked.key_field(lists[0]) if lists else "",
                          shares if isinstance(shares, list) else None)
         builder = None
-        if records is not None:
+        if traced is not None:
             from .explain import build_trace
-            builder = lambda: build_trace(self, facts, records, def_values, ok, rec)  # noqa: E731
+            builder = functools.partial(build_trace, self, facts, traced, shape or "full")
         return Decision(dossier.get("id"), self.id, self.sha256, rec, ok, outputs.get(CALL), outputs.get(AMOUNT),
                         None, None, None, outputs, __version__, builder, dossier, findings)
 

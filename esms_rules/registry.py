@@ -264,7 +264,9 @@ def policy_for(dossier: object) -> Policy:
     return bundled_registry().policy_for(dossier)
 
 
-def evaluate(dossier: dict[str, Any], *, policy: str | Path | Policy | None = None, trace: bool = True) -> Decision:
-    """Evaluate one dossier, with the given policy or the bundled one in force for it."""
+def evaluate(dossier: dict[str, Any], *, policy: str | Path | Policy | None = None,
+             trace: bool | str = True) -> Decision:
+    """Evaluate one dossier, with the given policy or the bundled one in force for it; `trace` as
+    `Policy.evaluate` takes it (True or "compact", "full", False or "none")."""
     p = load_policy(policy) if policy is not None else policy_for(dossier)
     return p.evaluate(dossier, trace=trace)

@@ -349,6 +349,9 @@ class _View:
             for r in tuple(s.reasons) + tuple(s.warnings):
                 self.structure_reasons.append(self._reason(r, i))
         self.structure_groups = self._groups()
+        # a compact trace shows only the deciding path: the renderings say so (docs/trace.md)
+        self.compact = self.trace is not None and self.trace.shape == "compact"
+        self.evaluated = "qui ont décidé" if self.compact else "évaluées"
         if self.trace is not None:   # every other citation, numbered after the reasons'
             for n in self.trace.walk():
                 self.ref(n.citation)
@@ -414,6 +417,13 @@ class _View:
                         seen.add(n.rule)
                         out.append(n)
         return out
+
+
+COMPACT_NOTE = ("Trace compacte : seules les règles qui ont décidé sont montrées (règles déclenchées, règles "
+                "écartées par une exception, exceptions appliquées), avec les valeurs qu'elles ont lues ; les "
+                "définitions sont celles dont dépendent les sorties de la décision (appel, montant). L'arbre "
+                "complet de l'évaluation : esms-rules explain --trace full.")
+NO_DECIDING_RULE = "aucune règle de niveau dossier n'a décidé"
 
 
 def _group_message(g) -> str:
@@ -535,10 +545,14 @@ def _text(v: _View) -> str:
         w(f"  [{ref}] {t(citation)}")
     w("")
 
-    w("RÈGLES ÉVALUÉES (niveau dossier)")
+    w(f"RÈGLES {v.evaluated.upper()} (niveau dossier)")
     if v.trace is None:
         w("  trace non disponible (évaluation sans trace)")
     else:
+        if v.compact:
+            w(f"  {COMPACT_NOTE}")
+            if not v.trace.rules:
+                w(f"  {NO_DECIDING_RULE}")
         def node(n, depth):
             pad = "  " * depth
             w(f"{pad}{OUTCOME_MARKS.get(n.outcome, '?')} {_rule_head(n)} : {outcome_label(n)}")
@@ -595,7 +609,7 @@ def _text(v: _View) -> str:
             for label, parts in _conditions(n):
                 w(f"      {label} : {cond(parts)}")
         w("")
-        w("RÈGLES ÉVALUÉES PAR STRUCTURE")
+        w(f"RÈGLES {v.evaluated.upper()} PAR STRUCTURE")
         for item in v.trace.items:
             w(f"  Structure {item.index + 1} — {t(item.key)} : {'éligible' if item.eligible else 'non éligible'}")
             for root in item.rules:
@@ -707,11 +721,16 @@ def _markdown(v: _View) -> str:
         w(f"- \\[{ref}\\] {md(citation)}")
     w("")
 
-    w("## Règles évaluées (niveau dossier)")
+    w(f"## Règles {v.evaluated} (niveau dossier)")
     w("")
     if v.trace is None:
         w("Trace non disponible (évaluation sans trace).")
     else:
+        if v.compact:
+            w(md(COMPACT_NOTE))
+            w("")
+            if not v.trace.rules:
+                w(md(NO_DECIDING_RULE[0].upper() + NO_DECIDING_RULE[1:] + "."))
         def node(n, depth):
             pad = "  " * depth
             w(f"{pad}- {OUTCOME_MARKS.get(n.outcome, '?')} **{_code(n.rule)}** "
@@ -772,7 +791,7 @@ def _markdown(v: _View) -> str:
               f"source {src(v.ref(n.citation))}"
               + "".join(f" — *{label}* : {_md_cond(parts)}" for label, parts in _conditions(n)))
         w("")
-        w("### Règles évaluées par structure")
+        w(f"### Règles {v.evaluated} par structure")
         w("")
         for item in v.trace.items:
             w(f"- Structure {item.index + 1} — {md(item.key)} : {'éligible' if item.eligible else 'non éligible'}")
@@ -1038,10 +1057,14 @@ def _html(v: _View) -> str:
         w("</details>")
 
     w('<section id="regles">')
-    w("<h2>Règles évaluées (niveau dossier)</h2>")
+    w(f"<h2>Règles {v.evaluated} (niveau dossier)</h2>")
     if v.trace is None:
         w("<p>Trace non disponible (évaluation sans trace).</p>")
     else:
+        if v.compact:
+            w(f'<p class="note">{h(COMPACT_NOTE)}</p>')
+            if not v.trace.rules:
+                w(f"<p>{h(NO_DECIDING_RULE[0].upper() + NO_DECIDING_RULE[1:])}.</p>")
         for n in v.trace.rules:
             node(n, True)
     w("</section>")
@@ -1083,7 +1106,7 @@ def _html(v: _View) -> str:
                   f'<span class="msg">{h(r["message"])}</span>{conditions(r["conditions"])}</li>')
             w("</ul>")
         if decls:
-            w("<h3>Règles évaluées par structure</h3>")
+            w(f"<h3>Règles {v.evaluated} par structure</h3>")
             for item in v.trace.items:
                 w(f"<details><summary>Structure {item.index + 1} — <span class=\"mono\">{h(item.key)}</span> : "
                   f"<span class=\"{'yes' if item.eligible else 'no'}\">"

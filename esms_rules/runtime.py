@@ -8,7 +8,8 @@ validated facts and returns
 - "trace":    `TraceResult(eligible, recevable, outputs, records, def_values)`, `records` one
   tuple per rule or exception evaluated, laid out as `TraceRecord` with the `Outcome`'s code
   (plain tuples: building a NamedTuple per record would cost more than the rest of a traced
-  evaluation); `TraceResult.trace_records()` gives them as `TraceRecord`s.
+  evaluation); `TraceResult.trace_records()` gives them as `TraceRecord`s;
+- "compact":  the same `TraceResult`, with the records of the deciding path only.
 
 `outputs` are in the order of `CheckedPolicy.outputs`; `rule` indexes `CheckedPolicy.all_rules`;
 `item` is the index in the policy's item list, or -1 for a rule on the whole dossier. These
@@ -99,7 +100,8 @@ class TraceResult(NamedTuple):
                 if outcome == Outcome.FIRED]
 
 
-RESULTS: dict[str, type] = {"decision": DecisionResult, "reasons": ReasonsResult, "trace": TraceResult}
+RESULTS: dict[str, type] = {"decision": DecisionResult, "reasons": ReasonsResult, "trace": TraceResult,
+                             "compact": TraceResult}
 """The result class of each mode."""
 
 

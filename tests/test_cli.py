@@ -230,14 +230,14 @@ def test_evaluate_output_is_atomic(run_cli, tmp_path, example_dossier, monkeypat
 
     # An interrupted run leaves the previous output as it was, and no temporary file.
     out.write_text("previous\n", encoding="utf-8")
-    real, calls = esms_rules.evaluate, []
+    real, calls = esms_rules.Policy.evaluate, []
 
-    def interrupted(dossier, **kw):
+    def interrupted(self, dossier, **kw):
         calls.append(1)
         if len(calls) == 2:
             raise KeyboardInterrupt
-        return real(dossier, **kw)
-    monkeypatch.setattr(esms_rules, "evaluate", interrupted)
+        return real(self, dossier, **kw)
+    monkeypatch.setattr(esms_rules.Policy, "evaluate", interrupted)
     r = clean(run_cli("evaluate", "--no-trace", "--output", out, batch), 130)
     assert out.read_text(encoding="utf-8") == "previous\n"
     assert sorted(p.name for p in out_dir.iterdir()) == ["decisions.jsonl"]

@@ -289,10 +289,10 @@ def test_policy_in_force_by_default_and_dossier_untouched():
 
 
 def test_a_given_decision_is_not_evaluated_again(monkeypatch):
-    """With `decision=`, the dossier is not evaluated again; every candidate still is."""
+    """With `decision=` (and its full trace), the dossier is not evaluated again; every candidate still is."""
     p = esms_rules.load_policy(P2025)
     d = base("ahi_candidate_too_late_2025")
-    decision = p.evaluate(d)
+    decision = p.evaluate(d, trace="full")
     expected = suggest(p, d)
     calls = []
     real = type(p).evaluate
@@ -306,10 +306,13 @@ def test_a_given_decision_is_not_evaluated_again(monkeypatch):
     assert calls and True not in calls          # only the candidates' checks (trace=False)
     calls.clear()
     assert suggest(p, d) == expected
-    assert calls[0] is True                     # without it: evaluated first, with its trace
+    assert calls[0] == "full"                   # without it: evaluated first, with its full trace
     calls.clear()
     assert suggest(p, d, decision=p.evaluate(d, trace=False)) == expected   # no trace: evaluated again
-    assert calls.count(True) == 1
+    assert calls.count("full") == 1
+    calls.clear()
+    assert suggest(p, d, decision=p.evaluate(d)) == expected   # a compact trace: evaluated again
+    assert calls.count("full") == 1
 
 
 def test_a_decision_from_another_policy_is_refused():

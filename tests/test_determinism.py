@@ -1,5 +1,5 @@
 """Same policy and dossier, same bytes: across runs, and across processes whose string hashing
-differs (PYTHONHASHSEED 0, 1, 12345). Covers `Decision.to_json()` (with its trace) and the
+differs (PYTHONHASHSEED 0, 1, 12345). Covers `Decision.to_json()` (with its compact and its full trace) and the
 generated evaluator source (`compile.emit`) of every bundled policy in every mode."""
 from __future__ import annotations
 
@@ -35,6 +35,11 @@ for policy in bundled_policies():
         except esms_rules.DossierError as e:
             text = e.to_json()
         out[f"decision {policy.id} {k}"] = hashlib.sha256(text.encode()).hexdigest()
+        try:
+            text = fresh.evaluate(copy.deepcopy(d), trace="full").to_json()
+        except esms_rules.DossierError as e:
+            text = e.to_json()
+        out[f"full {policy.id} {k}"] = hashlib.sha256(text.encode()).hexdigest()
 print(json.dumps(out, sort_keys=True))
 '''
 
@@ -108,5 +113,6 @@ def test_same_bytes_across_hash_seeds():
         k for k in results[0] if len({r.get(k) for r in results}) > 1]
     from esms_rules.evaluate import bundled_policies
     policies = len(bundled_policies())
-    assert sum(k.startswith("emit") for k in results[0]) == 3 * policies
+    from esms_rules.compile import MODES
+    assert sum(k.startswith("emit") for k in results[0]) == len(MODES) * policies
     assert sum(k.startswith("decision") for k in results[0]) == len(dossiers()) * policies

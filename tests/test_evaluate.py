@@ -61,7 +61,7 @@ def test_reasons_carry_code_rule_french_message_and_source():
 
 
 def test_trace_says_which_exception_overrode_which_rule():
-    decision = esms_rules.evaluate(_example("c25_ahi_candidate_after_pub"))
+    decision = esms_rules.evaluate(_example("c25_ahi_candidate_after_pub"), trace="full")
     base = next(n for n in decision.trace.rules if n.rule == "dui_not_segur_referenced")
     assert base.outcome == "overridden" and base.overridden_by == "ahi_candidate"
     outcomes = {c.rule: c.outcome for c in base.children}

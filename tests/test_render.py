@@ -72,17 +72,20 @@ def hostile_decision(tmp_path):
     dossier["structures"][0]["name"] = "<script>alert(3)</script>"
     dossier["structures"][1]["casf_item"] = None
     dossier["id"] = '<script>alert("id")</script>'
-    return policy, dossier, policy.evaluate(dossier)
+    return policy, dossier, policy.evaluate(dossier, trace="full")
 
 
 # ---- golden renderings ---------------------------------------------------------------------------
+@pytest.mark.parametrize("shape", ["full", "compact"])
 @pytest.mark.parametrize("fmt,ext", [("text", "txt"), ("markdown", "md")])
 @pytest.mark.parametrize("case", CASES)
-def test_golden(case, fmt, ext):
+def test_golden(case, fmt, ext, shape):
+    """Full traces render as before compact traces existed (`<case>.txt`); compact ones show the
+    deciding path (`<case>.compact.txt`)."""
     dossier = load_input(case)
-    decision = esms_rules.evaluate(dossier)
+    decision = esms_rules.evaluate(dossier, trace=shape)
     got = render(decision, fmt, suggestions=suggest(None, dossier))
-    path = GOLDEN / f"{case}.{ext}"
+    path = GOLDEN / (f"{case}.{ext}" if shape == "full" else f"{case}.compact.{ext}")
     if UPDATE or not path.exists():
         if not UPDATE:
             pytest.fail(f"missing golden {path}; run with ESMS_UPDATE_GOLDEN=1 to create it")
@@ -132,7 +135,7 @@ def test_every_rendering_names_policy_hash_and_engine(fmt):
 
 @pytest.mark.parametrize("fmt", ["text", "markdown", "html"])
 def test_verdict_first_then_reasons_then_tree(fmt):
-    decision = esms_rules.evaluate(load_input("ahi_candidate_too_late_2025"))
+    decision = esms_rules.evaluate(load_input("ahi_candidate_too_late_2025"), trace="full")
     out = render(decision, fmt)
     if fmt == "html":
         out = html.unescape(out)
@@ -245,9 +248,11 @@ def test_html_escapes_hostile_policy_and_dossier_text(tmp_path):
     # the one script is the page's own (print: open every <details>); nothing else is markup
     assert out.count("<script") == 1 and out.count("</script>") == 1
     assert "alert" not in out.split("<script>")[1].split("</script>")[0]
+    compact = render(policy.evaluate(dossier), "html")
     for raw in ["<script>alert(1)</script>", "<img src=x", '<a href="javascript', "</li><script>",
                 "<b>Porteur</b>", '"guillemets"', "'apostrophes'"]:
         assert raw not in out, raw
+        assert raw not in compact, raw
     for escaped in ["&lt;script&gt;alert(1)&lt;/script&gt;", "&quot;guillemets&quot;", "&#x27;apostrophes&#x27;",
                     "&lt;img src=x onerror=alert(1)&gt;", "&lt;/li&gt;&lt;script&gt;alert(&#x27;source&#x27;)",
                     "&lt;b&gt;Porteur&lt;/b&gt; &quot;X&quot; &amp;", "&lt;script&gt;alert(&quot;id&quot;)"]:
@@ -328,16 +333,18 @@ def test_trace_schema_is_draft_2020_12():
                                        "rules", "structures"}
 
 
+@pytest.mark.parametrize("shape", ["full", "compact"])
 @pytest.mark.parametrize("case", CASES)
-def test_traces_match_the_published_schema(case):
+def test_traces_match_the_published_schema(case, shape):
     schema = trace_schema()
-    trace = json.loads(json.dumps(esms_rules.evaluate(load_input(case)).trace.to_dict()))
+    trace = json.loads(esms_rules.evaluate(load_input(case), trace=shape).trace.to_json())
     assert validate(trace, schema, schema) == []
+    assert ("shape" in trace) == (shape == "compact")
 
 
 def test_schema_rejects_a_broken_trace():
     schema = trace_schema()
-    trace = json.loads(json.dumps(esms_rules.evaluate(load_input("ahi_candidate_too_late_2025")).trace.to_dict()))
+    trace = json.loads(esms_rules.evaluate(load_input("ahi_candidate_too_late_2025"), trace="full").trace.to_json())
     trace["rules"][0]["outcome"] = "maybe"
     del trace["sha256"]
     assert len(validate(trace, schema, schema)) == 2
@@ -349,7 +356,7 @@ def test_docs_example_is_a_real_trace():
     m = re.search(r"<!-- example:begin -->\s*```json\n(.*?)```\s*<!-- example:end -->", doc, re.DOTALL)
     assert m
     example = json.loads(m.group(1))
-    real = esms_rules.evaluate(load_input("ahi_candidate_too_late_2025")).trace.to_dict()
+    real = esms_rules.evaluate(load_input("ahi_candidate_too_late_2025"), trace="full").trace.to_dict()
     assert example["policy"] == real["policy"] and example["engine"] == real["engine"]
     def same(shown, actual):
         for key in ("kind", "code", "severity", "outcome", "overridden_by", "reads", "message"):
