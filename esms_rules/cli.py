@@ -665,7 +665,6 @@ def evaluate(dossiers, example, policy_spec, fmt, trace_opt, no_trace, output, f
     decided by the bundled policy in force for its programme and campaign. On a terminal, a
     batch shows a progress bar (with the `progress` extra) and a summary.
     """
-    import esms_rules
     if example:
         dossiers = (*dossiers, example_path(example))
     if not dossiers:
@@ -697,6 +696,18 @@ def evaluate(dossiers, example, policy_spec, fmt, trace_opt, no_trace, output, f
     indent = None if out_fmt == "jsonl" else 2
     with_trace = shape != "none"
     from .policy import collector_paused
+    from .registry import bundled_registry
+    registry = bundled_registry()
+    in_force: dict = {}     # the registry's entry -> its policy, looked up once per batch (speed)
+
+    def policy_of(dossier):
+        if policy is not None:
+            return policy
+        entry = registry.entry_for(dossier)
+        found = in_force.get(entry)
+        if found is None:
+            found = in_force[entry] = registry.load(entry)
+        return found
 
     def results() -> Iterator[str]:
         """Each row's decision, or its error record, as JSON text."""
@@ -708,7 +719,7 @@ def evaluate(dossiers, example, policy_spec, fmt, trace_opt, no_trace, output, f
                 if error is None:
                     campaign_check(dossier)
                     try:
-                        decision = (policy or esms_rules.policy_for(dossier)).evaluate(dossier, trace=shape)
+                        decision = policy_of(dossier).evaluate(dossier, trace=shape)
                         counts["eligible" if decision.eligible else "ineligible"] += 1
                         yield text_of(decision)
                         continue
@@ -1005,8 +1016,9 @@ def serve(host, port, workers, policy_specs, max_body, max_batch, log_dossiers, 
 @click.argument("policy_spec", metavar="POLICY")
 @click.option("--emit", type=click.Choice(["python"]), default="python", show_default=True,
               help="What to print: the generated Python source.")
-@click.option("--mode", type=click.Choice(["decision", "reasons", "trace"]), default="decision", show_default=True,
-              help="decision: verdict only; reasons: with the rules that fired; trace: with every rule's record.")
+@click.option("--mode", type=click.Choice(["decision", "reasons", "trace", "compact"]), default="decision",
+              show_default=True, help="decision: verdict only; reasons: with the rules that fired; trace: with "
+                                      "every rule's record; compact: the records of the deciding path.")
 def compile_cmd(policy_spec, emit, mode):
     """Print the Python source the compiler generates for POLICY (a bundled name or a file)."""
     from .compile import emit as emit_source

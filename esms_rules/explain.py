@@ -168,12 +168,17 @@ class Trace:
     def items(self) -> tuple[ItemNode, ...]:
         return self._run.nodes()[2] if self._run is not None else ()
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict_head(self) -> dict[str, Any]:
+        """The fields before the nodes: shape (compact only), policy, …, call (compact only)."""
         head: dict[str, Any] = {"shape": self.shape} if self.shape != "full" else {}
         head.update(policy=self.policy, sha256=self.sha256, engine=self.engine, eligible=self.eligible,
                     recevable=self.recevable)
         if self.shape != "full":
             head["call"] = jsonable(self.call)
+        return head
+
+    def to_dict(self) -> dict[str, Any]:
+        head = self.to_dict_head()
         if self._run is None:
             return {**head, "definitions": [], "rules": [], "structures": []}
         return {**head, **self._run.dicts()}
@@ -181,6 +186,9 @@ class Trace:
     def to_json(self, indent: int | None = None) -> str:
         """`jsonio.dumps(self.to_dict(), indent=indent)`, the same bytes, faster: the C encoder
         alone unless a value needs jsonio's exact writing (a long decimal, a huge integer)."""
+        if indent is None and self._run is not None:
+            head = self.to_dict_head()
+            return json.dumps(head, ensure_ascii=False)[:-1] + ", " + self._run.json() + "}"
         d = self.to_dict()
         try:
             return json.dumps(d, ensure_ascii=False, indent=indent, allow_nan=False, default=_not_plain)
@@ -277,6 +285,16 @@ class _Plan:
         self.compact_defs = tuple(k for k, n in enumerate(self.def_names) if n in needed)
         outputs = list(checked.outputs)
         self.call = outputs.index("call") if "call" in outputs else None
+        # the same, as JSON text, for `_Run.json` (json.dumps's separators, without indent)
+        self.json_heads = [json.dumps(h, ensure_ascii=False)[:-1] + ', "outcome": ' for h in self.heads]
+        self.json_reads = [tuple(f'{{"name": {json.dumps(label, ensure_ascii=False)}, "value": ' for label in labels)
+                           for labels in self.labels]
+        self.json_tails = [f', "citation": {json.dumps(c, ensure_ascii=False)}, "span": {json.dumps(sp)}, "children": ['
+                           for c, sp in zip(self.citations, self.spans, strict=True)]
+        self.json_by = [f', "overridden_by": {json.dumps(r.name, ensure_ascii=False)}, "reads": [' for r in rules]
+        self.json_defs = [(f'{{"name": {json.dumps(n, ensure_ascii=False)}, "value": ',
+                           f', "citation": {json.dumps(c, ensure_ascii=False)}, "span": {json.dumps(sp)}}}')
+                          for n, c, sp in zip(self.def_names, self.def_citations, self.def_spans, strict=True)]
 
 
 def _output_definitions(checked) -> set[str]:
@@ -354,6 +372,33 @@ class _Run:
                 "structures": [{"index": i, "key": key, "eligible": ok, "rules": trees}
                                for i, key, ok, trees in items]}
 
+    def json(self) -> str:
+        """`json.dumps(self.dicts())`, the same text, written from fragments worked out once per
+        policy: only what the dossier decides (outcomes, values, messages) is encoded here."""
+        plan = self.plan
+        heads, reads_, tails, by_, infos = plan.json_heads, plan.json_reads, plan.json_tails, plan.json_by, plan.infos
+        message_nulls_ = plan.message_nulls
+        no_by = ', "overridden_by": null, "reads": ['
+
+        def make(i, rec, kids):
+            _, _, outcome, reads, values, by = rec
+            return "".join((
+                heads[i], _OUTCOMES[outcome], by_[by] if by >= 0 else no_by,
+                ", ".join([pre + _value_json(v) + "}" for pre, v in zip(reads_[i], reads, strict=True)]),
+                '], "message": ',
+                _encode(render_message(infos[i].message, values, message_nulls_[i])) if values is not None else "null",
+                tails[i], ", ".join(kids), "]}"))
+
+        defs, top, items = self._trees(make)
+        values = self.def_values
+        return "".join((
+            '"definitions": [',
+            ", ".join([plan.json_defs[k][0] + _value_json(values[k]) + plan.json_defs[k][1] for k in defs]),
+            '], "rules": [', ", ".join(top), '], "structures": [',
+            ", ".join([f'{{"index": {i}, "key": {_value_json(key)}, "eligible": {"true" if ok else "false"}, '
+                       f'"rules": [{", ".join(trees)}]}}' for i, key, ok, trees in items]),
+            "]"))
+
     def nodes(self) -> tuple:
         if self._nodes is not None:
             return self._nodes
@@ -378,6 +423,35 @@ class _Run:
             tuple(top),
             tuple(ItemNode(i, key, ok, tuple(trees)) for i, key, ok, trees in items))
         return self._nodes
+
+
+_encode = json.encoder.encode_basestring     # a str as json.dumps(ensure_ascii=False) writes it (in C)
+_OUTCOMES = tuple(json.dumps(label) for label in LABELS)
+
+
+def _value_json(v: Any, depth: int = 0) -> str:
+    """A value read by a rule as `json.dumps(jsonable(v))` writes it, with jsonio's exact numbers."""
+    t = type(v)
+    if t is str:
+        return _encode(v)
+    if t is bool:
+        return "true" if v else "false"
+    if v is None:
+        return "null"
+    if t is int and -(10**15) < v < 10**15:
+        return int.__repr__(v)
+    if t is dt.date or t is dt.datetime:
+        return '"' + v.isoformat() + '"'
+    if t is Decimal:
+        n = json_number(v)
+        if type(n) is float:
+            return float.__repr__(n)
+        return int.__repr__(n) if type(n) is int and -(10**15) < n < 10**15 else jsonio.dumps(n)
+    if t is list or t is tuple:
+        return "[" + ", ".join([_value_json(x, depth + 1) for x in v]) + "]"
+    if t is dict and depth > 0:                # a record inside a list: its key
+        return _value_json(next(iter(v.values()), None))
+    return jsonio.dumps(jsonable(v, depth))
 
 
 def _tree(i: int, item: int, got: dict, children: list, make):

@@ -213,6 +213,21 @@ def test_to_json_writes_what_jsonio_writes(indent):
         assert full.to_json(trace=False, indent=indent) == jsonio.dumps(full.to_dict(trace=False), indent=indent)
 
 
+def test_value_fragments_are_what_jsonio_writes():
+    import datetime as dt
+
+    from esms_rules.explain import _value_json, jsonable
+    paris = dt.timezone(dt.timedelta(hours=2))
+    values = [None, True, False, 0, -7, 10**15, -(10**15), 10**40, "é « x » \"q\" \\ \n\t\u0001", "",
+              Decimal("0.35"), Decimal("1"), Decimal("1.0"), Decimal("-0"), Decimal("0.1000000000000000000001"),
+              Decimal("1E+5"), Decimal("12345678901234567890.5"), dt.date(2025, 9, 15),
+              dt.datetime(2025, 9, 15, 23, 59, tzinfo=paris), dt.datetime(2025, 1, 1), [], (), [1, "a", None],
+              [{"finess": "590000001", "name": "x"}, {"finess": "590000002"}], [[{"a": 1}]], [{}],
+              {"programme": "FEDER", "same_object": True}, {"a": [{"b": 2}]}, 0.5]
+    for v in values:
+        assert _value_json(v) == jsonio.dumps(jsonable(v)), v
+
+
 def test_exact_numbers_in_a_trace():
     """A decimal no float holds, in a definition and in what a rule read: written with its digits
     (the C encoder hands it to jsonio)."""
