@@ -97,7 +97,7 @@ def test_installed_cli_evaluates_the_packaged_example(venv, elsewhere):
     r = _ok([venv / BIN / "esms-rules", "evaluate", example], cwd=elsewhere)
     decision = json.loads(r.stdout)
     assert decision["eligible"] is True and decision["policy"]["id"] == "esms-numerique-2025"
-    assert decision["trace"]["rules"]
+    assert decision["trace"]["shape"] == "compact" and decision["trace"]["definitions"]   # the compact trace
 
 
 def test_installed_library_uses_bundled_policy_by_name(venv, elsewhere):
