@@ -208,8 +208,14 @@ class Policy:
                 facts, unknown = self.validator.precise(dossier)
                 ok, rec, outs, fired = self.compiled("reasons")(facts)
             else:   # the compiled "trace" mode records every evaluation, "compact" the deciding path
-                facts, unknown = self.validator.convert(dossier)
-                traced = self.compiled("trace" if shape == "full" else "compact")(facts)
+                mode = "trace" if shape == "full" else "compact"
+                fused = self._fused_traced(mode)(dossier)
+                if fused is not None:
+                    traced, values = fused
+                    facts, unknown = dict(zip(self._fact_names, values, strict=True)), []
+                else:
+                    facts, unknown = self.validator.convert(dossier)
+                    traced = self.compiled(mode)(facts)
                 ok, rec, outs = traced[:3]
                 fired = traced.fired()
         except _ARITHMETIC as e:
@@ -223,6 +229,16 @@ class Policy:
         fused = fused_evaluator(self.checked, "reasons")
         self._reasons_fast = fused or (lambda dossier: None)
         return self._reasons_fast
+
+    def _fused_traced(self, mode: str) -> Callable[[dict[str, Any]], Any]:
+        """Speed: the fast validator fused with the compiled "trace" or "compact" evaluator,
+        `dossier -> (TraceResult, facts' values)`, or None when the fast validator has a doubt."""
+        fn = self._compiled.get("fused " + mode)
+        if fn is None:
+            from .validate import fused_evaluator
+            with collector_paused():
+                fn = self._compiled["fused " + mode] = fused_evaluator(self.checked, mode) or (lambda dossier: None)
+        return fn
 
     def evaluate_many(self, dossiers: Iterable[dict[str, Any]], *,
                       mode: str = "trace") -> Iterator[Decision | Verdict | DossierError]:

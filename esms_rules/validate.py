@@ -543,7 +543,8 @@ def build_fast(facts: T.Record):
 def fused_evaluator(checked, mode: str = "decision", verdict=None):
     """The compiled evaluator of `mode` with the fast validator as its prologue, taking the raw
     dossier: `dossier -> Verdict` in mode "decision" (`verdict` as `compile.emit` takes it),
-    `dossier -> (ReasonsResult, facts' values)` in mode "reasons"; either returns None when the
+    `dossier -> (ReasonsResult, facts' values)` in mode "reasons" (`TraceResult` in modes "trace"
+    and "compact"); either returns None when the
     fast validator has a doubt. None if the schema has no fast validator."""
     from .compile import compile_policy
     # a Verdict holds only the outputs: the dossier's lists cannot escape unless an output can
@@ -551,7 +552,7 @@ def fused_evaluator(checked, mode: str = "decision", verdict=None):
     share = mode == "decision" and not any(_holds_list(o.type) for o in checked.outputs.values())
     try:
         return compile_policy(checked, mode, prologue=fast_prologue(checked.facts, share),
-                              verdict=verdict, facts_out=mode == "reasons", builtins=_BUILTINS)
+                              verdict=verdict, facts_out=mode != "decision", builtins=_BUILTINS)
     except (_Unsupported, EsmsError):
         return None
 
