@@ -281,8 +281,11 @@ class _Plan:
         self.def_citations = [defs[n].source for n in self.def_names]
         self.def_spans = [_span_dict(defs[n].span) for n in self.def_names]
         self.def_nulls = [null_word(checked, defs[n].expr, type_=defs[n].type) for n in self.def_names]
+        # a compact trace shows the definitions the outputs depend on, but not a list of the
+        # dossier's records (`counted`): the decision's structures[] say which are counted
         needed = _output_definitions(checked)
-        self.compact_defs = tuple(k for k, n in enumerate(self.def_names) if n in needed)
+        self.compact_defs = tuple(k for k, n in enumerate(self.def_names)
+                                  if n in needed and not _lists_records(defs[n].type))
         outputs = list(checked.outputs)
         self.call = outputs.index("call") if "call" in outputs else None
         # the same, as JSON text, for `_Run.json` (json.dumps's separators, without indent)
@@ -295,6 +298,11 @@ class _Plan:
         self.json_defs = [(f'{{"name": {json.dumps(n, ensure_ascii=False)}, "value": ',
                            f', "citation": {json.dumps(c, ensure_ascii=False)}, "span": {json.dumps(sp)}}}')
                           for n, c, sp in zip(self.def_names, self.def_citations, self.def_spans, strict=True)]
+
+
+def _lists_records(t: T.Type) -> bool:
+    t = T.strip(t)
+    return isinstance(t, T.List) and isinstance(T.strip(t.element), T.Record)
 
 
 def _output_definitions(checked) -> set[str]:

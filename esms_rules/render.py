@@ -421,8 +421,8 @@ class _View:
 
 COMPACT_NOTE = ("Trace compacte : seules les règles qui ont décidé sont montrées (règles déclenchées, règles "
                 "écartées par une exception, exceptions appliquées), avec les valeurs qu'elles ont lues ; les "
-                "définitions sont celles dont dépendent les sorties de la décision (appel, montant). L'arbre "
-                "complet de l'évaluation : esms-rules explain --trace full.")
+                "définitions sont celles dont dépendent les sorties de la décision (appel, montant), hors les "
+                "listes de structures. L'arbre complet de l'évaluation : esms-rules explain --trace full.")
 NO_DECIDING_RULE = "aucune règle de niveau dossier n'a décidé"
 
 
