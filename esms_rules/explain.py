@@ -1,9 +1,12 @@
-"""Explanation traces: what the evaluator recorded, as a tree of frozen nodes.
+"""Explanation traces: what the evaluator recorded, as a tree of frozen nodes, or as JSON.
 
 The compiled evaluator in "trace" mode records one `runtime.TraceRecord` per rule evaluation
 (rule, item, outcome, values read, message values, overriding exception) and the value of
-every definition. `build_trace` turns them into `Trace`, built on first access of
-`Decision.trace`. Renderings for people live in `render.py`.
+every definition; in "compact" mode only the records of the deciding path. `build_trace` turns
+either into a `Trace` of that shape ("full" or "compact", docs/trace.md), made on first access
+of `Decision.trace`: its JSON is written from the records and from fragments worked out once
+per policy (`_Plan`), its nodes are built only when read. Renderings for people live in
+`render.py`.
 """
 from __future__ import annotations
 
@@ -121,10 +124,6 @@ class ItemNode:
                 "rules": [r.to_dict() for r in self.rules]}
 
 
-SHAPES = ("compact", "full")
-"""The shapes of a trace: "compact" (the deciding path, the default) and "full" (every evaluation)."""
-
-
 def trace_shape(trace: bool | str | None) -> str | None:
     """The shape asked for by `trace=` (`Policy.evaluate`, `esms_rules.evaluate`): True or
     "compact" -> "compact"; "full" -> "full"; False, None or "none" -> None (no trace)."""
@@ -184,8 +183,9 @@ class Trace:
         return {**head, **self._run.dicts()}
 
     def to_json(self, indent: int | None = None) -> str:
-        """`jsonio.dumps(self.to_dict(), indent=indent)`, the same bytes, faster: the C encoder
-        alone unless a value needs jsonio's exact writing (a long decimal, a huge integer)."""
+        """`jsonio.dumps(self.to_dict(), indent=indent)`, the same bytes, faster: on one line,
+        written from the records (`_Run.json`); indented, by json's encoder unless a value needs
+        jsonio's exact writing (a long decimal, a huge integer)."""
         if indent is None and self._run is not None:
             head = self.to_dict_head()
             return json.dumps(head, ensure_ascii=False)[:-1] + ", " + self._run.json() + "}"
