@@ -37,13 +37,18 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.json"))
 DECIDING = ("fired", "overridden", "lifted")
 
 
+SHARED_EXAMPLES = sorted((ROOT.parent / "shared" / "spec" / "examples").glob("*.json"))
+
+
 def corpus() -> list[dict]:
-    """Every bundled example, the render goldens' inputs, and generated 2025 dossiers (some with
-    structure-level reasons, some late, some AHI/PJM), each for the policy in force."""
+    """Every bundled example, the shared worked examples, the render goldens' inputs, and
+    generated 2025 dossiers (some with structure-level reasons, some late, some AHI/PJM), each
+    for the policy in force."""
     out = []
     for p in [*EXAMPLES, *GOLDEN_INPUTS]:
         d = json.loads(p.read_text("utf-8"))
         out += d if isinstance(d, list) else [d]
+    out += [json.loads(p.read_text("utf-8"))["dossier"] for p in SHARED_EXAMPLES]
     out += real.dossiers(40, 14)
     return out
 
@@ -126,23 +131,27 @@ def same_node(c: dict, f: dict, where: str):
 
 def test_compact_is_a_part_of_full():
     for compact, full in PAIRS:
-        c, f = json.loads(compact.trace.to_json()), json.loads(full.trace.to_json())
-        assert c.pop("shape") == "compact" and "shape" not in f
-        assert c.pop("call") == full.call
-        for key in ("policy", "sha256", "engine", "eligible", "recevable"):
-            assert c[key] == f[key]
-        full_defs = {x["name"]: x for x in f["definitions"]}
-        assert all(full_defs[x["name"]] == x for x in c["definitions"])
-        full_rules = {x["rule"]: x for x in f["rules"]}
-        for node in c["rules"]:
-            same_node(node, full_rules[node["rule"]], node["rule"])
-        full_items = {x["index"]: x for x in f["structures"]}
-        for item in c["structures"]:
-            fi = full_items[item["index"]]
-            assert (item["key"], item["eligible"]) == (fi["key"], fi["eligible"])
-            rules = {x["rule"]: x for x in fi["rules"]}
-            for node in item["rules"]:
-                same_node(node, rules[node["rule"]], f"{item['index']}/{node['rule']}")
+        check_part_of_full(compact, full)
+
+
+def check_part_of_full(compact, full):
+    c, f = json.loads(compact.trace.to_json()), json.loads(full.trace.to_json())
+    assert c.pop("shape") == "compact" and "shape" not in f
+    assert c.pop("call") == full.call
+    for key in ("policy", "sha256", "engine", "eligible", "recevable"):
+        assert c[key] == f[key]
+    full_defs = {x["name"]: x for x in f["definitions"]}
+    assert all(full_defs[x["name"]] == x for x in c["definitions"])
+    full_rules = {x["rule"]: x for x in f["rules"]}
+    for node in c["rules"]:
+        same_node(node, full_rules[node["rule"]], node["rule"])
+    full_items = {x["index"]: x for x in f["structures"]}
+    for item in c["structures"]:
+        fi = full_items[item["index"]]
+        assert (item["key"], item["eligible"]) == (fi["key"], fi["eligible"])
+        rules = {x["rule"]: x for x in fi["rules"]}
+        for node in item["rules"]:
+            same_node(node, rules[node["rule"]], f"{item['index']}/{node['rule']}")
 
 
 def walk(nodes, depth=0, parent=None):
@@ -153,36 +162,57 @@ def walk(nodes, depth=0, parent=None):
 
 def test_compact_holds_the_whole_deciding_path_and_nothing_else():
     for compact, full in PAIRS:
-        ct, ft = compact.trace, full.trace
-        for roots_c, roots_f in [(ct.rules, ft.rules)] + [
-                (i.rules, ft.items[i.index].rules) for i in ct.items]:
-            shown = [(n.rule, n.outcome) for n, _ in walk(roots_c)]
-            want = [(n.rule, n.outcome) for n, parent in walk(roots_f)
-                    if n.outcome in DECIDING or (parent is not None and parent.overridden_by == n.rule)]
-            assert shown == want, compact.dossier
-        assert all(i.rules for i in ct.items)          # a structure is shown for its deciding nodes
-        assert {i.index for i in ft.items if any(n.outcome in DECIDING for r in i.rules for n, _ in r.walk())} \
-            == {i.index for i in ct.items}
+        check_deciding_path(compact, full)
+
+
+def check_deciding_path(compact, full):
+    ct, ft = compact.trace, full.trace
+    for roots_c, roots_f in [(ct.rules, ft.rules)] + [
+            (i.rules, ft.items[i.index].rules) for i in ct.items]:
+        shown = [(n.rule, n.outcome) for n, _ in walk(roots_c)]
+        want = [(n.rule, n.outcome) for n, parent in walk(roots_f)
+                if n.outcome in DECIDING or (parent is not None and parent.overridden_by == n.rule)]
+        assert shown == want, compact.dossier
+    assert all(i.rules for i in ct.items)          # a structure is shown for its deciding nodes
+    assert {i.index for i in ft.items if any(n.outcome in DECIDING for r in i.rules for n, _ in r.walk())} \
+        == {i.index for i in ct.items}
 
 
 def test_every_reason_and_warning_has_its_node_in_the_compact_trace():
     """An auditor checks each line of the decision against the compact trace: the rule, what it
     read with the values, its message and its source."""
+    assert sum(check_every_reason(compact) for compact, _ in PAIRS) > 60
+
+
+def check_every_reason(compact) -> int:
     checked = 0
-    for compact, _ in PAIRS:
-        trace = compact.trace
-        for r in compact.reasons + tuple(w for w in compact.warnings if w.code != "UNKNOWN_FIELD"):
-            node = trace.fired(r.rule)
+    trace = compact.trace
+    for r in compact.reasons + tuple(w for w in compact.warnings if w.code != "UNKNOWN_FIELD"):
+        node = trace.fired(r.rule)
+        assert node is not None and (node.code, node.message, node.citation) == (r.code, r.message, r.source)
+        assert node.reads and node.span is not None
+        checked += 1
+    for i, s in enumerate(compact.structures):
+        for r in s.reasons + s.warnings:
+            node = trace.fired(r.rule, i)
             assert node is not None and (node.code, node.message, node.citation) == (r.code, r.message, r.source)
-            assert node.reads and node.span is not None
+            assert any(x.name.startswith("s.") for x in node.reads)
             checked += 1
-        for i, s in enumerate(compact.structures):
-            for r in s.reasons + s.warnings:
-                node = trace.fired(r.rule, i)
-                assert node is not None and (node.code, node.message, node.citation) == (r.code, r.message, r.source)
-                assert any(x.name.startswith("s.") for x in node.reads)
-                checked += 1
-    assert checked > 60
+    return checked
+
+
+@pytest.mark.parametrize("test_file", sorted((ROOT / "policies").glob("*.test.json")), ids=lambda p: p.stem)
+def test_the_policies_test_cases(test_file):
+    """The three properties above on every case of the policies' own tests."""
+    from esms_rules.testing import load_cases
+    cases = [c for c in load_cases(test_file) if "error_paths" not in c.expect]
+    assert cases
+    for case in cases:
+        policy = esms_rules.load_policy(case.policy)
+        compact, full = policy.evaluate(case.dossier), policy.evaluate(case.dossier, trace="full")
+        check_part_of_full(compact, full)
+        check_deciding_path(compact, full)
+        check_every_reason(compact)
 
 
 def test_compact_definitions_are_those_the_outputs_depend_on():
