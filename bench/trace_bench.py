@@ -45,7 +45,8 @@ def per_record(n: int, rounds: int, seed: int) -> None:
     data = real.dossiers(n, seed)
     paths: list[tuple[str, Callable[[dict], object]]] = [
         ("hand-written decide with validation", hw.decide_validated),
-        ("evaluate(d, trace=False).to_json(trace=False)", lambda d: policy.evaluate(d, trace=False).to_json(trace=False)),
+        ("evaluate(d, trace=False).to_json(trace=False)",
+         lambda d: policy.evaluate(d, trace=False).to_json(trace=False)),
         ("evaluate(d).to_json()  [compact trace]", lambda d: policy.evaluate(d).to_json()),
         ('evaluate(d, trace="full").to_json()', lambda d: policy.evaluate(d, trace="full").to_json()),
         ('evaluate(d, trace="full").trace  [nodes]', lambda d: policy.evaluate(d, trace="full").trace.rules),
