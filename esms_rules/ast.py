@@ -183,6 +183,7 @@ class FieldDecl:
 class RecordDecl:
     name: str
     fields: tuple[FieldDecl, ...]
+    history: bool = False     # `history record funded { … }`: the rows of the funded-structures file
     span: Span = span_field()
 
 
@@ -308,8 +309,54 @@ class ExceptionDecl:
     get = RuleDecl.get
 
 
+@attrs.frozen
+class CampaignRows:
+    """What a campaign rule goes over: `s in structures [where c]` (every item of every
+    dossier of the campaign) or `dossiers [where c]` (`var` and `list_name` None)."""
+
+    var: str | None
+    list_name: str | None
+    condition: Expr | None = None
+    span: Span = span_field()
+
+
+@attrs.frozen
+class CampaignRuleDecl:
+    """`campaign rule name <form> { clauses }`: a rule over the set of dossiers of one programme
+    and campaign (docs/campaign.md). `form` is how rows combine, written once in the head:
+
+    - "group": `for ROWS group by key` (`key`); the clauses see `others`, the ids of the other
+      dossiers whose rows have the same key;
+    - "join": `for ROWS join h in history on h.x == e and … [where c]` (`join_var`, `on`,
+      `join_where`); the clauses see `matches`, the history rows with equal keys;
+    - "count": `count ROWS`; the clauses see `total`, the number of rows.
+    """
+
+    name: str
+    form: str
+    rows: CampaignRows
+    key: Expr | None = None
+    join_var: str | None = None
+    on: Expr | None = None
+    join_where: Expr | None = None
+    clauses: tuple[Clause, ...] = ()
+    override: bool = False
+    span: Span = span_field()
+
+    def clause(self, kind: str) -> Clause | None:
+        return next((c for c in self.clauses if c.kind == kind), None)
+
+    def get(self, kind: str, default: Any = None) -> Any:
+        c = self.clause(kind)
+        return default if c is None else c.value
+
+    def expressions(self) -> tuple[Expr, ...]:
+        """Every expression of the head, in source order (the clauses' are in `clauses`)."""
+        return tuple(e for e in (self.rows.condition, self.key, self.on, self.join_where) if e is not None)
+
+
 Decl = Union[PolicyDecl, ImportDecl, EnumDecl, RecordDecl, FactDecl, CodesDecl, TableDecl,
-             ParamDecl, DefDecl, OutputDecl, RuleDecl, ExceptionDecl]
+             ParamDecl, DefDecl, OutputDecl, RuleDecl, ExceptionDecl, CampaignRuleDecl]
 
 
 @attrs.frozen

@@ -45,7 +45,9 @@ CLAUSE_ORDER = ("priority", "applies", "code", "severity", "when", "message", "s
 KEYWORD_COLUMN = len("severity") + 1     # `code     X`: values of clauses start in one column
 
 # Declarations laid out as blocks: always one blank line around them.
-_BLOCKS = (ast.PolicyDecl, ast.RecordDecl, ast.CodesDecl, ast.TableDecl, ast.RuleDecl, ast.ExceptionDecl)
+_BLOCKS = (ast.PolicyDecl, ast.RecordDecl, ast.CodesDecl, ast.TableDecl, ast.RuleDecl, ast.ExceptionDecl,
+           ast.CampaignRuleDecl)
+HEAD_INDENT = 2 * INDENT     # a campaign rule's head, when it does not fit on one line
 
 
 def format_source(text: str, file: str = "<string>") -> str:
@@ -60,7 +62,7 @@ def canonical(items: tuple) -> tuple:
     """Declarations with the clauses of rules and exceptions in CLAUSE_ORDER (their only
     difference from the formatter's output, apart from layout)."""
     return tuple(attrs.evolve(d, clauses=tuple(sorted(d.clauses, key=_clause_rank)))
-                 if isinstance(d, (ast.RuleDecl, ast.ExceptionDecl)) else d for d in items)
+                 if isinstance(d, (ast.RuleDecl, ast.ExceptionDecl, ast.CampaignRuleDecl)) else d for d in items)
 
 
 def _clause_rank(c: ast.Clause) -> int:
@@ -473,7 +475,7 @@ class _Printer:
 
     def decl_RecordDecl(self, d: ast.RecordDecl) -> list[Line]:
         body = [Line(INDENT, self.field_text(f), f.span.line) for f in d.fields]
-        return self.block(f"record {d.name}", d, body)
+        return self.block(f"{'history ' if d.history else ''}record {d.name}", d, body)
 
     def decl_FactDecl(self, d: ast.FactDecl) -> list[Line]:
         return [Line(0, "fact " + self.field_text(d), d.span.line)]
@@ -525,6 +527,34 @@ class _Printer:
     def decl_ExceptionDecl(self, d: ast.ExceptionDecl) -> list[Line]:
         head = f"{'override ' if d.override else ''}exception {d.name} to {d.target}"
         return self.block(head, d, self.clauses(d))
+
+    def decl_CampaignRuleDecl(self, d: ast.CampaignRuleDecl) -> list[Line]:
+        """`campaign rule name <head> {`: the head on one line when it fits, else one part per
+        line (rows, then the combination, then the join's `where`), indented twice."""
+        first = f"{'override ' if d.override else ''}campaign rule {d.name}"
+        rows = d.rows
+        shown = f"{rows.var} in {rows.list_name}" if rows.var is not None else "dossiers"
+        if rows.condition is not None:
+            shown += f" where {expr(rows.condition)}"
+        parts: list[tuple[str, int]] = []
+        if d.form == "count":
+            parts.append((f"count {shown}", rows.span.line))
+        else:
+            parts.append((f"for {shown}", rows.span.line))
+            if d.form == "group":
+                assert d.key is not None
+                parts.append((f"group by {expr(d.key)}", d.key.span.line))
+            else:
+                assert d.on is not None
+                parts.append((f"join {d.join_var} in history on {expr(d.on)}", d.on.span.line))
+                if d.join_where is not None:
+                    parts.append((f"where {expr(d.join_where)}", d.join_where.span.line))
+        one = " ".join([first] + [p for p, _ in parts])
+        if len(one) + 2 <= WIDTH:
+            return self.block(one, d, self.clauses(d))
+        head = [Line(0, first, d.span.line)] + [Line(HEAD_INDENT, p, line) for p, line in parts]
+        head[-1].text += " {"
+        return head + self.clauses(d) + [Line(0, "}", d.span.end_line, close=True)]
 
     def clauses(self, d) -> list[Line]:
         out = []

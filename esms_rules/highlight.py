@@ -18,7 +18,11 @@ DECLARATIONS = ("policy", "import", "enum", "record", "fact", "codes", "table", 
                 "exception", "output", "override")
 CLAUSES = ("code", "severity", "when", "applies", "priority", "message", "source")
 OPERATORS = ("and", "or", "not", "in", "if", "then", "else", "for", "where", "to", "list", "of", "length")
-SEVERITIES = ("blocking", "warning", "inadmissible")
+SEVERITIES = ("blocking", "warning", "inadmissible", "info")
+# The head of a campaign rule (docs/campaign.md); `campaign`, `history` and `count` are keywords
+# only there, and stay names (a fact, a field, a function) everywhere else.
+CAMPAIGN_HEAD = (r"\b(group\s+by|join|in\s+history\s+on|dossiers"
+                 r"|count(?=\s+(?:dossiers\b|[a-z_][A-Za-z0-9_]*\s+in\b)))\b")
 SCALARS = ("bool", "int", "decimal", "text", "date", "datetime")
 CONSTANTS = ("true", "false", "null")
 
@@ -36,6 +40,11 @@ class EsmsLexer(RegexLexer):
         "root": [
             (r"\s+", Whitespace),
             (r"#.*?$", Comment.Single),
+            (r"(override)(\s+)(?=campaign\s+rule\b)", bygroups(Keyword.Declaration, Whitespace)),
+            # `campaign rule name`, `history record name`: two words, then the declared name
+            (r"^(campaign|history)(\s+)(rule|record)(\s+)([a-z_][A-Za-z0-9_]*)",
+             bygroups(Keyword.Declaration, Whitespace, Keyword.Declaration, Whitespace, Name.Function)),
+            (CAMPAIGN_HEAD, Operator.Word),
             # `rule name`, `def name`, … : the declared name
             (r"\b(rule|exception|def|fact|record|enum|table|param|output)(\s+)([a-z_][A-Za-z0-9_]*)",
              bygroups(Keyword.Declaration, Whitespace, Name.Function)),

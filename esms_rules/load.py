@@ -256,6 +256,8 @@ def _decl_key(d) -> tuple[str, str] | None:
         return ("rule", d.name)
     if isinstance(d, ast.OutputDecl):
         return ("output", d.name)
+    if isinstance(d, ast.CampaignRuleDecl):
+        return ("campaign rule", d.name)
     return None
 
 

@@ -38,7 +38,9 @@ from .span import Span
 KEYWORDS = ("policy", "import", "enum", "record", "fact", "codes", "table", "param", "def", "rule",
             "exception", "output", "override", "code", "severity", "when", "applies", "priority",
             "message", "source", "blocking", "warning", "inadmissible", "and", "or", "not", "in", "if",
-            "then", "else", "for", "where", "to", "list", "of", "length", "true", "false", "null")
+            "then", "else", "for", "where", "to", "list", "of", "length", "true", "false", "null",
+            # campaign rules (docs/campaign.md)
+            "campaign", "history", "group", "by", "join", "on", "count", "dossiers", "info")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TOKENS = re.compile(r'"(?:[^"\\\n]|\\.)*"?|#[^\n]*|[A-Za-z_][A-Za-z0-9_]*')
 _SUGGESTION = re.compile(r"did you mean ((?:`[^`]+`(?: or )?)+)\?")

@@ -49,7 +49,7 @@ def parser() -> Lark:
 TERMINALS = {
     "NAME": "a name", "CODE": "a reason code (UPPER_CASE)", "STRING": "a string",
     "INT": "a whole number", "DECIMAL": "a number", "DATE": "a date (YYYY-MM-DD)",
-    "DATETIME": "a date-time", "SEVERITY": "`blocking`, `warning` or `inadmissible`",
+    "DATETIME": "a date-time", "SEVERITY": "`blocking`, `warning`, `inadmissible` or `info`",
     "CMP_OP": "a comparison", "ADD_OP": "`+` or `-`", "MUL_OP": "`*`", "OPTIONAL": "`?`",
     "OVERRIDE": "`override`", "LBRACE": "`{`", "RBRACE": "`}`", "LPAR": "`(`", "RPAR": "`)`",
     "LSQB": "`[`", "RSQB": "`]`", "COLON": "`:`", "COMMA": "`,`", "EQUAL": "`=`", "DOT": "`.`",
@@ -274,7 +274,7 @@ class _Build(Transformer_NonRecursive):
 
     @v_args(meta=True)
     def record_decl(self, meta, c):
-        return ast.RecordDecl(str(c[0]), tuple(c[1:]), self.sp(meta))
+        return ast.RecordDecl(str(c[0]), tuple(c[1:]), span=self.sp(meta))
 
     @v_args(meta=True)
     def code_entry(self, meta, c):
@@ -340,6 +340,42 @@ class _Build(Transformer_NonRecursive):
         return ast.RuleDecl(str(c[1]), c[2], tuple(c[3:]), c[0] is not None, self.sp(meta))
 
 
+    # -- campaign rules (docs/campaign.md)
+    def keyword(self, token, word: str) -> None:
+        """`campaign rule`, `history record`, `in history`: words the grammar reads as names."""
+        if str(token) != word:
+            self.bad("syntax", f"unexpected `{token}`, expected `{word}`", _span_of(token, self.file),
+                     f"a declaration starts with a keyword, e.g. `{word}`")
+
+    @v_args(meta=True)
+    def history_decl(self, meta, c):
+        self.keyword(c[0], "history")
+        return ast.RecordDecl(str(c[1]), tuple(c[2:]), True, self.sp(meta))
+
+    @v_args(meta=True)
+    def item_rows(self, meta, c):
+        return ast.CampaignRows(str(c[0]), str(c[1]), c[2], self.sp(meta))
+
+    @v_args(meta=True)
+    def dossier_rows(self, meta, c):
+        return ast.CampaignRows(None, None, c[1], self.sp(meta))
+
+    def group_form(self, c):   # for ROWS group by KEY
+        return {"form": "group", "rows": c[0], "key": c[3]}
+
+    def join_form(self, c):    # for ROWS join VAR in history on ON [where COND]
+        self.keyword(c[3], "history")
+        return {"form": "join", "rows": c[0], "join_var": str(c[2]), "on": c[5], "join_where": c[6]}
+
+    def count_form(self, c):   # count ROWS
+        return {"form": "count", "rows": c[1]}
+
+    @v_args(meta=True)
+    def campaign_decl(self, meta, c):
+        self.keyword(c[1], "campaign")
+        return ast.CampaignRuleDecl(str(c[2]), clauses=tuple(c[4:]), override=c[0] is not None,
+                                    span=self.sp(meta), **c[3])
+
     @v_args(meta=True)
     def exception_decl(self, meta, c):
         return ast.ExceptionDecl(str(c[1]), str(c[2]), tuple(c[3:]), c[0] is not None, self.sp(meta))
@@ -352,7 +388,7 @@ MAX_SYNTAX_ERRORS = 20    # syntax errors reported for one file; the parser resu
 # A declaration starts at the beginning of a line with one of these keywords: after a syntax
 # error, parsing resumes at the next one.
 _DECL_START = re.compile(r"^(?:override[ \t]+)?(?:policy|import|enum|record|fact|codes|table|param|def|rule|"
-                         r"exception|output)\b", re.MULTILINE)
+                         r"exception|output|campaign[ \t]+rule|history[ \t]+record)\b", re.MULTILINE)
 _CLOSER = {"{": "}", "(": ")", "[": "]"}
 _CLOSER_TERMINAL = {"{": "RBRACE", "(": "RPAR", "[": "RSQB"}
 # Characters from other languages, with what to write instead.
@@ -458,6 +494,8 @@ def _depth_errors(items, file) -> list[Diagnostic]:
                 if depth > MAX_DEPTH:
                     return [Diagnostic("too-deep", f"type nested more than {MAX_DEPTH} levels deep", t.span,
                                        "declare a `record` for the inner lists")]
+        if isinstance(item, ast.CampaignRuleDecl):
+            stack.extend((e, 1) for e in item.expressions())
         for attr in ("expr", "clauses"):
             v = getattr(item, attr, None)
             if v is None:

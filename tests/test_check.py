@@ -51,6 +51,8 @@ STAGES = [
         "missing-code", "missing-severity", "missing-when", "missing-message", "missing-citation",
         "missing-applies", "exceptions-without-priority", "bad-interpolation", "bad-binder",
         "multiple-item-lists"]),
+    ("Campaign rules", "check.py, stage `campaign`: rules over the set of dossiers (docs/campaign.md)", [
+        "bad-join", "bad-severity", "no-history", "duplicate-history", "history-without-dossier"]),
     ("Parameters and cycles", "check.py, stages `params` and `cycles`", [
         "unset-param", "cyclic-definition"]),
     ("Warnings", "check.py: what runs, but is probably not what the author meant", ["shared-code"]),

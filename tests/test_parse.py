@@ -204,7 +204,7 @@ LARK_NAMES = _lark_names()
 
 @pytest.mark.parametrize("text, message", [
     ("rule r {\n  code x\n}", "unexpected `x`, expected a reason code (UPPER_CASE)"),
-    ("rule r {\n  severity high\n}", "unexpected `high`, expected `blocking`, `warning` or `inadmissible`"),
+    ("rule r {\n  severity high\n}", "unexpected `high`, expected `blocking`, `warning`, `inadmissible` or `info`"),
     ("record r { a: int (1 to 3) }", "unexpected `to`, expected `)`, `..`"),
     ("table t: a => b {}", "unexpected `=`, expected `->`"),
     ("fact y int", "unexpected `int`, expected `:`"),
