@@ -1078,6 +1078,92 @@ def report_cmd(dossiers, policy_spec, fmt, output, no_dossier_reports, quiet):
     return _exit(EXIT_OK)
 
 
+# ---- campaign -----------------------------------------------------------------------------
+def _campaign_inputs(dossiers: tuple[str, ...]) -> Iterator[tuple[str, int | None, int | None, object, dict | None]]:
+    """Every input row: (file, line, index, dossier, error record), `.parquet` files included."""
+    for path in dossiers:
+        if str(path).endswith(".parquet"):
+            try:
+                import pyarrow.parquet as pq
+            except ImportError:
+                raise InputError("reading Parquet needs pyarrow: pip install 'esms-rules[columnar]'") from None
+            from .arrow import _json_value
+            try:
+                table = pq.read_table(path)
+            except (OSError, ValueError) as e:
+                raise InputError(f"{_shown(path)}: not a Parquet file: {e}") from None
+            for k, row in enumerate(table.to_pylist()):
+                yield path, None, k, {key: v for key, v in _json_value(row).items() if v is not None}, None
+            continue
+        for line, index, dossier, error in open_input(path)[1]:
+            yield path, line, index, dossier, error
+
+
+@cli.command("campaign")
+@click.argument("dossiers", nargs=-1, required=True, metavar="DOSSIERS...",
+                type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.option("--history", metavar="FUNDED.csv", type=click.Path(exists=True, dir_okay=False),
+              help="The structures funded by earlier campaigns (CSV; its header names the fields of the "
+                   "policy's `history record`: finess, programme, campaign, software_action, dossier).")
+@click.option("--policy", "-p", "policy_spec", metavar="NAME|PATH",
+              help="Decide every dossier with this policy instead of the one in force for each.")
+@click.option("--format", "fmt", type=click.Choice(["jsonl"]), default="jsonl", show_default=True,
+              help="jsonl: one decision (or error record) per input row, in order, then one "
+                   "{\"campaign_finding\": …} line per finding about a whole campaign.")
+@click.option("--trace", is_flag=True, help="Include each decision's explanation trace.")
+@click.option("--output", "-o", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Write here (atomically) instead of stdout.")
+@click.option("--quiet", "-q", is_flag=True, help="No per-row errors or summary on stderr.")
+def campaign_cmd(dossiers, history, policy_spec, fmt, trace, output, quiet):
+    """Decide a campaign of dossiers, then check across them (docs/campaign.md).
+
+    DOSSIERS are .jsonl, .json or .parquet files (or `-`). Each dossier is decided by its policy
+    in force (or --policy); then the policies' `campaign rule`s run within each programme and
+    campaign: the same FINESS in two dossiers (FINESS_IN_OTHER_DOSSIER), a structure funded in an
+    earlier campaign (ALREADY_FUNDED, with --history), the pilots' cap (PILOTS_OVER_CAP). Their
+    findings are added to each dossier's `warnings`. A row that is not a valid dossier keeps its
+    error record, in place, and takes part in no finding; the exit code is then 2.
+    """
+    from .campaign import HistoryError, evaluate_campaign
+    if list(dossiers).count("-") > 1:
+        raise InputError("stdin (-) can be read only once")
+    policy = load_policy_or_exit(policy_spec) if policy_spec else None
+    rows = list(_campaign_inputs(dossiers))
+    try:
+        result = evaluate_campaign([r[3] for r in rows if r[4] is None], policy=policy, history=history)
+    except HistoryError as e:
+        raise InputError(str(e)) from None
+    decided = iter(result.rows)
+    counts = {"eligible": 0, "ineligible": 0, "errors": 0}
+    records = []
+    for path, line, index, _, error in rows:
+        if error is None:
+            row = next(decided)
+            if isinstance(row, DossierError):
+                d = row.to_dict()
+                error = _error_record(path, line, d["dossier"], d["error"], d["problems"], index)
+            else:
+                counts["eligible" if row.eligible else "ineligible"] += 1
+                records.append(row.to_dict(trace))
+                continue
+        counts["errors"] += 1
+        if counts["errors"] <= MAX_ERROR_MESSAGES:
+            where = _shown(path) + (f":{line}" if line is not None else "") \
+                + (f"[{index}]" if index is not None else "")
+            say(f"esms-rules: {where}: " + click.style(error["error"], fg="red") + f": {_first_problem(error)}",
+                quiet=quiet)
+        records.append(error)
+    with atomic_output(output, inputs=dossiers) as out:
+        for record in records:
+            out.write(jsonio.dumps(record) + "\n")
+        for finding in result.campaign_findings:
+            out.write(jsonio.dumps({"campaign_finding": finding.to_dict()}) + "\n")
+    on_dossiers = len(result.findings) - len(result.campaign_findings)
+    say(_summary({**counts, "internal": 0}) + f"; {on_dossiers} campaign warning(s) on dossiers, "
+        f"{len(result.campaign_findings)} about a whole campaign", quiet=quiet)
+    return _exit(EXIT_INPUT if counts["errors"] else EXIT_OK)
+
+
 from .diff import diff_command  # noqa: E402  (`esms-rules diff`, docs/diff.md)
 
 cli.add_command(diff_command)

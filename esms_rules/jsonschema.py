@@ -147,7 +147,7 @@ def _reason_schema() -> dict:
             "message": {"type": "string", "description": "in French, for people"},
             "source": {"type": "string", "description": "the document and words the rule rests on"},
             "level": {"enum": ["dossier", "structure"]},
-            "severity": {"enum": ["blocking", "inadmissible", "warning"]},
+            "severity": {"enum": ["blocking", "inadmissible", "warning", "info"]},   # info: campaign rules
         },
         "required": ["code", "rule", "message", "source", "level", "severity"],
         "additionalProperties": False,

@@ -301,7 +301,7 @@ class Analysis:
                  ast.TableDecl: lsp.SymbolKind.Struct, ast.ParamDecl: lsp.SymbolKind.Constant,
                  ast.RuleDecl: lsp.SymbolKind.Event, ast.ExceptionDecl: lsp.SymbolKind.Event,
                  ast.RecordDecl: lsp.SymbolKind.Class, ast.EnumDecl: lsp.SymbolKind.Enum,
-                 ast.OutputDecl: lsp.SymbolKind.Property}
+                 ast.OutputDecl: lsp.SymbolKind.Property, ast.CampaignRuleDecl: lsp.SymbolKind.Event}
         out = []
         for item in self.program.root.items:
             if isinstance(item, ast.CodesDecl):
@@ -310,7 +310,8 @@ class Analysis:
                 out.append(lsp.DocumentSymbol("codes", lsp.SymbolKind.Namespace, to_range(item.span),
                                               to_range(item.span), children=children))
             elif isinstance(item, (ast.FactDecl, ast.DefDecl, ast.TableDecl, ast.ParamDecl, ast.RuleDecl,
-                                   ast.ExceptionDecl, ast.RecordDecl, ast.EnumDecl, ast.OutputDecl)):
+                                   ast.ExceptionDecl, ast.RecordDecl, ast.EnumDecl, ast.OutputDecl,
+                                   ast.CampaignRuleDecl)):
                 children = [lsp.DocumentSymbol(f.name, lsp.SymbolKind.Field, to_range(f.span), to_range(f.span))
                             for f in getattr(item, "fields", ())]
                 name_span = _name_span(item, item.name, {self.file: self.text})
