@@ -206,3 +206,21 @@ def test_format_keeps_comments_in_a_campaign_rule():
     text = SCHEMA + GROUP.replace("  severity warning", "  # un avertissement seulement\n  severity warning")
     out = format_source(text)
     assert "  # un avertissement seulement\n  severity warning" in out
+
+
+def test_highlighting_of_a_campaign_rule():
+    pytest.importorskip("pygments")
+    from pygments.token import Error, Keyword, Name, Operator
+
+    from esms_rules.highlight import EsmsLexer
+    text = 'policy "p" {\n  campaign 2025\n}\n' + SCHEMA + GROUP + JOIN + COUNT
+    tokens = [(t, v) for t, v in EsmsLexer().get_tokens(text) if v.strip()]
+    assert [v for t, v in tokens if t in Error] == []
+    kinds = {}
+    for t, v in tokens:
+        kinds.setdefault(v, set()).add(t)
+    assert Keyword.Declaration in kinds["campaign"] and Name in kinds["campaign"]   # a keyword, and a name
+    assert kinds["same_finess"] == {Name.Function} and kinds["funded"] <= {Name.Function, Name}
+    assert Operator.Word in kinds["group by"] and Operator.Word in kinds["join"]
+    assert Name.Builtin in kinds["count"] and Operator.Word in kinds["count"]
+    assert Keyword.Pseudo in kinds["info"]
