@@ -274,3 +274,16 @@ def test_fast_path_agrees_with_the_interpreter():
             assert got == row.interp.value_of(e, env), text
             seen.add((text, got))
     assert ("passes(s)", False) in seen and ("passes(s)", True) in seen
+
+
+def test_decisions_with_campaign_warnings_fit_the_decision_schema():
+    jsonschema = pytest.importorskip("jsonschema")
+    from esms_rules.jsonschema import decision_schema
+    result = evaluate_campaign([dossier("D-01", ["750000001"]), dossier("D-02", ["750000001"])],
+                               history=[{"finess": "750000001", "programme": "esms-numerique", "campaign": 2021,
+                                         "software_action": "acquisition", "dossier": "OLD"}])
+    validator = jsonschema.Draft202012Validator(decision_schema())
+    for row in result.rows:
+        record = json.loads(row.to_json(trace=False))
+        assert {"FINESS_IN_OTHER_DOSSIER", "ALREADY_FUNDED"} <= {w["code"] for w in record["warnings"]}
+        validator.validate(record)
