@@ -441,12 +441,18 @@ def evaluate_campaign(dossiers: Iterable[Mapping[str, Any]] | Any, *, policy: st
         findings += _run(c, tables.get(c.policy.sha256))
         for d in c.dossiers:
             if d.findings:
-                rows[d.index] = attrs.evolve(d.decision, warnings=d.decision.warnings
-                                             + tuple(f.reason() for f in d.findings))
+                rows[d.index] = _with_warnings(d.decision, tuple(f.reason() for f in d.findings))
     end = clock()
     timings = {"decide": timings["prepare"] - timings["decide"], "prepare": timings["campaign"] - timings["prepare"],
                "campaign": end - timings["campaign"]}
     return CampaignResult(rows, findings, timings)
+
+
+def _with_warnings(decision: Decision, extra: tuple[Reason, ...]) -> Decision:
+    """The decision with `extra` after its own warnings (its lists built, so that `to_dict`
+    writes them rather than the lazy findings of the run)."""
+    return attrs.evolve(decision, structures=decision.structures, reasons=decision.reasons,
+                        warnings=decision.warnings + extra, findings=None)
 
 
 class _InForce:
