@@ -407,6 +407,13 @@ def evaluate_campaign(dossiers: Iterable[Mapping[str, Any]] | Any, *, policy: st
     rules that join the history find nothing. `dossiers` may also be a pyarrow Table.
     Raises HistoryError for a history row that does not fit.
     """
+    from .policy import collector_paused
+    with collector_paused():   # tens of thousands of decisions kept, no reference cycle: no GC pass
+        return _evaluate_campaign(dossiers, policy, history, trace)
+
+
+def _evaluate_campaign(dossiers: Any, policy: str | Path | Policy | None, history: Any, trace: bool
+                       ) -> CampaignResult:
     from .registry import load_policy
     fixed = load_policy(policy) if policy is not None else None
     clock = time.process_time     # CPU seconds: steady on a machine shared with other work
