@@ -39,7 +39,8 @@ if TYPE_CHECKING:
     from .check import CampaignRuleInfo, CheckedPolicy
     from .policy import Policy
 
-__all__ = ["CampaignResult", "Finding", "HistoryError", "evaluate_campaign", "read_history"]
+__all__ = ["ArrowRow", "CampaignResult", "Finding", "HistoryError", "arrow_dossiers", "evaluate_campaign",
+           "read_history"]
 
 
 @attrs.frozen
@@ -388,11 +389,20 @@ def _run(c: _Campaign, history: list[dict[str, Any]] | None) -> list[Finding]:
 
 
 # ---- the entry point ------------------------------------------------------------------------
+class ArrowRow(dict[str, Any]):
+    """A dossier read from an Arrow table or Parquet file: a null there may mean "absent", which
+    is how a policy's fact with a default is left out; the policy in force says which."""
+
+
+def arrow_dossiers(table: Any) -> Iterator[ArrowRow]:
+    """The dossiers of a pyarrow Table or RecordBatch, as JSON-like dicts (`ArrowRow`)."""
+    from .arrow import _json_value
+    return (ArrowRow(_json_value(row)) for row in table.to_pylist())
+
+
 def _rows_of(dossiers: Any) -> Iterable[Any]:
-    """Dossiers from an iterable of dicts, or from a pyarrow Table / RecordBatch (as JSON dicts)."""
     if hasattr(dossiers, "to_pylist") and hasattr(dossiers, "schema"):
-        from .arrow import _json_value
-        return ({k: v for k, v in _json_value(row).items() if v is not None} for row in dossiers.to_pylist())
+        return arrow_dossiers(dossiers)
     return dossiers
 
 
@@ -423,7 +433,12 @@ def _evaluate_campaign(dossiers: Any, policy: str | Path | Policy | None, histor
     in_force = _InForce()
     for index, dossier in enumerate(_rows_of(dossiers)):
         try:
-            p = fixed or in_force(dossier)
+            if isinstance(dossier, ArrowRow):
+                from .arrow import _drop_absent
+                p = fixed or in_force({k: v for k, v in dossier.items() if v is not None})
+                dossier = _drop_absent(dossier, p.checked.facts)
+            else:
+                p = fixed or in_force(dossier)
             decision = p.evaluate(dossier, trace=trace)
         except DossierError as e:
             rows.append(e)
@@ -473,11 +488,12 @@ class _InForce:
         if not isinstance(dossier, Mapping):
             return policy_for(dossier)
         key = (dossier.get("programme", "esms-numerique"), dossier.get("campaign"))
-        found = self.known.get(key) if type(key[1]) is int and isinstance(key[0], str) else None
-        if found is None:
-            found = policy_for(dossier)
-            if type(key[1]) is int and isinstance(key[0], str):
-                self.known[key] = found
+        known = isinstance(key[0], str) and type(key[1]) is int
+        if known and key in self.known:
+            return self.known[key]
+        found = policy_for(dossier)
+        if known:
+            self.known[key] = found
         return found
 
 

@@ -1087,13 +1087,13 @@ def _campaign_inputs(dossiers: tuple[str, ...]) -> Iterator[tuple[str, int | Non
                 import pyarrow.parquet as pq
             except ImportError:
                 raise InputError("reading Parquet needs pyarrow: pip install 'esms-rules[columnar]'") from None
-            from .arrow import _json_value
+            from .campaign import arrow_dossiers
             try:
                 table = pq.read_table(path)
             except (OSError, ValueError) as e:
                 raise InputError(f"{_shown(path)}: not a Parquet file: {e}") from None
-            for k, row in enumerate(table.to_pylist()):
-                yield path, None, k, {key: v for key, v in _json_value(row).items() if v is not None}, None
+            for k, row in enumerate(arrow_dossiers(table)):
+                yield path, None, k, row, None
             continue
         for line, index, dossier, error in open_input(path)[1]:
             yield path, line, index, dossier, error

@@ -188,9 +188,12 @@ def test_a_given_policy_decides_every_dossier():
 
 def test_arrow_table():
     pa = pytest.importorskip("pyarrow")
-    table = pa.Table.from_pylist([dossier("D-01", ["750000001"]), dossier("D-02", ["750000001"])])
+    pending = dossier("D-02", ["750000001"])
+    pending["convention_signed_on"] = None          # a null the contract allows stays a null
+    table = pa.Table.from_pylist([dossier("D-01", ["750000001"]), pending])
     result = evaluate_campaign(table)
     assert [f.dossier for f in result.findings] == ["D-01", "D-02"]
+    assert all(isinstance(r, Decision) for r in result.rows)
 
 
 def test_finding_to_dict():
