@@ -640,7 +640,7 @@ class Checker(ExprChecker):
         else:
             # `count`: the clauses see the total, never one dossier's facts
             clause_env = Env({"total": T.INT})
-        saved = self.facts, self.def_decls
+        saved, before = (self.facts, self.def_decls), len(self.errors)
         if d.form == "count":
             self.facts, self.def_decls = {}, {}
         try:
@@ -651,6 +651,11 @@ class Checker(ExprChecker):
             message = self.message_parts(d, clause_env)
         finally:
             self.facts, self.def_decls = saved
+        if d.form == "count":   # say why a fact or definition is not in scope there
+            self.errors[before:] = [
+                attrs.evolve(e, help="the clauses of a `count` rule see `total`, the number of rows over the "
+                             "campaign, never one dossier's facts or definitions")
+                if e.code == "unknown-name" and e.help is None else e for e in self.errors[before:]]
         source = self.cited(d.get("source"), (d.clause("source") or d).span)
         severity = d.get("severity")
         if code is None or when is None or severity not in ("warning", "info"):
