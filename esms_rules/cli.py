@@ -633,7 +633,8 @@ def _summary(counts: dict) -> str:
     return (f"esms-rules: {total} dossier{'s' * (total != 1)}: "
             + click.style(f"{counts['eligible']} eligible", fg="green") + ", "
             + click.style(f"{counts['ineligible']} ineligible", fg="yellow" if counts["ineligible"] else None) + ", "
-            + click.style(errors, fg="red" if counts["errors"] else None))
+            + click.style(errors, fg="red" if counts["errors"] else None)
+            + (f", {counts['undecided']} undecided (--partial)" if counts.get("undecided") else ""))
 
 
 @cli.command()
@@ -654,7 +655,11 @@ def _summary(counts: dict) -> str:
               help="Write here (atomically: a temporary file moved into place at the end) instead of stdout.")
 @click.option("--fail-on-ineligible", is_flag=True, help="Exit 1 if any decision is ineligible.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar, warnings, per-row errors or summary on stderr.")
-def evaluate(dossiers, example, policy_spec, fmt, trace_opt, no_trace, output, fail_on_ineligible, quiet):
+@click.option("--partial", is_flag=True,
+              help="Dossiers still being written: a fact absent, or null where null is not allowed, is unknown; "
+                   "each decision says what is certain and what depends on which facts (docs/partial.md). No trace.")
+def evaluate(dossiers, example, policy_spec, fmt, trace_opt, no_trace, output, fail_on_ineligible, quiet,
+             partial):
     """Evaluate dossiers and print the decisions as JSON.
 
     Each DOSSIER is a .json file holding one dossier or a JSON array of dossiers, a .jsonl
@@ -671,7 +676,9 @@ def evaluate(dossiers, example, policy_spec, fmt, trace_opt, no_trace, output, f
         raise click.UsageError("give at least one DOSSIER (a file, or - for stdin) or --example NAME")
     if no_trace and trace_opt not in (None, "none"):
         raise click.UsageError(f"--no-trace and --trace {trace_opt} contradict each other")
-    shape = "none" if no_trace else trace_opt or "compact"
+    if partial and trace_opt not in (None, "none"):
+        raise click.UsageError("--partial decisions have no trace: leave out --trace")
+    shape = "none" if no_trace or partial else trace_opt or "compact"
     if dossiers.count("-") > 1:
         raise InputError("stdin (-) can be read only once")
     policy = load_policy_or_exit(policy_spec) if policy_spec else None
@@ -719,8 +726,11 @@ def evaluate(dossiers, example, policy_spec, fmt, trace_opt, no_trace, output, f
                 if error is None:
                     campaign_check(dossier)
                     try:
-                        decision = policy_of(dossier).evaluate(dossier, trace=shape)
-                        counts["eligible" if decision.eligible else "ineligible"] += 1
+                        decision = policy_of(dossier).evaluate(dossier, trace=shape, partial=partial)
+                        if decision.eligible is None:    # --partial: not known yet
+                            counts["undecided"] = counts.get("undecided", 0) + 1
+                        else:
+                            counts["eligible" if decision.eligible else "ineligible"] += 1
                         yield text_of(decision)
                         continue
                     except DossierError as e:
@@ -813,7 +823,9 @@ def evaluate(dossiers, example, policy_spec, fmt, trace_opt, no_trace, output, f
 @click.option("--output", "-o", metavar="FILE", type=click.Path(dir_okay=False),
               help="Write here (atomically) instead of stdout.")
 @click.option("--quiet", "-q", is_flag=True, help="No warning on stderr.")
-def explain(dossier, example, policy_spec, fmt, suggest, shape, output, quiet):
+@click.option("--partial", is_flag=True, help="A dossier still being written (docs/partial.md): each value and reason "
+                                                "acquis, exclu or dépend de the unknown facts; text or json only.")
+def explain(dossier, example, policy_spec, fmt, suggest, shape, output, quiet, partial):
     """Explain the decision on one dossier: each rule, the facts it read, its outcome.
 
     DOSSIER is a .json file or `-` for stdin; --example NAME takes a bundled example instead.
@@ -828,6 +840,16 @@ def explain(dossier, example, policy_spec, fmt, suggest, shape, output, quiet):
     data = _read_json(dossier or example_path(example))
     CampaignCheck(policy, quiet)(data)
     policy = policy or esms_rules.policy_for(data)
+    if partial:
+        if fmt not in ("text", "json") or suggest:
+            raise click.UsageError("--partial explains as text or json, without --suggest")
+        from .partial import render_text
+        decision = policy.evaluate(data, partial=True)
+        text = jsonio.dumps(decision.to_dict(trace=False), indent=2) if fmt == "json" \
+            else jsonio.terminal_safe(render_text(decision))
+        with atomic_output(output, inputs=[dossier] if dossier else []) as out:
+            out.write(text if text.endswith("\n") else text + "\n")
+        return _exit(EXIT_OK)
     decision = policy.evaluate(data, trace=shape)
     suggestions = None
     if suggest:

@@ -133,6 +133,8 @@ class Decision:
     _trace_builder: Callable[[], Trace] | None = attrs.field(default=None, repr=False)
     _input: object = attrs.field(default=None, repr=False)   # the dossier as given, for its digest
     _findings: Findings | None = attrs.field(default=None, repr=False)
+    # partial evaluation only (`partial=True`, docs/partial.md): a `partial.PartialInfo`
+    partial: Any = attrs.field(default=None, repr=False)
 
     def _built(self) -> None:
         """Build the three tuples from the findings (which stay: `to_dict` reads them)."""
@@ -201,6 +203,8 @@ class Decision:
         extra = extra_outputs(self.outputs)
         if extra:
             d["outputs"] = {k: jsonable(v) for k, v in extra.items()}
+        if self.partial is not None:
+            d["partial"] = self.partial.to_dict()
         if trace:
             d["trace"] = self.trace.to_dict() if self.trace is not None else {}
         return d

@@ -18,6 +18,7 @@ from typing import Any
 
 from . import ast
 from . import types as T
+from .partial import partial_schema
 from .validate import DATE_SHAPE, OFFSET_SHAPE, TIME_SHAPE
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -177,13 +178,16 @@ def decision_schema() -> dict:
                 "required": ["id", "sha256", "engine"],
                 "additionalProperties": False,
             },
-            "recevable": {"type": "boolean", "description": "false if and only if the dossier was filed late"},
-            "eligible": {"type": "boolean", "description": "true if and only if `reasons` is empty"},
+            "recevable": {"type": ["boolean", "null"],
+                          "description": "false if and only if the dossier was filed late "
+                                         "(null: not known yet, partial decisions only)"},
+            "eligible": {"type": ["boolean", "null"], "description": "true if and only if `reasons` is empty "
+                                                                     "(null: not known yet, partial decisions only)"},
             "call": {"enum": ["regional", "national", None], "description": "the call the grouping belongs to"},
             "amount_eur": {**number, "description": "maximum amount in euros where an instruction gives one"},
             "structures": {"type": "array", "items": {
                 "type": "object",
-                "properties": {"finess": {"type": ["string", "null"]}, "eligible": {"type": "boolean"},
+                "properties": {"finess": {"type": ["string", "null"]}, "eligible": {"type": ["boolean", "null"]},
                                "funded_share": number, "reasons": reasons, "warnings": reasons},
                 "required": ["finess", "eligible", "funded_share", "reasons"],
                 "additionalProperties": False,
@@ -193,7 +197,12 @@ def decision_schema() -> dict:
             "outputs": {"type": "object", "description": "the policy's other declared outputs, by name "
                                                          "(present only when it has some)"},
             "trace": {"type": "object", "description": "the explanation tree (docs/trace.md)"},
+            "partial": partial_schema(),
         },
+        # null stands for "not known yet" only in a partial decision (docs/partial.md)
+        "if": {"not": {"required": ["partial"]}},
+        "then": {"properties": {"recevable": {"type": "boolean"}, "eligible": {"type": "boolean"},
+                                "structures": {"items": {"properties": {"eligible": {"type": "boolean"}}}}}},
         "required": ["dossier", "dossier_sha256", "policy", "recevable", "eligible", "call", "amount_eur", "structures",
                      "reasons", "warnings"],
         "additionalProperties": False,

@@ -16,16 +16,19 @@ This module holds, in this order:
 - `PartialGen`: compile.py's generator, subclassed to generate three-valued Python;
 - the result shapes (`PartialFired`, `PartialResult`).
 
-A reason's *status* is its guard, three-valued: `True` (« acquis »: raised whatever the
-unknown facts turn out to be), an `Unknown` (« dépend de » its paths), or `False`
-(« exclu »: raised by no completion of the dossier; not recorded).
+A reason's *status* is its guard, three-valued: `True` (*acquis*: raised whatever the
+unknown facts turn out to be), an `Unknown` (*dépend de* its paths), or `False`
+(*exclu*: raised by no completion of the dossier; not recorded).
 """
 from __future__ import annotations
 
 import operator
 import sys
+import weakref
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
+
+import attrs
 
 from . import ast, builtins, runtime
 from . import types as T
@@ -293,6 +296,12 @@ def total(lst: Any) -> Any:
 
 
 def extremum(lst: Any, fn: Callable[..., Any]) -> Any:
+    """`min` or `max` (`fn`); over known values whose membership only is unknown, known when the
+    members certainly in already reach it."""
+    if type(lst) is PartialList and not any(has_unknown(v) for v, _ in lst.items):
+        sure = [v for v, m in lst.items if m is True]
+        if sure and fn(sure) == fn(v for v, _ in lst.items):
+            return fn(sure)
     if has_unknown(lst):
         return unknown(lst)
     return fn(lst, default=None)
@@ -393,7 +402,7 @@ def call_builtin(fn: Callable[..., Any], *args: Any) -> Any:
 
 
 def status_key(status: Any) -> str:
-    """The stable name of a status: `certain` (« acquis »), `depends` (« dépend de »), `excluded` (« exclu »)."""
+    """The stable name of a status: `certain` (*acquis*), `depends` (*dépend de*), `excluded` (*exclu*)."""
     return "certain" if status is True else "excluded" if status is False else "depends"
 
 
@@ -640,3 +649,258 @@ def compile_partial(policy: CheckedPolicy) -> Callable[[dict[str, Any]], Partial
     fn: Callable[[dict[str, Any]], PartialResult] = load_source(source, consts, "evaluate", BUILTINS,
                                                                  f"{policy.id} partial")
     return fn
+
+
+# ---- the decision of a partial evaluation --------------------------------------------------
+STATUS_WORDS = {"certain": "acquis", "excluded": "exclu", "depends": "dépend de"}
+"""The French word each stable status key is rendered with."""
+
+
+def _on(status: Any, order: dict[str, int]) -> list[str]:
+    return sorted(status.paths, key=lambda p: (order.get(p, len(order)), p)) if type(status) is Unknown else []
+
+
+def _value_status(value: Any, order: dict[str, int]) -> dict[str, Any]:
+    if has_unknown(value):
+        return {"status": "depends", "on": _on(unknown(value), order)}
+    return {"status": "certain"}
+
+
+def _shown(v: Any) -> Any:
+    """A value as a message or a contract field shows it: an unknown one is None (placeholders
+    read it *inconnu*), a possibly-absent member is left out."""
+    if type(v) is Unknown:
+        return None
+    if type(v) is PartialList:
+        return [_shown(x) for x, m in v.items if m is True]
+    if isinstance(v, list):
+        return [_shown(x) for x in v]
+    return v
+
+
+def _unknown_word(v: Any) -> str:
+    """How an unknown value reads in a message: `inconnu`, or its bounds (`14 à 15`)."""
+    if type(v) is Unknown and v.lo is not None and v.hi is not None:
+        return f"{v.lo} à {v.hi}"
+    return "(inconnu)"
+
+
+@attrs.frozen
+class PartialReason:
+    """One reason of a partial decision, with its status."""
+
+    code: str
+    rule: str
+    level: str
+    severity: str
+    status: str                      # certain | depends | excluded (STATUS_WORDS: *acquis*…)
+    on: tuple[str, ...] = ()         # the unknown facts it depends on (status depends)
+    item: int | None = None          # index in the item list; None: the dossier (or any item, see any_item)
+    finess: Any = None               # the item's key, when known
+    any_item: bool = False           # a rule `for s in L` whose list L is unknown
+    message: str | None = None       # the message, unknown placeholders read *inconnu*
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"code": self.code, "rule": self.rule, "level": self.level, "severity": self.severity,
+                             "status": self.status}
+        if self.on:
+            d["on"] = list(self.on)
+        if self.level == "structure":
+            d["structure"] = {"index": self.item, "finess": self.finess}
+        if self.message is not None:
+            d["message"] = self.message
+        return d
+
+
+@attrs.frozen
+class PartialInfo:
+    """What a partial decision adds (`Decision.partial`, the decision JSON's `partial`)."""
+
+    unknown: tuple[str, ...]             # every fact the dossier left unknown, in schema order
+    needed: tuple[str, ...]              # those the decision still waits for, in the same order
+    values: dict[str, dict[str, Any]]    # recevable, eligible, call, amount_eur -> status (and on)
+    structures: tuple[dict[str, Any], ...]   # the items whose eligibility is not known yet, with its status
+    reasons: tuple[PartialReason, ...]
+
+    @property
+    def complete(self) -> bool:
+        return not self.needed
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"complete": self.complete, "unknown": list(self.unknown), "needed": list(self.needed),
+                **self.values, "structures": list(self.structures), "reasons": [r.to_dict() for r in self.reasons]}
+
+
+_PARTIAL_FNS: weakref.WeakKeyDictionary[Any, Callable[[dict[str, Any]], PartialResult]] = weakref.WeakKeyDictionary()
+
+
+def partial_evaluator(policy: Any) -> Callable[[dict[str, Any]], PartialResult]:
+    """The three-valued evaluator of a `Policy`, compiled once."""
+    fn = _PARTIAL_FNS.get(policy)
+    if fn is None:
+        fn = _PARTIAL_FNS[policy] = compile_partial(policy.checked)
+    return fn
+
+
+def evaluate_partial(policy: Any, dossier: dict[str, Any]) -> Any:
+    """`Policy.evaluate(dossier, partial=True)`: the decision, three-valued (docs/partial.md).
+
+    Its contract fields hold what is certain (`eligible`, `recevable`, `call`, `amount_eur` and
+    each structure's `eligible` are null while unknown; `reasons` and `warnings` list the reasons
+    *acquis*); `Decision.partial` (JSON `partial`) gives the status of each value and reason
+    and the facts still needed. No trace."""
+    from .explain import message_nulls
+    from .french import render_message
+    checked = policy.checked
+    facts, extra, unknown_facts = PartialValidator(checked.facts).convert_partial(dossier)
+    ok, rec, outs, fired = partial_evaluator(policy)(facts)
+    order = {p: i for i, p in enumerate(unknown_facts)}
+    rules = checked.all_rules
+    lst = checked.item_lists[0] if checked.item_lists else None
+    items = facts[lst] if lst is not None else []
+    key = checked.key_field(lst) if lst is not None else None
+
+    def finess(i: int) -> Any:
+        if i < 0 or type(items) is Unknown or type(items[i]) is Unknown:
+            return None
+        return _shown(items[i][key])
+
+    reasons: list[PartialReason] = []
+    seen: set[int] = set()
+    failed: dict[int, Any] = {}
+    for f in fired:
+        r = rules[f.rule]
+        seen.add(f.rule)
+        if f.item >= 0 and r.severity != "warning":
+            failed[f.item] = OR(failed.get(f.item, False), f.status)
+        message = render_message(r.message, [_shown(v) for v in f.values],
+                                 [_unknown_word(v) if has_unknown(v) else w for v, w in
+                                  zip(f.values, message_nulls(checked, r), strict=True)])
+        reasons.append(PartialReason(r.code, r.name, r.level, r.severity, status_key(f.status),
+                                     tuple(_on(f.status, order)), None if f.item < 0 else f.item, finess(f.item),
+                                     f.item == ANY_ITEM, message))
+    # the dossier-level reasons raised by no completion of the dossier: *exclu*
+    for r in rules:
+        if r.code is not None and r.binder is None and r.index not in seen:
+            reasons.append(PartialReason(r.code, r.name, r.level, r.severity or "blocking", "excluded"))
+    # the contract's decision, from what is certain
+    certain = [runtime.Fired(f.rule, f.item, tuple(_shown(v) for v in f.values)) for f in fired
+               if f.status is True and f.item != ANY_ITEM]
+    shown_items = [] if type(items) is Unknown else [
+        {key: None} if type(it) is Unknown else {**it, key: _shown(it[key])} for it in items]
+    shown_facts = {**facts, lst: shown_items} if lst is not None else facts
+    base = policy._decision(dossier, shown_facts, extra, ok is True, rec is True, tuple(_shown(o) for o in outs),
+                            certain, None, None)
+    built = base.structures, base.reasons, base.warnings     # the lazy decision's findings, built now
+    names = tuple(checked.outputs)
+    out_of = dict(zip(names, outs, strict=True))
+    values = {"recevable": _value_status(rec, order), "eligible": _value_status(ok, order)}
+    for name in ("call", "amount_eur"):
+        if name in out_of:
+            values[name] = _value_status(out_of[name], order)
+    structures = []
+    struct_status = []
+    for i, s in enumerate(base.structures):
+        st = NOT(failed.get(i, False))
+        structures.append(attrs.evolve(s, eligible=st if type(st) is bool else None))
+        if type(st) is Unknown:
+            struct_status.append({"index": i, "finess": s.finess, **_value_status(st, order)})
+    needed = set(paths_of(ok, rec, *outs)) | {p for f in fired if type(f.status) is Unknown for p in f.status.paths}
+    needed |= {p for s in struct_status for p in s.get("on", ())}
+    info = PartialInfo(tuple(unknown_facts), tuple(sorted(needed, key=lambda p: (order.get(p, len(order)), p))),
+                       values, tuple(struct_status), tuple(reasons))
+    return attrs.evolve(base, eligible=ok if type(ok) is bool else None, recevable=rec if type(rec) is bool else None,
+                        call=_shown(out_of.get("call")), amount_eur=_shown(out_of.get("amount_eur")),
+                        structures=tuple(structures), reasons=built[1], warnings=built[2], findings=None,
+                        partial=info)
+
+
+# ---- in French ---------------------------------------------------------------------------
+def render_text(decision: Any) -> str:
+    """A partial decision for people, in French: each value and reason acquis, exclu or
+    dépend de the facts it names, then the facts still needed to decide."""
+    from .french import french
+    info: PartialInfo = decision.partial
+    data = info.to_dict()
+    lines = [f"Dossier {decision.dossier or '(sans identifiant)'} — politique {decision.policy_id} — "
+             "évaluation partielle (dossier en cours de rédaction)", ""]
+
+    def value_line(label: str, name: str, value: Any) -> None:
+        status = data.get(name)
+        if status is None:
+            return
+        if status["status"] == "certain":
+            lines.append(f"{label} : {french(value, 'aucun')} ({STATUS_WORDS['certain']})")
+        else:
+            lines.append(f"{label} : {STATUS_WORDS['depends']} {', '.join(status['on'])}")
+
+    value_line("Recevable", "recevable", decision.recevable)
+    value_line("Éligible", "eligible", decision.eligible)
+    value_line("Appel", "call", decision.call)
+    value_line("Montant (euros)", "amount_eur", decision.amount_eur)
+    lines += ["", "Motifs et avertissements :"]
+    for r in info.reasons:
+        where = ""
+        if r.level == "structure":
+            where = " (toutes les structures)" if r.any_item else f" (structure {r.finess or r.item})"
+        head = f"  {STATUS_WORDS[r.status]}"
+        if r.on:
+            head += " " + ", ".join(r.on)
+        kind = "avertissement" if r.severity == "warning" else "motif"
+        lines.append(f"{head} — {kind} {r.code}{where}" + (f" : {r.message}" if r.message else ""))
+    lines.append("")
+    if info.needed:
+        lines.append("Faits encore nécessaires pour décider : " + ", ".join(info.needed) + ".")
+    else:
+        lines.append("Décision complète : aucun fait inconnu ne la change.")
+    lines.append("Tout motif de structure qui n'est pas listé est exclu.")
+    return "\n".join(lines) + "\n"
+
+
+def partial_schema() -> dict[str, Any]:
+    """The JSON Schema of a decision's `partial` part (jsonschema.decision_schema refers to it)."""
+    paths = {"type": "array", "items": {"type": "string"}}
+    status = {
+        "type": "object",
+        "properties": {"status": {"enum": ["certain", "depends"]}, "on": paths},
+        "required": ["status"],
+        "additionalProperties": False,
+    }
+    return {
+        "type": "object",
+        "description": "only in a partial decision (partial=True, --partial): what is certain, what depends on "
+                       "which unknown facts, the facts still needed (docs/partial.md)",
+        "properties": {
+            "complete": {"type": "boolean", "description": "nothing is needed: the decision is final"},
+            "unknown": {**paths, "description": "the facts the dossier leaves unknown, by JSON path, schema order"},
+            "needed": {**paths, "description": "those the decision still waits for, same order"},
+            "recevable": status, "eligible": status, "call": status, "amount_eur": status,
+            "structures": {"type": "array", "description": "the structures whose eligibility is not known yet",
+                           "items": {"type": "object",
+                                     "properties": {"index": {"type": "integer"},
+                                                    "finess": {"type": ["string", "null"]},
+                                                    "status": {"const": "depends"}, "on": paths},
+                                     "required": ["index", "finess", "status", "on"],
+                                     "additionalProperties": False}},
+            "reasons": {"type": "array", "items": {
+                "type": "object",
+                "properties": {
+                    "code": {"type": "string", "pattern": "^[A-Z][A-Z0-9_]*$"},
+                    "rule": {"type": "string"},
+                    "level": {"enum": ["dossier", "structure"]},
+                    "severity": {"enum": ["blocking", "inadmissible", "warning"]},
+                    "status": {"enum": list(STATUS_WORDS), "description": "certain (acquis), excluded (exclu), "
+                                                                           "depends (dépend de) the facts in `on`"},
+                    "on": {**paths, "minItems": 1},
+                    "structure": {"type": "object", "properties": {"index": {"type": ["integer", "null"]},
+                                                                   "finess": {"type": ["string", "null"]}},
+                                  "required": ["index", "finess"], "additionalProperties": False},
+                    "message": {"type": "string"},
+                },
+                "required": ["code", "rule", "level", "severity", "status"],
+                "additionalProperties": False,
+            }},
+        },
+        "required": ["complete", "unknown", "needed", "recevable", "eligible", "structures", "reasons"],
+        "additionalProperties": False,
+    }

@@ -190,11 +190,23 @@ class Policy:
         return Verdict(ok, rec, dict(zip(self._output_names, outs, strict=True)))
 
     # -- decisions with reasons (and trace)
-    def evaluate(self, dossier: dict[str, Any], *, trace: bool | str = True) -> Decision:
+    def evaluate(self, dossier: dict[str, Any], *, trace: bool | str = True, partial: bool = False) -> Decision:
         """The decision, with its trace: `trace` True or "compact" (the deciding path, the default),
-        "full" (every evaluation), False or "none" (no trace; docs/trace.md)."""
+        "full" (every evaluation), False or "none" (no trace; docs/trace.md). `partial=True`: a
+        dossier still being written, some facts unknown, decided in three-valued logic (no trace;
+        docs/partial.md)."""
+        if partial:
+            return in_engine_context(self._evaluate_partial, dossier)
         shape = trace_shape(trace)
         return in_engine_context(lambda d: self._evaluate(d, shape), dossier)
+
+    def _evaluate_partial(self, dossier: dict[str, Any]) -> Decision:
+        from .partial import evaluate_partial
+        try:
+            decision: Decision = evaluate_partial(self, dossier)
+        except _ARITHMETIC as e:
+            raise _out_of_range(e, dossier) from None
+        return decision
 
     def _evaluate(self, dossier: dict[str, Any], shape: str | None) -> Decision:
         traced = None

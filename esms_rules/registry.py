@@ -265,8 +265,9 @@ def policy_for(dossier: object) -> Policy:
 
 
 def evaluate(dossier: dict[str, Any], *, policy: str | Path | Policy | None = None,
-             trace: bool | str = True) -> Decision:
+             trace: bool | str = True, partial: bool = False) -> Decision:
     """Evaluate one dossier, with the given policy or the bundled one in force for it; `trace` as
-    `Policy.evaluate` takes it (True or "compact", "full", False or "none")."""
+    `Policy.evaluate` takes it (True or "compact", "full", False or "none"); `partial=True`: a
+    dossier still being written (docs/partial.md)."""
     p = load_policy(policy) if policy is not None else policy_for(dossier)
-    return p.evaluate(dossier, trace=trace)
+    return p.evaluate(dossier, trace=trace, partial=partial)

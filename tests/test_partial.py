@@ -133,6 +133,14 @@ def test_membership_and_distinct():
     assert partial.repeated_flags(["a", u, "a", "b"]) == [False, u, True, u]
 
 
+def test_extremum_of_possible_members():
+    u = Unknown(["s"])
+    assert partial.extremum(partial.PartialList([(15, True), (15, u), (8, u)]), max) == 15
+    assert partial.extremum(partial.PartialList([(8, True), (15, u)]), max) == u
+    assert partial.extremum(partial.PartialList([(15, u)]), max) == u
+    assert partial.extremum([3, 1], min) == 1 and partial.extremum([], min) is None
+
+
 def test_any_all_over_unknown_members():
     u = Unknown(["x"])
     assert partial.any_of([False, u]) == u
@@ -213,3 +221,95 @@ def test_soundness_compiled(name, data):
     partial_dossier, kept, knocked = _knocked(data, policy, dossier)
     rnd = random.Random(data.draw(st.integers(0, 2 ** 32)))
     _check_sound(policy, dossier, partial_dossier, kept, knocked, rnd, lambda checked, facts: _compiled(policy)(facts))
+
+
+# ---- the decision, the API and the command line -------------------------------------------
+def _draft():
+    d = json.loads(EXAMPLE.read_text())
+    d["software"]["segur_referenced"] = None
+    del d["submitted_at"]
+    del d["structures"][3]["casf_item"]
+    return d
+
+
+def _schema_valid(doc):
+    jsonschema = pytest.importorskip("jsonschema")
+    from esms_rules.jsonio import dumps
+    from esms_rules.jsonschema import decision_schema
+    jsonschema.validate(json.loads(dumps(doc)), decision_schema())
+
+
+def test_partial_decision_shape():
+    decision = esms_rules.evaluate(_draft(), partial=True)
+    assert decision.eligible is None and decision.recevable is None
+    assert decision.call == "regional"     # 15 or 16 structures counted: regional either way
+    info = decision.partial
+    assert info.needed == ("submitted_at", "software.segur_referenced", "structures[3].casf_item")
+    doc = decision.to_dict()
+    assert "trace" in doc and doc["trace"] == {} and list(doc)[-2:] == ["partial", "trace"]
+    _schema_valid(decision.to_dict(trace=False))
+    p = doc["partial"]
+    assert p["complete"] is False
+    assert p["recevable"] == {"status": "depends", "on": ["submitted_at"]}
+    assert p["amount_eur"] == p["call"] == {"status": "certain"}
+    assert p["eligible"] == {"status": "depends", "on": ["submitted_at", "software.segur_referenced"]}
+    assert p["structures"] == [{"index": 3, "finess": "020000003", "status": "depends",
+                                "on": ["structures[3].casf_item"]}]
+    by_code = {(r["code"], r.get("structure", {}).get("index")): r for r in p["reasons"]}
+    assert by_code[("LATE_SUBMISSION", None)]["status"] == "depends"
+    assert by_code[("OTHER_EU_FUNDING", None)]["status"] == "excluded"
+    assert by_code[("EU_FUNDING_TO_CHECK", None)]["status"] == "certain"
+    # 15 or 16 structures counted, a threshold of 15 either way: not too small
+    assert by_code[("GROUPING_TOO_SMALL", None)]["status"] == "excluded"
+    assert [r.code for r in decision.warnings] == ["EU_FUNDING_TO_CHECK"] and decision.reasons == ()
+    assert decision.structures[3].eligible is None and decision.structures[2].eligible is True
+
+
+def test_complete_dossier_partial_decision_is_the_decision():
+    d = json.loads(EXAMPLE.read_text())
+    normal = esms_rules.evaluate(d, trace=False).to_dict(trace=False)
+    got = esms_rules.evaluate(d, partial=True).to_dict(trace=False)
+    part = got.pop("partial")
+    assert got == normal
+    assert "partial" not in normal
+    assert part["complete"] is True and part["needed"] == [] and part["unknown"] == []
+    assert {r["status"] for r in part["reasons"]} <= {"certain", "excluded"}
+
+
+def test_bad_type_is_still_an_error():
+    d = _draft()
+    d["structures"][0]["confort_share"] = "beaucoup"
+    with pytest.raises(DossierError) as err:
+        esms_rules.evaluate(d, partial=True)
+    assert [p.path for p in err.value.problems] == ["structures[0].confort_share"]
+    with pytest.raises(DossierError):          # without partial, unknown facts are errors, as before
+        esms_rules.evaluate(_draft())
+
+
+def _cli(*args, stdin=None):
+    import subprocess
+    return subprocess.run([sys.executable, "-m", "esms_rules", *args], input=stdin, capture_output=True, text=True,
+                          env={**__import__("os").environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+
+
+def test_cli_partial(tmp_path):
+    draft = tmp_path / "draft.json"
+    draft.write_text(json.dumps(_draft()))
+    run = _cli("evaluate", "--partial", str(draft))
+    assert run.returncode == 0, run.stderr
+    doc = json.loads(run.stdout)
+    assert doc["eligible"] is None and "trace" not in doc
+    assert doc["partial"]["needed"] == ["submitted_at", "software.segur_referenced", "structures[3].casf_item"]
+    run = _cli("evaluate", str(draft))
+    assert run.returncode == 2 and "submitted_at" in run.stdout
+    run = _cli("explain", "--partial", str(draft))
+    assert run.returncode == 0, run.stderr
+    assert "Éligible : dépend de submitted_at, software.segur_referenced\n" in run.stdout
+    assert "exclu — motif OTHER_EU_FUNDING" in run.stdout
+    assert "acquis — avertissement EU_FUNDING_TO_CHECK" in run.stdout
+    assert "Faits encore nécessaires pour décider : submitted_at" in run.stdout
+    bad = _draft()
+    bad["call"] = "européen"
+    draft.write_text(json.dumps(bad))
+    run = _cli("evaluate", "--partial", str(draft))
+    assert run.returncode == 2 and "call" in run.stdout
