@@ -678,11 +678,11 @@ def _shown(v: Any) -> Any:
     return v
 
 
-def _unknown_word(v: Any) -> str:
-    """How an unknown value reads in a message: `inconnu`, or its bounds (`14 à 15`)."""
-    if type(v) is Unknown and v.lo is not None and v.hi is not None:
-        return f"{v.lo} à {v.hi}"
-    return "(inconnu)"
+def _message_value(v: Any) -> Any:
+    """A message placeholder's value: an unknown one reads `(inconnu)`, or its bounds (`14 à 15`)."""
+    if type(v) is Unknown:
+        return f"{v.lo} à {v.hi}" if v.lo is not None and v.hi is not None else "(inconnu)"
+    return _shown(v)
 
 
 @attrs.frozen
@@ -773,9 +773,7 @@ def evaluate_partial(policy: Any, dossier: dict[str, Any]) -> Any:
         seen.add(f.rule)
         if f.item >= 0 and r.severity != "warning":
             failed[f.item] = OR(failed.get(f.item, False), f.status)
-        message = render_message(r.message, [_shown(v) for v in f.values],
-                                 [_unknown_word(v) if has_unknown(v) else w for v, w in
-                                  zip(f.values, message_nulls(checked, r), strict=True)])
+        message = render_message(r.message, [_message_value(v) for v in f.values], message_nulls(checked, r))
         reasons.append(PartialReason(r.code, r.name, r.level, r.severity, status_key(f.status),
                                      tuple(_on(f.status, order)), None if f.item < 0 else f.item, finess(f.item),
                                      f.item == ANY_ITEM, message))
@@ -784,7 +782,7 @@ def evaluate_partial(policy: Any, dossier: dict[str, Any]) -> Any:
         if r.code is not None and r.binder is None and r.index not in seen:
             reasons.append(PartialReason(r.code, r.name, r.level, r.severity or "blocking", "excluded"))
     # the contract's decision, from what is certain
-    certain = [runtime.Fired(f.rule, f.item, tuple(_shown(v) for v in f.values)) for f in fired
+    certain = [runtime.Fired(f.rule, f.item, tuple(_message_value(v) for v in f.values)) for f in fired
                if f.status is True and f.item != ANY_ITEM]
     shown_items = [] if type(items) is Unknown else [
         {key: None} if type(it) is Unknown else {**it, key: _shown(it[key])} for it in items]
