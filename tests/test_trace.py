@@ -276,6 +276,30 @@ def test_exact_numbers_in_a_trace():
         assert '"value": 0.1000000000000000000001' in text
 
 
+def test_docs_compact_example_is_a_real_compact_trace():
+    import re
+    doc = (ROOT / "docs" / "trace.md").read_text("utf-8")
+    m = re.search(r"<!-- compact-example:begin -->\s*```json\n(.*?)```\s*<!-- compact-example:end -->", doc, re.DOTALL)
+    assert m
+    shown = json.loads(m.group(1))
+    d = json.loads((HERE / "golden" / "render" / "inputs" / "ahi_candidate_too_late_2025.json").read_text("utf-8"))
+    real_trace = json.loads(esms_rules.evaluate(d).to_json())["trace"]
+    for key in ("shape", "policy", "engine", "eligible", "recevable", "call", "structures"):
+        assert shown[key] == real_trace[key], key
+    values = {x["name"]: x["value"] for x in real_trace["definitions"]}
+    assert all(values[x["name"]] == x["value"] for x in shown["definitions"])
+
+    def same(a, b):
+        for key in ("rule", "kind", "code", "level", "severity", "outcome", "overridden_by", "reads", "message"):
+            assert a[key] == b[key], (a["rule"], key)
+        assert a["span"]["line"] == b["span"]["line"] and len(a["children"]) == len(b["children"])
+        for x, y in zip(a["children"], b["children"], strict=True):
+            same(x, y)
+    assert len(shown["rules"]) == len(real_trace["rules"])
+    for a, b in zip(shown["rules"], real_trace["rules"], strict=True):
+        same(a, b)
+
+
 # ---- renderings of both shapes ---------------------------------------------------------------
 @pytest.mark.parametrize("fmt", ["text", "markdown", "html"])
 def test_renderings_of_both_shapes(fmt):
