@@ -96,6 +96,27 @@ def test_the_decision_is_the_same_whatever_the_trace():
         assert compact.to_json(trace=False) == full.to_json(trace=False)
 
 
+# ---- pinned shapes -------------------------------------------------------------------------------
+TRACE_GOLDEN = HERE / "golden" / "trace"
+
+
+@pytest.mark.parametrize("shape", ["full", "compact"])
+@pytest.mark.parametrize("case", ["ahi_candidate_too_late_2025", "structure_reasons_confort_2025"])
+def test_pinned_traces(case, shape):
+    """`<case>.full.json` was written by the engine before compact traces existed (commit ce60624):
+    the full trace is still that, byte for byte. `<case>.compact.json` pins the compact shape.
+    ESMS_UPDATE_GOLDEN=1 rewrites them after an intended change (a policy edit changes them)."""
+    import os
+    d = json.loads((HERE / "golden" / "render" / "inputs" / f"{case}.json").read_text("utf-8"))
+    trace = esms_rules.evaluate(d, trace=shape).trace
+    got = trace.to_json(indent=2) + "\n"
+    path = TRACE_GOLDEN / f"{case}.{shape}.json"
+    if os.environ.get("ESMS_UPDATE_GOLDEN") == "1":
+        path.write_text(got, "utf-8")
+    assert got == path.read_text("utf-8"), f"{path.name} differs (ESMS_UPDATE_GOLDEN=1 regenerates it)"
+    assert json.loads(trace.to_json()) == json.loads(got)
+
+
 # ---- built from the records --------------------------------------------------------------------
 def on_deciding_path(record, parents: dict) -> bool:
     rule, item, outcome, _, _, _ = record
