@@ -104,8 +104,9 @@ TRACE_GOLDEN = HERE / "golden" / "trace"
 @pytest.mark.parametrize("case", ["ahi_candidate_too_late_2025", "structure_reasons_confort_2025"])
 def test_pinned_traces(case, shape):
     """`<case>.full.json` was written by the engine before compact traces existed (commit ce60624):
-    the full trace is still that, byte for byte. `<case>.compact.json` pins the compact shape.
-    ESMS_UPDATE_GOLDEN=1 rewrites them after an intended change (a policy edit changes them)."""
+    the full trace is still that, byte for byte (but the policies' sha256, which changed since with
+    the campaign rules). `<case>.compact.json` pins the compact shape. ESMS_UPDATE_GOLDEN=1
+    rewrites them after an intended change (a policy edit changes them: look at the diff)."""
     import os
     d = json.loads((HERE / "golden" / "render" / "inputs" / f"{case}.json").read_text("utf-8"))
     trace = esms_rules.evaluate(d, trace=shape).trace
