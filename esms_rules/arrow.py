@@ -338,118 +338,221 @@ def json_rows(policy, batch, rows):
 
 
 # ---- output ---------------------------------------------------------------------------------
-def _reason_struct(pl, r, message):
-    return pl.struct(code=pl.lit(r.code), rule=pl.lit(r.name), message=message, source=pl.lit(r.source or ""),
-                     level=pl.lit(r.level), severity=pl.lit(r.severity))
+# Messages are rendered over columns: each value a message shows becomes its French text
+# (`french.french`, the null word of its placeholder included) by polars expressions where its
+# type has one, by the per-record function for each distinct value otherwise; the reasons of a
+# row (or an item) are then Arrow lists cut by offsets, never grouped nor joined.
+_USUAL_INSTANT = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$"
 
 
-def _messages(sub, r, values) -> list:
-    """The rendered messages of rule `r` on the rows `sub` where it fired, rendered by the
-    per-record function, once per distinct tuple of values."""
-    pl = _libs()[0]
-    if not values:
-        return [render_message(r.message, ())] * sub.height
-    if all(k == "text" for _, _, k in values):       # plain values: rendered over columns
-        parts, it = [], iter(values)
-        for part in r.message:
-            if isinstance(part, str):
-                parts.append(pl.lit(part))
-                continue
-            c = pl.col(next(it)[0])
-            if sub.schema[c.meta.output_name()] == pl.Boolean:
-                c = pl.when(c).then(pl.lit("oui")).otherwise(pl.lit("non"))
-            parts.append(c.cast(pl.String).fill_null("non renseigné"))
-        return sub.select(pl.concat_str(parts) if parts else pl.lit("")).to_series().to_list()
-    cols = [sub.get_column(c).to_list() for c, _, _ in values]
-    cache: dict = {}
-    texts = []
-    for j in range(sub.height):
-        raw = tuple(c[j] for c in cols)
-        key = tuple(tuple(v) if isinstance(v, list) else v for v in raw)
-        t = cache.get(key)
-        if t is None:
-            t = cache[key] = render_message(r.message, tuple(_python(v, s, k) for v, (_, s, k) in zip(raw, values)))
-        texts.append(t)
-    return texts
+def _two(e):
+    return e.cast(_libs()[0].String).str.zfill(2)
 
 
-def _with_reasons(pl, frame, keys, fired, pln, name, severity_ok, dtype_reason):
-    """`frame` with a column `name`: the list of reasons of each row (rules in order), built
-    long (one row per fired rule) and grouped, never row by row."""
-    parts = []
-    for k, (r, col) in enumerate(fired):
-        if not severity_ok(r.severity):
-            continue
-        sub = frame.filter(pl.col(col))
-        if not sub.height:
-            continue
-        msgs = pl.Series("__msg", _messages(sub, r, pln.messages[r.index]), dtype=pl.String)
-        parts.append(sub.select(*keys, pl.lit(k, dtype=pl.Int64).alias("__k"),
-                                _reason_struct(pl, r, msgs).alias(name)))
-    if not parts:
-        return frame.with_columns(pl.lit([], dtype=pl.List(dtype_reason)).alias(name))
-    long = pl.concat(parts).sort([*keys, "__k"]).drop("__k")
-    grouped = long.group_by(keys, maintain_order=True).agg(pl.col(name))
-    out = frame.join(grouped, on=keys, how="left", maintain_order="left")
-    return out.with_columns(pl.col(name).fill_null(pl.lit([], dtype=out.schema[name])))
+def _day_text(pl, year, month, day):
+    """`french._day`: dd/mm/yyyy."""
+    return pl.concat_str([_two(day), pl.lit("/"), _two(month), pl.lit("/"), year.cast(pl.String).str.zfill(4)])
 
 
-def columnar_decisions(pln, d, items, dtype_reason):
-    """The decision columns of the rows decided over columns (a polars frame, in row order)."""
+def _instant_text(pl, raw):
+    """`french.datetime_label` of ISO instants (the raw text a dossier gave), over columns; null
+    where the text is not of the usual shape or the year is outside 1900–2199 (the time zone
+    tables of polars and dateutil agree there): those are rendered per value."""
+    usual = raw.str.contains(_USUAL_INSTANT) & raw.str.slice(0, 4).is_between(pl.lit("1900"), pl.lit("2199"))
+    zulu = raw.str.ends_with("Z")
+    tail = raw.str.slice(-6)
+    sign = pl.when(tail.str.slice(0, 1) == "-").then(-1).otherwise(1)
+    own = pl.when(zulu).then(0).otherwise(
+        sign * (tail.str.slice(1, 2).cast(pl.Int32, strict=False) * 60 + tail.str.slice(4, 2).cast(pl.Int32, strict=False)))
+    off = pl.concat_str([pl.lit("UTC"), pl.when(own < 0).then(pl.lit("-")).otherwise(pl.lit("+")),
+                         _two(own.abs() // 60), pl.lit(":"), _two(own.abs() % 60)])
+    local = pl.concat_str([raw.str.slice(8, 2), pl.lit("/"), raw.str.slice(5, 2), pl.lit("/"), raw.str.slice(0, 4),
+                           pl.lit(" à "), raw.str.slice(11, 2), pl.lit(":"), raw.str.slice(14, 2)])
+    instant = pl.when(usual).then(pl.when(zulu).then(raw.str.replace("Z$", "+00:00")).otherwise(raw)) \
+        .str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", time_zone="UTC", time_unit="us", strict=False)
+    paris = instant.dt.convert_time_zone("Europe/Paris")
+    shown = pl.concat_str([_day_text(pl, paris.dt.year(), paris.dt.month(), paris.dt.day()), pl.lit(" à "),
+                           _two(paris.dt.hour()), pl.lit(":"), _two(paris.dt.minute()), pl.lit(" heure de Paris")])
+    paris_off = (paris.dt.base_utc_offset() + paris.dt.dst_offset()).dt.total_minutes()
+    text = pl.when(paris_off == own).then(pl.concat_str([shown, pl.lit(" ("), off, pl.lit(")")])) \
+        .otherwise(pl.concat_str([shown, pl.lit(" ("), local, pl.lit(" en "), off, pl.lit(")")]))
+    return pl.when(usual & instant.is_not_null()).then(text)
+
+
+def _decimal_text(pl, k, scale):
+    """`french.french` of a decimal held as an integer of 10**-scale: digits without trailing
+    zeros, a decimal comma, "0" for zero."""
+    if not scale:
+        return k.cast(pl.String)
+    a = k.abs()
+    whole = (a // 10 ** scale).cast(pl.String)
+    frac = (a % 10 ** scale).cast(pl.String).str.zfill(scale).str.strip_chars_end("0")
+    body = pl.when(frac == "").then(whole).otherwise(pl.concat_str([whole, pl.lit(","), frac]))
+    return pl.when(k == 0).then(pl.lit("0")).when(k < 0).then(pl.concat_str([pl.lit("-"), body])).otherwise(body)
+
+
+def _plain_text(pl, e, dtype):
+    """`french.french` over columns for the types that have a columnar spelling, else None."""
+    if dtype == pl.Boolean:
+        return pl.when(e).then(pl.lit("oui")).otherwise(pl.lit("non"))
+    if dtype == pl.String or dtype.is_integer():
+        return e.cast(pl.String)
+    if dtype == pl.Date:
+        return _day_text(pl, e.dt.year(), e.dt.month(), e.dt.day())
+    if isinstance(dtype, pl.List):
+        inner = _plain_text(pl, pl.element(), dtype.inner) if dtype.inner != pl.Null else pl.lit("")
+        if inner is None or isinstance(dtype.inner, pl.List):
+            return None
+        joined = e.list.eval(inner.fill_null(pl.lit("non renseigné"))).list.join(", ")
+        return pl.when(e.list.len() == 0).then(pl.lit("aucun")).otherwise(joined)
+    return None
+
+
+def _shown_text(pl, sub, m, null):
+    """The French text of message value `m` on the rows of `sub`: a String series."""
+    s = sub.get_column(m.col)
+    e = pl.col(m.col)
+    if m.kind == "datetime":
+        text = _instant_text(pl, e)
+    elif m.scale is not None:
+        text = _decimal_text(pl, e, m.scale)
+    else:
+        text = _plain_text(pl, e, s.dtype)
+    if text is None:
+        text = pl.lit(None, dtype=pl.String)
+    out = sub.select(pl.when(e.is_null()).then(pl.lit(null)).otherwise(text).alias("__t")).to_series()
+    missing = out.is_null()
+    if missing.any():          # no columnar spelling: the per-record function, once per value
+        from .french import french
+        where = missing.arg_true()
+        cache: dict = {}
+        texts = []
+        for v in s.gather(where).to_list():
+            key = repr(v)
+            t = cache.get(key)
+            if t is None:
+                t = cache[key] = french(_python(v, m.scale, m.kind), null)
+            texts.append(t)
+        out = out.scatter(where, pl.Series(texts, dtype=pl.String))
+    return out
+
+
+def _messages(pln, sub, r):
+    """The rendered message of rule `r` on each row of `sub` (the rows where it fired)."""
     pl = pln.pl
+    shown = pln.messages[r.index]
+    nulls = pln.policy._message_nulls[r.index]
+    if not shown:
+        return pl.Series("__msg", [render_message(r.message, ())] * sub.height, dtype=pl.String)
+    texts = pl.DataFrame([_shown_text(pl, sub, m, null).alias(f"__t{j}")
+                          for j, (m, null) in enumerate(zip(shown, nulls, strict=True))])
+    j = iter(range(len(shown)))
+    parts = [pl.lit(part) if isinstance(part, str) else pl.col(f"__t{next(j)}") for part in r.message]
+    return texts.select(pl.concat_str(parts).alias("__msg")).to_series()
+
+
+def _reason_lists(pln, frame, fired, keep):
+    """An Arrow list of reasons per row of `frame`: those of the rules of `fired` (in order)
+    whose severity `keep` accepts, with their messages."""
+    import numpy as np
+    pl, pa = _libs()
+    n = frame.height
+    pos, msgs, which, infos = [], [], [], []
+    for r, col in fired:
+        if not keep(r.severity):
+            continue
+        mask = frame.get_column(col)
+        if not mask.any():
+            continue
+        where = mask.arg_true()
+        needed = [m.col for m in pln.messages[r.index]]
+        sub = frame.select(needed).gather(where) if needed else pl.DataFrame(height=len(where))
+        msgs.append(_messages(pln, sub, r))
+        pos.append(where.cast(pl.Int64).to_numpy())
+        which.append(np.full(len(where), len(infos), dtype=np.int32))
+        infos.append(r)
+    reason_type = decision_schema(pa).field("reasons").type.value_type
+    if not infos:
+        return pa.ListArray.from_arrays(pa.array(np.zeros(n + 1, dtype=np.int32)), pa.array([], reason_type))
+    at = np.concatenate(pos)
+    order = np.argsort(at, kind="stable")      # by row; rules in their order within a row
+    k = pa.array(np.concatenate(which)[order])
+    message = pl.concat(msgs).to_arrow().take(pa.array(order))
+    const = [pa.array([getattr(r, a) or "" for r in infos], pa.string()).take(k)
+             for a in ("code", "name")]
+    rest = [pa.array([getattr(r, a) or "" for r in infos], pa.string()).take(k)
+            for a in ("source", "level", "severity")]
+    reasons = pa.StructArray.from_arrays([*const, message.cast(pa.string()), *rest], fields=list(reason_type))
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(np.bincount(at, minlength=n), out=offsets[1:])
+    return pa.ListArray.from_arrays(pa.array(offsets), reasons)
+
+
+def _number(pln, frame, col, scale):
+    """An output column as floats (a decimal: the nearest float of its exact value)."""
+    pl, pa = _libs()
+    if col is None:
+        return pa.nulls(frame.height, pa.float64())
+    s = frame.get_column(col)
+    if not scale:
+        return s.cast(pl.Float64).to_arrow()
+    return pa.array(s.cast(pl.Float64).to_numpy() / float(10 ** scale), pa.float64(), from_pandas=True)
+
+
+def columnar_decisions(pln, d, items):
+    """The decisions of the rows decided over columns, as an Arrow table of the decision schema
+    in row order (`__row` of `d`)."""
+    import numpy as np
+    pl, pa = _libs()
     p = pln.p
+    schema = decision_schema(pa)
+    n = d.height
     blocking = lambda s: s != "warning"    # noqa: E731
     warning = lambda s: s == "warning"     # noqa: E731
-    cols = [pl.col("__row"), pl.col("id").cast(pl.String).alias("dossier") if "id" in d.columns
-            else pl.lit(None, dtype=pl.String).alias("dossier"),
-            pl.col("__ok").alias("eligible"), pl.col("__rec").alias("recevable")]
     outs = {name: (col, scale, lst) for name, col, scale, lst in pln.outputs}
-
-    def number(col, scale):
-        return pl.col(col).cast(pl.Float64) if not scale else pl.col(f"{col}.float")
-    for col, scale, lst in outs.values():
-        if scale:      # float(Decimal): exact division (polars multiplies by the inverse)
-            frame = items[lst] if lst is not None else d
-            frame = frame.with_columns(_as_float(pl, frame.get_column(col), scale).alias(f"{col}.float"))
-            if lst is None:
-                d = frame
-            else:
-                items = {**items, lst: frame}
-    cols.append(pl.col(outs["call"][0]).cast(pl.String).alias("call") if "call" in outs
-                else pl.lit(None, dtype=pl.String).alias("call"))
-    cols.append(number(outs["amount_eur"][0], outs["amount_eur"][1]).alias("amount_eur") if "amount_eur" in outs
-                else pl.lit(None, dtype=pl.Float64).alias("amount_eur"))
-    for kind, ok in (("reasons", blocking), ("warnings", warning)):
-        d = _with_reasons(pl, d, ["__row"], pln.fired_d, pln, kind, ok, dtype_reason)
-        cols.append(pl.col(kind))
-    out = d.select(cols)
+    none = (None, None, None)
+    cols = {
+        "dossier": d.get_column("id").cast(pl.String).to_arrow() if "id" in d.columns else pa.nulls(n, pa.string()),
+        "eligible": d.get_column("__ok").to_arrow(),
+        "recevable": d.get_column("__rec").to_arrow(),
+        "call": d.get_column(outs["call"][0]).cast(pl.String).to_arrow() if "call" in outs
+        else pa.nulls(n, pa.string()),
+        "amount_eur": _number(pln, d, *outs.get("amount_eur", none)[:2]),
+        "reasons": _reason_lists(pln, d, pln.fired_d, blocking),
+        "warnings": _reason_lists(pln, d, pln.fired_d, warning),
+        "errors": pa.nulls(n, schema.field("errors").type),
+    }
+    structure_type = schema.field("structures").type
     lsts = p.item_lists
     if lsts:
         lst = lsts[0]
         frame = items[lst]
-        key = p.key_field(lst)
-        share = outs.get("funded_share")
         fired = pln.fired_i.get(lst, [])
-        frame = _with_reasons(pl, frame, ["__row", "__i"], fired, pln, "__reasons", blocking, dtype_reason)
-        frame = _with_reasons(pl, frame, ["__row", "__i"], fired, pln, "__warnings", warning, dtype_reason)
-        st = pl.struct(finess=pl.col(key).cast(pl.String),
-                       eligible=~pl.col(pln.failed[lst]) if pln.failed.get(lst) else pl.lit(True),
-                       funded_share=number(share[0], share[1]) if share and share[2] == lst
-                       else pl.lit(None, dtype=pl.Float64),
-                       reasons=pl.col("__reasons"), warnings=pl.col("__warnings"))
-        g = frame.select(pl.col("__row"), st.alias("structures")).group_by("__row", maintain_order=True) \
-            .agg(pl.col("structures"))
-        out = out.join(g, on="__row", how="left", maintain_order="left")
-        out = out.with_columns(pl.col("structures").fill_null(pl.lit([], dtype=out.schema["structures"])))
+        share = outs.get("funded_share", none)
+        failed = pln.failed.get(lst)
+        children = [
+            frame.get_column(p.key_field(lst)).cast(pl.String).to_arrow(),
+            pa.array(np.ones(frame.height, dtype=bool)) if not failed else (~frame.get_column(failed)).to_arrow(),
+            _number(pln, frame, *share[:2]) if share[2] == lst else pa.nulls(frame.height, pa.float64()),
+            _reason_lists(pln, frame, fired, blocking),
+            _reason_lists(pln, frame, fired, warning)]
+        fields = list(structure_type.value_type)
+        st = pa.StructArray.from_arrays([_cast(c, f.type) for c, f in zip(children, fields, strict=True)],
+                                        fields=fields)
+        offsets = np.zeros(n + 1, dtype=np.int32)
+        np.cumsum(np.bincount(frame.get_column("__row").to_numpy(), minlength=n), out=offsets[1:])
+        cols["structures"] = pa.ListArray.from_arrays(pa.array(offsets), st)
     else:
-        out = out.with_columns(pl.lit([], dtype=pl.List(pl.Struct({"finess": pl.String}))).alias("structures"))
-    return out
+        cols["structures"] = pa.ListArray.from_arrays(pa.array(np.zeros(n + 1, dtype=np.int32)),
+                                                      pa.array([], structure_type.value_type))
+    return pa.Table.from_arrays([_cast(cols[f.name], f.type) for f in schema], schema=schema)
 
 
-def _as_float(pl, s, scale):
-    """A scaled-integer column as the nearest floats, exactly as float(Decimal) rounds."""
-    values = s.cast(pl.Float64).to_numpy() / float(10 ** scale)
-    return pl.Series(s.name, values, dtype=pl.Float64, nan_to_null=True)
+def _cast(arr, t):
+    """An Arrow array (a polars column's, maybe chunked) as one array of type `t`."""
+    if hasattr(arr, "combine_chunks"):
+        arr = arr.combine_chunks()
+    return arr if arr.type == t else arr.cast(t)
 
 
 def _decision_row(result):
@@ -493,14 +596,13 @@ def evaluate_arrow(policy, record_batch):
             if ovf.any():      # a result may pass 2**62: those rows per record
                 extra = [rows[k] for k in ovf.arg_true().to_list()]
                 per_record = sorted(per_record + extra)
-            dtype_reason = pl.from_arrow(pa.array([], schema.field("reasons").type.value_type)).dtype
-            parts = columnar_decisions(pln, d, items, dtype_reason)
-            parts = parts.with_columns(pl.Series("__in", rows, dtype=pl.Int64)).filter(~ovf)
+            table = columnar_decisions(pln, d, items).append_column("__in", pa.array(rows, pa.int64()))
+            if ovf.any():
+                table = table.filter((~ovf).to_arrow())
+            parts = table
         tables = []
-        if parts is not None and parts.height:
-            t = parts.drop("__row").with_columns(pl.lit(None).alias("errors"))
-            tables.append((t.get_column("__in").to_list(),
-                           pa.Table.from_arrays([_arrow_col(pa, t, f) for f in schema], schema=schema)))
+        if parts is not None and parts.num_rows:
+            tables.append((parts.column("__in").to_pylist(), parts.drop_columns(["__in"])))
         if per_record:
             dossiers = json_rows(policy, record_batch, per_record)
             results = []
@@ -525,14 +627,6 @@ def evaluate_arrow(policy, record_batch):
     finally:
         if enabled:
             gc.enable()
-
-
-def _arrow_col(pa, frame, field):
-    s = frame.get_column(field.name)
-    arr = s.to_arrow()
-    if arr.type != field.type:
-        arr = arr.cast(field.type)
-    return arr
 
 
 def evaluate_batches(policy, batches):

@@ -251,11 +251,10 @@ def _col_passes(plan: Any, e: ast.Call, env: dict[str, Any]) -> Any:
 
 def _col_repeated(plan: Any, e: ast.Call, env: dict[str, Any]) -> Any:
     from .columnar import ColumnarUnsupported, V
-    pl = plan.pl
     key = plan.value(e.args[0], env, env["#frame"])
     if key.lst is None:
         raise ColumnarUnsupported("`repeated` outside a rule for each item", e.span)
-    return V(~pl.struct(pl.col("__row"), key.e.alias("__k")).is_first_distinct(), None, key.lst)
+    return V(~key.e.is_first_distinct().over("__row"), None, key.lst)
 
 
 def _col_end_of_day(plan: Any, e: ast.Call, env: dict[str, Any]) -> Any:

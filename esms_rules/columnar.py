@@ -34,7 +34,7 @@ from __future__ import annotations
 import datetime as dt
 import weakref
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import ast
 from . import types as T
@@ -59,9 +59,9 @@ class V:
     """A translated expression: a polars expression of one frame (the dossier frame when
     `lst` is None, else the item frame of list `lst`), and what it holds."""
 
-    __slots__ = ("e", "isint", "kind", "lst", "mask", "scale")
+    __slots__ = ("e", "isint", "kind", "lst", "mask", "scale", "via")
 
-    def __init__(self, e, scale=None, lst=None, kind="value", mask=None, isint=None):
+    def __init__(self, e, scale=None, lst=None, kind="value", mask=None, isint=None, via=None):
         self.e = e            # polars expression (None for kind "item" and "rows")
         self.scale = scale    # decimal places of a decimal (scaled integer), else None
         self.lst = lst        # frame: None (dossier) or the name of a list of records
@@ -70,6 +70,9 @@ class V:
         # a number's Python type per record, which decision JSON shows (0 and 0.0): True (an
         # int), False (a Decimal), or a boolean expression; None: int when not scaled
         self.isint = isint
+        # a table lookup: (its key V, the table as a dict), so that a lookup of a lookup
+        # (`minimum_size[territory_of[region_of[d]]]`) is one replacement of `d`
+        self.via = via
 
 
 def _ii(v: V):
@@ -99,6 +102,16 @@ def _scaled(d: Decimal, scale: int) -> int:
     return int(d.scaleb(scale))
 
 
+class Shown(NamedTuple):
+    """A value a rule's message shows: its column, its scale (a decimal), how it is read back
+    (`"text"`: as is; `"decimal"`; `"datetime"`: the column holds its ISO text; `"value"`:
+    anything else), and its type."""
+    col: str
+    scale: int | None
+    kind: str
+    type: Any
+
+
 # ---- the plan ------------------------------------------------------------------------------
 class Plan:
     """The steps that evaluate one policy over frames. Built once per policy (see `plan`)."""
@@ -119,7 +132,7 @@ class Plan:
         self.failed: dict[str, str] = {}  # list -> item column "has a blocking reason"
         self.fired_d: list = []          # (RuleInfo, column) dossier rules with a code, per-record order
         self.fired_i: dict[str, list] = {}   # list -> [(RuleInfo, column)]
-        self.messages: dict[int, list] = {}  # rule index -> [(column, scale, kind)] of its message values
+        self.messages: dict[int, list[Shown]] = {}  # rule index -> the values its message shows
         self.outputs: list = []          # (name, column, scale, lst or None)
         self.output_int: dict = {}       # output -> True | False | column: is the value an int per record
         self.raw_datetimes: set[str] = set()
@@ -152,8 +165,6 @@ class Plan:
                 self.output_int[o.name] = self.isint_col(self.in_ctx(v, lst), lst)
                 if v.scale:
                     self.overflow(lst, pl.col(col).abs().cast(pl.Float64), EXACT_FLOAT)
-        if self.flags_d:
-            self.d_step("__ovf", pl.any_horizontal(self.flags_d))
         for lst, flags in self.flags_i.items():
             col = self.fresh("ovf")
             self.agg_step(lst, col, pl.any_horizontal(flags).any(), False)
@@ -222,6 +233,8 @@ class Plan:
             raise AssertionError("an item value read in another frame")
         if lst is None:
             return v
+        if not v.e.meta.root_names():       # a constant: read in place
+            return V(v.e, v.scale, lst, isint=v.isint)
         col = v.e.meta.output_name() if v.e.meta.is_column() else None
         if col is None:
             col = self.d_col(v)
@@ -282,18 +295,18 @@ class Plan:
             values.append(self.message_value(part, env, lst))
         self.messages[r.index] = values
 
-    def message_value(self, e, env, lst):
+    def message_value(self, e, env, lst) -> Shown:
         t = T.strip(self.p.type_of(e))
         if t == T.DATETIME:     # shown with the offset it was given with: its raw text
             v = self.in_ctx(self.raw_datetime(e, env, lst), lst)
             col = self.i_col(lst, v) if lst is not None else self.d_step(self.fresh("m"), v.e)
-            return (col, None, "datetime")
+            return Shown(col, None, "datetime", t)
         v = self.expr(e, env, lst)
         if v.kind != "value":
             raise ColumnarUnsupported("records shown in a message run per record", e.span)
         col = self.i_col(lst, v) if lst is not None else self.d_col(self.in_ctx(v, None))
         simple = isinstance(t, T.Enum) or t in (T.TEXT, T.INT, T.BOOL)   # french(v) is plain text
-        return (col, v.scale, "decimal" if v.scale is not None else ("text" if simple else "value"))
+        return Shown(col, v.scale, "decimal" if v.scale is not None else ("text" if simple else "value"), t)
 
     def raw_datetime(self, e, env, lst) -> V:
         """A date-time as the text it was written with (a fact's column as given, a literal's
@@ -512,8 +525,14 @@ class Plan:
         table = self.p.tables[e.obj.name]
         key = self.value(e.key, env, lst)
         vt = T.strip(table.value_type)
-        keys = list(table.mapping)
-        values = list(table.mapping.values())
+        mapping = dict(table.mapping)
+        kt = T.strip(table.key_type)
+        if key.via is not None and vt != T.DECIMAL:       # a table of a table: one replacement
+            inner, first = key.via
+            mapping = {k: None if v is None else mapping.get(v) for k, v in first.items()}
+            key, kt = inner, None
+        keys = list(mapping)
+        values = list(mapping.values())
         scale = None
         isint = None
         if vt == T.DECIMAL:
@@ -531,10 +550,10 @@ class Plan:
             raise ColumnarUnsupported("a table with decimal keys", e.span)
         if not keys:
             return V(pl.lit(None, dtype=dtype), scale, key.lst)
-        kdtype = _dtype(pl, T.strip(table.key_type), e.span)
+        kdtype = _dtype(pl, kt, e.span) if kt is not None else _lit_dtype(pl, keys)
         out = key.e.replace_strict(pl.Series(keys, dtype=kdtype), pl.Series(values, dtype=dtype),
                                    default=None, return_dtype=dtype)
-        return V(out, scale, key.lst, isint=isint)
+        return V(out, scale, key.lst, isint=isint, via=(key, mapping) if vt != T.DECIMAL else None)
 
     # -- aggregates and comprehensions
     def generator(self, g, env, lst):
@@ -549,8 +568,15 @@ class Plan:
         if g.condition is not None:
             c = self.in_ctx(self.value(g.condition, inner, src.lst), src.lst)
             c = V(c.e.fill_null(False), None, src.lst)
-            mask = c if mask is None else V(mask.e & c.e, None, src.lst)
+            mask = self.item_column(c if mask is None else V(mask.e & c.e, None, src.lst), src.lst)
         return src.lst, mask, inner
+
+    def item_column(self, v: V, lst) -> V:
+        """`v` (an item expression) as a column of its item frame: aggregates then read plain
+        columns (an expression inside a group-by runs group by group, far slower)."""
+        if v.e.meta.is_column() or not v.e.meta.root_names():
+            return v
+        return V(self.pl.col(self.i_step(lst, self.fresh("el"), v.e)), v.scale, lst, isint=v.isint)
 
     def comprehension(self, e, env, lst):
         g = e.generator if isinstance(e, ast.Comprehension) else e
@@ -558,7 +584,7 @@ class Plan:
             src_lst, mask, _ = self.generator(g, env, lst)
             return V(None, lst=src_lst, kind="rows", mask=mask)
         src_lst, mask, inner = self.generator(g, env, lst)
-        el = self.in_ctx(self.value(g.element, inner, src_lst), src_lst)
+        el = self.item_column(self.in_ctx(self.value(g.element, inner, src_lst), src_lst), src_lst)
         if el.scale is not None:
             raise ColumnarUnsupported("a list of decimals has no columnar form", e.span)
         x = el.e if mask is None else el.e.filter(mask.e)
@@ -571,7 +597,7 @@ class Plan:
             a = a.generator
         if isinstance(a, ast.Generator):
             src_lst, mask, inner = self.generator(a, env, lst)
-            el = self.in_ctx(self.value(a.element, inner, src_lst), src_lst)
+            el = self.item_column(self.in_ctx(self.value(a.element, inner, src_lst), src_lst), src_lst)
             return src_lst, el, mask
         v = self.expr(a, env, lst)
         if v.kind == "rows":
@@ -642,71 +668,89 @@ def plan(policy) -> Plan:
 # ---- running a plan ------------------------------------------------------------------------
 def run(pln: Plan, d, items: dict):
     """Apply the plan's steps to the dossier frame `d` (with `__row`) and the item frames
-    (with `__row`, `__i`, sorted by both). Returns the frames with every step's column."""
+    (with `__row`, `__i`, sorted by both). Returns the frames with every step's column.
+
+    Steps are applied in order, batched: consecutive independent columns of a frame in one
+    `with_columns`; a dossier column an item expression reads is joined into the item frame
+    when first read (never when unread: constants are read in place); the aggregates of a list
+    whose item columns exist are computed by one group-by and one join."""
     pl = pln.pl
-    items = dict(items)
-    joined: dict[str, set] = {lst: set() for lst in items}
+    d = d.with_columns(pl.col("__row").set_sorted())
+    items = {lst: f.with_columns(pl.col("__row").set_sorted()) for lst, f in items.items()}
+    wanted: dict[str, list[str]] = {lst: [] for lst in items}     # dossier columns items may read
+    joined: dict[str, set[str]] = {lst: set() for lst in items}
     pending_d: list = []
+    pending_i: dict[str, list] = {lst: [] for lst in items}
+    d_pending: set[str] = set()
+    i_pending: dict[str, set[str]] = {lst: set() for lst in items}
 
     def flush():
         nonlocal d
         if pending_d:
             d = d.with_columns(pending_d)
             pending_d.clear()
-
-    pending_i: dict[str, list] = {lst: [] for lst in items}
+            d_pending.clear()
 
     def flush_i(lst):
         if pending_i[lst]:
             items[lst] = items[lst].with_columns(pending_i[lst])
             pending_i[lst] = []
+            i_pending[lst].clear()
 
-    def depends(e, names):
-        return any(n in names for n in e.meta.root_names())
+    def reads(lst, e):
+        """Join the dossier columns that item expression `e` reads and that are not there yet."""
+        roots = e.meta.root_names()
+        if not any(r.startswith("__D") and r[3:] not in joined[lst] for r in roots):
+            return roots
+        cols = [c for c in wanted[lst] if c not in joined[lst]]
+        flush()
+        flush_i(lst)
+        items[lst] = items[lst].join(d.select(pl.col("__row"), *[pl.col(c).alias("__D" + c) for c in cols]),
+                                     on="__row", how="left", maintain_order="left")
+        joined[lst].update(cols)
+        return roots
 
-    d_cols_pending: set = set()
-    i_cols_pending: dict[str, set] = {lst: set() for lst in items}
-    for step in pln.steps:
+    done: set[int] = set()
+    steps = pln.steps
+    for at, step in enumerate(steps):
         kind = step[0]
         if kind == "d":
             _, col, e = step
-            if depends(e, d_cols_pending):
+            if col in d_pending or any(n in d_pending for n in e.meta.root_names()):
                 flush()
-                d_cols_pending.clear()
             pending_d.append(e.alias(col))
-            d_cols_pending.add(col)
+            d_pending.add(col)
         elif kind == "need":
-            _, lst, col = step
-            if col in joined[lst]:
-                continue
-            flush()
-            d_cols_pending.clear()
-            flush_i(lst)
-            i_cols_pending[lst].clear()
-            items[lst] = items[lst].join(d.select(pl.col("__row"), pl.col(col).alias("__D" + col)), on="__row",
-                                         how="left", maintain_order="left")
-            joined[lst].add(col)
+            if step[2] not in wanted[step[1]]:
+                wanted[step[1]].append(step[2])
         elif kind == "i":
             _, lst, col, e = step
-            if depends(e, i_cols_pending[lst]):
+            if col in i_pending[lst] or any(n in i_pending[lst] for n in reads(lst, e)):
                 flush_i(lst)
-                i_cols_pending[lst].clear()
             pending_i[lst].append(e.alias(col))
-            i_cols_pending[lst].add(col)
-        elif kind == "agg":
-            _, lst, col, e, fill = step
+            i_pending[lst].add(col)
+        elif kind == "agg" and at not in done:
+            lst = step[1]
+            reads(lst, step[3])
             flush_i(lst)
-            i_cols_pending[lst].clear()
             flush()
-            d_cols_pending.clear()
-            g = items[lst].group_by("__row").agg(e.alias(col))
+            have = set(items[lst].columns)
+            batch = []
+            for later in range(at, len(steps)):
+                s = steps[later]
+                if s[0] == "agg" and s[1] == lst and later not in done and set(s[3].meta.root_names()) <= have:
+                    batch.append(s)
+                    done.add(later)
+            g = items[lst].group_by("__row").agg([s[3].alias(s[2]) for s in batch])
             d = d.join(g, on="__row", how="left", maintain_order="left")
-            if fill is not None:
+            fills = []
+            for _, _, col, _, fill in batch:
                 if isinstance(fill, list):
-                    dtype = d.schema[col]
-                    d = d.with_columns(pl.col(col).fill_null(pl.lit([], dtype=dtype)))
-                else:
-                    d = d.with_columns(pl.col(col).fill_null(fill))
+                    fills.append(pl.col(col).fill_null(pl.lit([], dtype=d.schema[col])))
+                elif fill is not None:
+                    fills.append(pl.col(col).fill_null(fill))
+            if fills:
+                d = d.with_columns(fills)
     flush()
     for lst in items:
         flush_i(lst)
@@ -815,7 +859,7 @@ def _fired_rows(pln, frame, r, col):
         return []
     where = mask.arg_true()
     sub = frame[where]
-    vals = [_column_values(sub, c, s, k) for c, s, k in pln.messages[r.index]]
+    vals = [_column_values(sub, m.col, m.scale, m.kind) for m in pln.messages[r.index]]
     return [(pos, tuple(v[j] for v in vals)) for j, pos in enumerate(where.to_list())]
 
 

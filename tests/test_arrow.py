@@ -134,3 +134,32 @@ def test_cli_parquet_in_parquet_out(tmp_path):
     same_file = subprocess.run([sys.executable, "-m", "esms_rules", "evaluate", str(src), "-o", str(src)],
                                capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert same_file.returncode == 2 and pq.read_table(src).num_rows == 15
+
+
+def test_message_values_rendered_over_columns_as_per_record():
+    """Each value a message shows, rendered by polars expressions, reads as `french.french`
+    reads it per record: instants around the Paris time changes and at every offset, decimals,
+    dates, lists, booleans, and the null word of the placeholder."""
+    import polars as pl
+
+    from esms_rules.columnar import Shown
+    from esms_rules.french import french
+    instants = ["2025-03-30T00:59:59Z", "2025-03-30T01:00:00Z", "2025-03-30T03:00:00+02:00",
+                "2025-10-26T00:59:00Z", "2025-10-26T01:00:00+00:00", "2025-10-26T02:30:00+01:00",
+                "2025-10-26T02:30:00+02:00", "2025-09-15T23:59:59+04:00", "2025-09-15T21:59:59-00:00",
+                "2025-06-01T00:00:00-04:00", "2025-06-01T00:00:00.250000+05:30", "1899-12-31T23:00:00+00:00",
+                "2200-01-01T00:00:00+01:00", "0001-01-01T00:00:00+00:00", None]
+    texts = A._shown_text(pl, pl.DataFrame({"t": instants}), Shown("t", None, "datetime", None), "non renseignée")
+    assert texts.to_list() == [french(dt.datetime.fromisoformat(v) if v else None, "non renseignée")
+                               for v in instants]
+    scaled = [0, 1, -1, 10**9, -(10**9), 123456789, 1200000000, 7 * 10**8, None, 2**62]
+    for scale in (0, 2, 9):
+        texts = A._shown_text(pl, pl.DataFrame({"k": scaled}), Shown("k", scale, "decimal", None), "sans objet")
+        assert texts.to_list() == [french(None if k is None else Decimal(k).scaleb(-scale), "sans objet")
+                                   for k in scaled]
+    values = {"d": [dt.date(2025, 1, 2), dt.date(1, 3, 4), None], "b": [True, False, None],
+              "l": [["a", "b"], [], None], "i": [[1, 2], [], [3]], "s": ["x", "", None], "n": [5, -7, None]}
+    frame = pl.DataFrame(values)
+    for name, column in values.items():
+        texts = A._shown_text(pl, frame, Shown(name, None, "value", None), "non renseigné")
+        assert texts.to_list() == [french(v) for v in column], name
