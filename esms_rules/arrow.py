@@ -61,9 +61,16 @@ class _In:
 
     def __init__(self):
         self.bad = []            # row masks (expressions over the input frame)
+        self.pre = []            # columns computed once before the masks and typed columns read them
 
     def flag(self, mask):
         self.bad.append(mask.fill_null(False))
+
+    def once(self, e):
+        """`e` computed once, as a column (a Python function over a column is never shared)."""
+        name = f"__pre{len(self.pre)}"
+        self.pre.append(e.alias(name))
+        return _libs()[0].col(name)
 
 
 def _typed(pl, col, t, constraint, chk: _In, dtype, unknown_ok=False):
@@ -98,7 +105,7 @@ def _typed(pl, col, t, constraint, chk: _In, dtype, unknown_ok=False):
             out = k * 10 ** FACT_SCALE
         elif dtype.is_float():
             f = col.cast(pl.Float64)
-            out = f.map_batches(_float_to_scaled, return_dtype=pl.Int64)
+            out = chk.once(f.map_batches(_float_to_scaled, return_dtype=pl.Int64))
             chk.flag(out.is_null() & f.is_not_null())
         elif isinstance(dtype, pl.Decimal):
             if dtype.scale > FACT_SCALE:
@@ -269,30 +276,28 @@ def frames_from_arrow(pln, batch):
         fields = _struct_fields(pl, pl.col(lst), rec, inner, ich)
         if fields is None:
             return None
-        it = ex.select(pl.col("__row"), pl.col("__i"), *[e.alias(k) for k, e in fields.items()],
+        it = ex.with_columns(ich.pre).select(pl.col("__row"), pl.col("__i"), *[e.alias(k) for k, e in fields.items()],
                        pl.any_horizontal(ich.bad).alias("__bad") if ich.bad else pl.lit(False).alias("__bad"))
         item_bad.append(it.filter(pl.col("__bad")).get_column("__row").unique())
         frames[lst] = it.drop("__bad")
     bad = pl.any_horizontal(chk.bad) if chk.bad else pl.lit(False)
-    d = df.select(*d_cols, bad.alias("__bad"))
+    d = df.with_columns(chk.pre).select(*d_cols, bad.alias("__bad"))
     bad_rows = d.get_column("__bad")
     for rows in item_bad:
         if len(rows):
             bad_rows = bad_rows | d.get_column("__row").is_in(rows.implode())
     per_record = bad_rows.arg_true().to_list()
-    if per_record:
-        keep = ~bad_rows
-        d = d.filter(keep)
-        good = d.get_column("__row")
-        for lst in frames:
-            frames[lst] = frames[lst].filter(pl.col("__row").is_in(good.implode()))
+    if not per_record:
+        return d.drop("__bad"), frames, list(range(d.height)), per_record
+    good = ~bad_rows
+    # the plan reads rows 0..k-1: renumbered, the new number of an old row read from a table
+    renumber = (good.cast(pl.Int64).cum_sum() - 1).cast(pl.Int64)
+    d = d.filter(good)
     rows = d.get_column("__row").to_list()
-    # the plan reads rows 0..k-1: renumber
-    remap = pl.DataFrame({"__row": d.get_column("__row"), "__new": pl.int_range(d.height, dtype=pl.Int64, eager=True)})
     d = d.drop("__bad").with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("__row"))
     for lst in frames:
-        frames[lst] = frames[lst].join(remap, on="__row", how="inner", maintain_order="left") \
-            .drop("__row").rename({"__new": "__row"}).select(["__row", "__i", *[g.name for g in pln.lists[lst].fields]])
+        frames[lst] = frames[lst].filter(pl.lit(good).gather(pl.col("__row"))) \
+            .with_columns(pl.lit(renumber).gather(pl.col("__row")).alias("__row"))
     return d, frames, rows, per_record
 
 

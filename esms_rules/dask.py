@@ -18,8 +18,8 @@ gives a Bag of decision dicts, `Decision.to_dict(trace=False)` or the error's `t
 A DataFrame must hold Arrow data: read it with `dtype_backend="pyarrow"`. With pandas' default
 backend, lists of structures become Python objects and whole numbers with a missing value
 become floats: such a frame is refused (`ValueError`) before anything runs, never decided.
-The policy is shipped to the workers pickled, or, where it does not pickle, as the file it
-was loaded from (or its text), and checked there against its sha256.
+The policy is shipped to the workers pickled: its source texts and sha256, rebuilt and checked
+against that sha256 once per worker process (not once per task).
 """
 from __future__ import annotations
 
@@ -29,7 +29,9 @@ from .diagnostics import DossierError
 
 
 class _PolicyRef:
-    """A policy as workers can rebuild it: its pickle, or its file (or text) and sha256."""
+    """A policy as it travels to the workers: pickled (`Policy.__reduce__`: its source texts
+    and sha256, checked when rebuilt), rebuilt once per worker process however many tasks
+    carry it."""
 
     def __init__(self, policy):
         self.policy = policy
@@ -38,39 +40,18 @@ class _PolicyRef:
         return ("esms-rules policy", self.policy.sha256)
 
     def __reduce__(self):
-        try:
-            return (_unpickle, (pickle.dumps(self.policy),))
-        except Exception:      # the Policy does not pickle (compiled code): send its source
-            program = self.policy.checked.program
-            root = program.root.file
-            return (_reload, (str(root), program.sources.get(root), len(program.modules), self.policy.sha256))
+        return (_policy_ref, (self.policy.sha256, pickle.dumps(self.policy)))
 
 
-def _unpickle(blob):
-    return _PolicyRef(pickle.loads(blob))
+_LOADED: dict = {}      # sha256 -> Policy, in each worker process
 
 
-_LOADED: dict = {}
-
-
-def _reload(path, text, modules, sha256):
+def _policy_ref(sha256, blob):
     got = _LOADED.get(sha256)
     if got is None:
-        from pathlib import Path
-
-        from .evaluate import load_policy
-        from .policy import Policy
-        if path.startswith("esms_rules:"):        # a bundled policy, named by its file
-            got = load_policy(Path(path.split(":", 1)[1]).stem)
-        elif Path(path).is_file():
-            got = load_policy(path)
-        elif modules == 1 and text is not None:
-            got = Policy.from_text(text, path)
-        else:
-            raise ValueError(f"cannot rebuild policy {path!r} on this worker: no such file")
+        got = pickle.loads(blob)        # parsed, checked and compiled here; PolicyError if forged
         if got.sha256 != sha256:
-            raise ValueError(f"policy {path!r} on this worker has sha256 {got.sha256[:12]}…, "
-                             f"not {sha256[:12]}… as on the client")
+            raise ValueError(f"policy {got.id} arrived with sha256 {got.sha256[:12]}…, not {sha256[:12]}…")
         _LOADED[sha256] = got
     return _PolicyRef(got)
 

@@ -104,3 +104,20 @@ def test_every_policy_per_record_columnar_and_dask_agree(client, name, data):
     frame = dd.from_pandas(table.to_pandas(types_mapper=pd.ArrowDtype), npartitions=2)
     got = D.evaluate(frame, policy).compute()
     assert pa.Table.from_pandas(got, preserve_index=False).to_pylist() == single
+
+
+def test_policy_travels_pickled_rebuilt_once_per_process_and_checked():
+    import pickle
+
+    from esms_rules.diagnostics import PolicyError
+    policy = load_policy("esms-numerique-2025")
+    blob = pickle.dumps(D._PolicyRef(policy))
+    D._LOADED.clear()
+    first, second = pickle.loads(blob).policy, pickle.loads(blob).policy
+    assert first is second and first is not policy and first.sha256 == policy.sha256
+    D._LOADED.clear()
+    # another deadline, same length: a valid pickle of a valid policy, but not the one sent
+    forged = blob.replace(b"def regional_deadline = 2025-09-15", b"def regional_deadline = 2025-09-16")
+    assert forged != blob
+    with pytest.raises(PolicyError, match="sha256"):
+        pickle.loads(forged)
