@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import random
 import resource
@@ -36,6 +37,8 @@ import pyarrow.parquet as pq  # noqa: E402
 from columnar import dossier  # noqa: E402  (bench/columnar.py: the generator)
 
 from esms_rules import arrow, load_policy  # noqa: E402
+
+print = functools.partial(print, flush=True)   # noqa: A001  (progress shows in a log file as it comes)
 
 # the command line in a fresh interpreter that prints its own high-water mark as it exits
 _CHILD = ("import runpy, sys\n"

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
-from decimal import Decimal
+from decimal import MAX_PREC, ROUND_HALF_EVEN, Context, Decimal
 
 from . import types as T
 from .batch import _DATE_SHAPE, _DATETIME_SHAPE
@@ -34,6 +34,8 @@ from .diagnostics import DossierError
 from .french import render_message
 
 LIMIT = 2 ** 62
+_WIDE = Context(prec=MAX_PREC)
+PLACES = 18       # decimal places of `amount_eur` and `funded_share` in the decision schema
 
 
 def _libs():
@@ -45,13 +47,16 @@ def _libs():
 
 # ---- the decision schema -----------------------------------------------------------------
 def decision_schema(pa):
+    """The Arrow schema of decisions (docs/columnar.md). Amounts and shares are
+    `decimal128(38, 18)`: the exact decimals of the decision, to 18 places."""
+    number = pa.decimal128(38, PLACES)
     reason = pa.struct([("code", pa.string()), ("rule", pa.string()), ("message", pa.string()),
                         ("source", pa.string()), ("level", pa.string()), ("severity", pa.string())])
-    structure = pa.struct([("finess", pa.string()), ("eligible", pa.bool_()), ("funded_share", pa.float64()),
+    structure = pa.struct([("finess", pa.string()), ("eligible", pa.bool_()), ("funded_share", number),
                            ("reasons", pa.list_(reason)), ("warnings", pa.list_(reason))])
     problem = pa.struct([("path", pa.string()), ("message", pa.string())])
     return pa.schema([("dossier", pa.string()), ("eligible", pa.bool_()), ("recevable", pa.bool_()),
-                      ("call", pa.string()), ("amount_eur", pa.float64()), ("structures", pa.list_(structure)),
+                      ("call", pa.string()), ("amount_eur", number), ("structures", pa.list_(structure)),
                       ("reasons", pa.list_(reason)), ("warnings", pa.list_(reason)), ("errors", pa.list_(problem))])
 
 
@@ -216,11 +221,21 @@ def _struct_fields(pl, col, rec: T.Record, dtype, chk: _In):
     return out
 
 
+def _compact(batch):
+    """`batch` itself, or a compact copy when it is a slice of much larger buffers (a Dask or
+    Spark partition, `table.slice`): polars reads the whole buffers of a sliced nested column,
+    so that ten rows of a large table cost as much as the table."""
+    if batch.num_rows and batch.get_total_buffer_size() > 2 * batch.nbytes + (1 << 20):
+        _, pa = _libs()
+        return batch.take(pa.array(range(batch.num_rows), pa.int64()))
+    return batch
+
+
 def frames_from_arrow(pln, batch):
     """(dossier frame, item frames, columnar rows, per-record rows) of an Arrow batch."""
     pl = pln.pl
     p = pln.p
-    df = pl.from_arrow(batch) if not isinstance(batch, pl.DataFrame) else batch
+    df = pl.from_arrow(_compact(batch)) if not isinstance(batch, pl.DataFrame) else batch
     if isinstance(df, pl.Series):
         df = df.to_frame()
     df = df.with_row_index("__in")
@@ -494,14 +509,30 @@ def _reason_lists(pln, frame, fired, keep):
 
 
 def _number(pln, frame, col, scale):
-    """An output column as floats (a decimal: the nearest float of its exact value)."""
+    """An output column as exact decimals of the decision schema (18 places): an integer of
+    10**-scale becomes the integer of 10**-18 of the same value, by Arrow casts."""
     pl, pa = _libs()
+    t = pa.decimal128(38, PLACES)
     if col is None:
-        return pa.nulls(frame.height, pa.float64())
-    s = frame.get_column(col)
+        return pa.nulls(frame.height, t)
+    k = frame.get_column(col).cast(pl.Int64).to_arrow()
+    if hasattr(k, "combine_chunks"):
+        k = k.combine_chunks()
     if not scale:
-        return s.cast(pl.Float64).to_arrow()
-    return pa.array(s.cast(pl.Float64).to_numpy() / float(10 ** scale), pa.float64(), from_pandas=True)
+        return k.cast(t)
+    if scale > PLACES:          # more places than the schema keeps: rounded half-even, per value
+        return pa.array([None if v is None else _quantized(Decimal(v).scaleb(-scale)) for v in k.to_pylist()], t)
+    # v (scale s) and v * 10**(18-s) (scale 18) are the same number: cast to scale 18-s, then
+    # read the same 128-bit integers at scale 18
+    wide = k.cast(pa.decimal128(38, 0)).cast(pa.decimal128(38, PLACES - scale))
+    return pa.Array.from_buffers(t, len(wide), wide.buffers(), wide.null_count, wide.offset)
+
+
+def _quantized(v):
+    """A decision's decimal (or int) at the schema's 18 places (half-even beyond them)."""
+    if v is None:
+        return None
+    return Decimal(v).quantize(Decimal(1).scaleb(-PLACES), rounding=ROUND_HALF_EVEN, context=_WIDE)
 
 
 def columnar_decisions(pln, d, items):
@@ -538,7 +569,7 @@ def columnar_decisions(pln, d, items):
         children = [
             frame.get_column(p.key_field(lst)).cast(pl.String).to_arrow(),
             pa.array(np.ones(frame.height, dtype=bool)) if not failed else (~frame.get_column(failed)).to_arrow(),
-            _number(pln, frame, *share[:2]) if share[2] == lst else pa.nulls(frame.height, pa.float64()),
+            _number(pln, frame, *share[:2]) if share[2] == lst else pa.nulls(frame.height, pa.decimal128(38, PLACES)),
             _reason_lists(pln, frame, fired, blocking),
             _reason_lists(pln, frame, fired, warning)]
         fields = list(structure_type.value_type)
@@ -568,14 +599,12 @@ def _decision_row(result):
                 "structures": None, "reasons": None, "warnings": None,
                 "errors": [{"path": p.path, "message": p.message} for p in result.problems]}
     d = result.to_dict(trace=False)
-    for s in d["structures"]:
+    for s, exact in zip(d["structures"], result.structures, strict=True):
         s.setdefault("warnings", [])
-        if s["funded_share"] is not None:      # Parquet holds floats (docs/columnar.md)
-            s["funded_share"] = float(s["funded_share"])
+        s["funded_share"] = _quantized(exact.funded_share)     # the Decimal, not JSON's float
         s["finess"] = None if s["finess"] is None else str(s["finess"])
     d["dossier"] = None if d["dossier"] is None else str(d["dossier"])
-    amount = d["amount_eur"]
-    d["amount_eur"] = None if amount is None else float(amount)
+    d["amount_eur"] = _quantized(result.amount_eur)
     d["errors"] = None
     return {k: d[k] for k in ("dossier", "eligible", "recevable", "call", "amount_eur", "structures",
                               "reasons", "warnings", "errors")}

@@ -163,3 +163,47 @@ def test_message_values_rendered_over_columns_as_per_record():
     for name, column in values.items():
         texts = A._shown_text(pl, frame, Shown(name, None, "value", None), "non renseigné")
         assert texts.to_list() == [french(v) for v in column], name
+
+
+def test_overflow_and_decimals_are_exact_from_arrow():
+    """Results that may pass 2**62 are decided per record from the Arrow row, never wrapped; a
+    decimal read from a float is exact (`1 - 0.7 > 0.3` is false, as per record)."""
+    from test_columnar import OVERFLOW
+
+    from esms_rules.evaluate import Policy
+    policy = Policy.from_text(OVERFLOW)
+    big = 3037000500
+    ds = [{"id": "a", "k": big, "ks": [{"k": big, "share": 0.7}]},
+          {"id": "b", "k": 2, "ks": [{"k": 2**62, "share": 0.7000001}, {"k": 2**62, "share": 0.3}]},
+          {"id": "c", "k": -big, "ks": []},
+          {"id": "d", "k": 1, "ks": [{"k": 1, "share": 0.1234567}]},
+          {"id": "e", "k": 2**63 - 1, "ks": [{"k": -(2**63), "share": 0.0000001}]}]
+    table = pa.Table.from_pylist(ds, schema=A.dossier_schema(policy))
+    got = A.evaluate_arrow(policy, table).to_pylist()
+    assert got == expected_rows(policy, ds)
+    assert [g["eligible"] for g in got] == [True, False, True, False, False]
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_amounts_and_shares_are_the_exact_decimals(data):
+    """`amount_eur` and `funded_share` are decimal128(38, 18): the decision's own Decimals (2021
+    regional amounts in cents, shares of 7-place confort shares), never their nearest floats;
+    a share with more than 18 places is rounded half-even to 18."""
+    from test_columnar import tweaked
+    policy = load_policy("esms-numerique-2021")
+    ds = data.draw(st.lists(tweaked("esms-numerique-2021"), min_size=1, max_size=6))
+    table, rows = to_table(policy, ds)
+    got = A.evaluate_arrow(policy, table)
+    assert got.schema.field("amount_eur").type == pa.decimal128(38, 18)
+    for g, d in zip(got.to_pylist(), [A._drop_absent(A._json_value(r), policy.checked.facts)
+                                      for r in table.to_pylist()], strict=True):
+        try:
+            want = policy.evaluate(d, trace=False)
+        except DossierError:
+            continue
+        assert g["amount_eur"] == want.amount_eur
+        for s, w in zip(g["structures"], want.structures, strict=True):
+            exact = w.funded_share is None or -Decimal(w.funded_share).as_tuple().exponent <= 18
+            # beyond 18 places (a share read from a float such as 5.960464477539063e-08): rounded
+            assert s["funded_share"] == (w.funded_share if exact else A._quantized(w.funded_share))

@@ -52,12 +52,24 @@ def same(policy, ds, got=None):
 
 @st.composite
 def tweaked(draw, name):
-    """A dossier of policy `name`, sometimes with decimals at 7 places, unknown fields, or broken."""
+    """A dossier of policy `name`, sometimes with decimals at 7 places, unknown fields, empty
+    lists, duplicate structures, whole numbers past 64 bits, or broken."""
     d = draw(dossiers(name))
-    how = draw(st.sampled_from(["plain", "plain", "places", "unknown", "bad"]))
+    how = draw(st.sampled_from(["plain", "plain", "places", "unknown", "bad", "empty", "duplicate", "huge"]))
     if how == "places" and d["structures"]:
         for s in d["structures"]:
             s["confort_share"] = draw(st.integers(0, 10**7)) / 10**7
+    elif how == "empty":
+        d["structures"] = []
+        d["other_eu_funding"] = []
+    elif how == "duplicate" and d["structures"]:
+        twin = copy.deepcopy(draw(st.sampled_from(d["structures"])))
+        d["structures"].insert(draw(st.integers(0, len(d["structures"]))), twin)
+    elif how == "huge":      # an error per record: the same error over columns (never a wrap)
+        if d["structures"] and draw(st.booleans()):
+            d["structures"][0]["casf_item"] = draw(st.sampled_from([2**62, 2**63 + 5, -(2**64)]))
+        else:
+            d["campaign"] = draw(st.sampled_from([2**62 + 1, 2**63, 2**70]))
     elif how == "unknown":
         d["note"] = "x"
         if d["structures"]:
