@@ -81,14 +81,20 @@ def dossier(rng: random.Random, k: int) -> dict:
     }
 
 
-def write_dossiers(policy, n: int, path: Path, seed: int = 15, group: int = 20_000) -> None:
-    """N generated dossiers to a Parquet file, in row groups of `group` rows."""
+def write_dossiers(policy, n: int, path: Path, seed: int = 15, group: int = 20_000, distinct: int = 20_000) -> None:
+    """N dossiers to a Parquet file, in row groups of `group` rows: `distinct` generated ones,
+    written again under new ids past that (generating is the slow part of a large run; the
+    engine caches nothing across rows)."""
     rng = random.Random(seed)
     schema = arrow.dossier_schema(policy)
+    base = pa.Table.from_pylist([dossier(rng, k) for k in range(min(n, distinct))], schema=schema)
+    at = schema.get_field_index("id")
     with pq.ParquetWriter(path, schema) as w:
         for start in range(0, n, group):
-            rows = [dossier(rng, k) for k in range(start, min(n, start + group))]
-            w.write_table(pa.Table.from_pylist(rows, schema=schema))
+            size = min(group, n - start)
+            part = base.take(pa.array([k % base.num_rows for k in range(start, start + size)], pa.int64()))
+            ids = pa.array([f"D{k:07d}" for k in range(start, start + size)], pa.string())
+            w.write_table(part.set_column(at, schema.field(at), ids))
 
 
 # ---- the hand-written polars translation of esms-numerique-2025 ----------------------------

@@ -374,29 +374,35 @@ def _day_text(pl, year, month, day):
     return pl.concat_str([_two(day), pl.lit("/"), _two(month), pl.lit("/"), year.cast(pl.String).str.zfill(4)])
 
 
-def _instant_text(pl, raw):
-    """`french.datetime_label` of ISO instants (the raw text a dossier gave), over columns; null
-    where the text is not of the usual shape or the year is outside 1900–2199 (the time zone
-    tables of polars and dateutil agree there): those are rendered per value."""
-    usual = raw.str.contains(_USUAL_INSTANT) & raw.str.slice(0, 4).is_between(pl.lit("1900"), pl.lit("2199"))
-    zulu = raw.str.ends_with("Z")
-    tail = raw.str.slice(-6)
-    sign = pl.when(tail.str.slice(0, 1) == "-").then(-1).otherwise(1)
-    own = pl.when(zulu).then(0).otherwise(
-        sign * (tail.str.slice(1, 2).cast(pl.Int32, strict=False) * 60 + tail.str.slice(4, 2).cast(pl.Int32, strict=False)))
-    off = pl.concat_str([pl.lit("UTC"), pl.when(own < 0).then(pl.lit("-")).otherwise(pl.lit("+")),
-                         _two(own.abs() // 60), pl.lit(":"), _two(own.abs() % 60)])
-    local = pl.concat_str([raw.str.slice(8, 2), pl.lit("/"), raw.str.slice(5, 2), pl.lit("/"), raw.str.slice(0, 4),
-                           pl.lit(" à "), raw.str.slice(11, 2), pl.lit(":"), raw.str.slice(14, 2)])
-    instant = pl.when(usual).then(pl.when(zulu).then(raw.str.replace("Z$", "+00:00")).otherwise(raw)) \
-        .str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", time_zone="UTC", time_unit="us", strict=False)
-    paris = instant.dt.convert_time_zone("Europe/Paris")
-    shown = pl.concat_str([_day_text(pl, paris.dt.year(), paris.dt.month(), paris.dt.day()), pl.lit(" à "),
-                           _two(paris.dt.hour()), pl.lit(":"), _two(paris.dt.minute()), pl.lit(" heure de Paris")])
-    paris_off = (paris.dt.base_utc_offset() + paris.dt.dst_offset()).dt.total_minutes()
-    text = pl.when(paris_off == own).then(pl.concat_str([shown, pl.lit(" ("), off, pl.lit(")")])) \
-        .otherwise(pl.concat_str([shown, pl.lit(" ("), local, pl.lit(" en "), off, pl.lit(")")]))
-    return pl.when(usual & instant.is_not_null()).then(text)
+def _instant_texts(pl, raw):
+    """`french.datetime_label` of ISO instants (a String series: the raw text a dossier gave),
+    over columns, in stages (each intermediate column computed once); null where the text is
+    not of the usual shape or the year is outside 1900–2199 (the time zone tables of polars
+    and dateutil agree there): those are rendered per value."""
+    c = pl.col
+    f = raw.to_frame("raw").with_columns(
+        usual=c("raw").str.contains(_USUAL_INSTANT) & c("raw").str.slice(0, 4).is_between(pl.lit("1900"), pl.lit("2199")),
+        zulu=c("raw").str.ends_with("Z"), tail=c("raw").str.slice(-6))
+    sign = pl.when(c("tail").str.slice(0, 1) == "-").then(-1).otherwise(1)
+    f = f.with_columns(
+        own=pl.when(c("zulu")).then(0).otherwise(sign * (c("tail").str.slice(1, 2).cast(pl.Int32, strict=False) * 60
+                                                        + c("tail").str.slice(4, 2).cast(pl.Int32, strict=False))),
+        instant=pl.when(c("usual")).then(pl.when(c("zulu")).then(c("raw").str.replace("Z$", "+00:00")).otherwise(c("raw")))
+        .str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", time_zone="UTC", time_unit="us", strict=False))
+    f = f.with_columns(paris=c("instant").dt.convert_time_zone("Europe/Paris"))
+    paris = c("paris")
+    f = f.with_columns(
+        off=pl.concat_str([pl.lit("UTC"), pl.when(c("own") < 0).then(pl.lit("-")).otherwise(pl.lit("+")),
+                           _two(c("own").abs() // 60), pl.lit(":"), _two(c("own").abs() % 60)]),
+        local=pl.concat_str([c("raw").str.slice(8, 2), pl.lit("/"), c("raw").str.slice(5, 2), pl.lit("/"),
+                             c("raw").str.slice(0, 4), pl.lit(" à "), c("raw").str.slice(11, 2), pl.lit(":"),
+                             c("raw").str.slice(14, 2)]),
+        shown=pl.concat_str([_day_text(pl, paris.dt.year(), paris.dt.month(), paris.dt.day()), pl.lit(" à "),
+                             _two(paris.dt.hour()), pl.lit(":"), _two(paris.dt.minute()), pl.lit(" heure de Paris")]),
+        paris_off=(paris.dt.base_utc_offset() + paris.dt.dst_offset()).dt.total_minutes())
+    text = pl.when(c("paris_off") == c("own")).then(pl.concat_str([c("shown"), pl.lit(" ("), c("off"), pl.lit(")")])) \
+        .otherwise(pl.concat_str([c("shown"), pl.lit(" ("), c("local"), pl.lit(" en "), c("off"), pl.lit(")")]))
+    return f.select(pl.when(c("usual") & c("instant").is_not_null()).then(text).alias(raw.name)).to_series()
 
 
 def _decimal_text(pl, k, scale):
@@ -433,7 +439,7 @@ def _shown_text(pl, sub, m, null):
     s = sub.get_column(m.col)
     e = pl.col(m.col)
     if m.kind == "datetime":
-        text = _instant_text(pl, e)
+        text = pl.lit(_instant_texts(pl, s))
     elif m.scale is not None:
         text = _decimal_text(pl, e, m.scale)
     else:
