@@ -719,8 +719,12 @@ def evaluate(dossiers, example, policy_spec, fmt, trace_opt, no_trace, output, f
     def results() -> Iterator[str]:
         """Each row's decision, or its error record, as JSON text."""
         nonlocal reported
+        done = 0
         for path, _, rows in inputs:
             for line, index, dossier, error in rows:
+                done += 1
+                if done % GC_EVERY == 0:     # the cyclic collector is paused: see below
+                    gc.collect()
                 if bar is not None:
                     bar.update()
                 if error is None:
@@ -773,9 +777,7 @@ def evaluate(dossiers, example, policy_spec, fmt, trace_opt, no_trace, output, f
         with atomic_output(output, inputs=dossiers) as out, collector_paused():
             if out_fmt == "jsonl":
                 batch: list[str] = []
-                for n, text in enumerate(results(), start=1):
-                    if n % GC_EVERY == 0:
-                        gc.collect()
+                for text in results():
                     batch.append(text)
                     if len(batch) >= 256:      # fewer, larger writes
                         batch.append("")
