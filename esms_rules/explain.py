@@ -289,19 +289,22 @@ class _Plan:
         outputs = list(checked.outputs)
         self.call = outputs.index("call") if "call" in outputs else None
         # the same, as JSON text, for `_Run.json` (json.dumps's separators, without indent)
-        self.json_heads = [json.dumps(h, ensure_ascii=False)[:-1] + ', "outcome": ' for h in self.heads]
-        self.json_reads = [tuple(f'{{"name": {json.dumps(label, ensure_ascii=False)}, "value": ' for label in labels)
-                           for labels in self.labels]
-        self.json_tails = [f', "citation": {json.dumps(c, ensure_ascii=False)}, "span": {json.dumps(sp)}, "children": ['
+        self.json_heads = [_text(h)[:-1] + ', "outcome": ' for h in self.heads]
+        self.json_reads = [tuple(f'{{"name": {_text(label)}, "value": ' for label in labels) for labels in self.labels]
+        self.json_tails = [f', "citation": {_text(c)}, "span": {_text(sp)}, "children": ['
                            for c, sp in zip(self.citations, self.spans, strict=True)]
-        self.json_by = [f', "overridden_by": {json.dumps(r.name, ensure_ascii=False)}, "reads": [' for r in rules]
+        self.json_by = [f', "overridden_by": {_text(r.name)}, "reads": [' for r in rules]
         # a node without message, overriding exception nor children, whole, its values read as
         # `%s` (speed: most nodes of a full trace are such, e.g. a structure's rules that passed)
         self.json_leaves = [[_leaf_template(h + o, reads, t) for o in _OUTCOMES]
                             for h, reads, t in zip(self.json_heads, self.json_reads, self.json_tails, strict=True)]
-        self.json_defs = [(f'{{"name": {json.dumps(n, ensure_ascii=False)}, "value": ',
-                           f', "citation": {json.dumps(c, ensure_ascii=False)}, "span": {json.dumps(sp)}}}')
+        self.json_defs = [(f'{{"name": {_text(n)}, "value": ', f', "citation": {_text(c)}, "span": {_text(sp)}}}')
                           for n, c, sp in zip(self.def_names, self.def_citations, self.def_spans, strict=True)]
+
+
+def _text(v: object) -> str:
+    """JSON text as the trace writes it (json.dumps's separators, non-ASCII characters as they are)."""
+    return json.dumps(v, ensure_ascii=False)
 
 
 def _leaf_template(head: str, reads: tuple[str, ...], tail: str) -> str:

@@ -288,7 +288,7 @@ def test_exact_numbers_in_a_trace():
     policy = esms_rules.Policy.from_text(
         (ROOT / "policies" / "esms-numerique-2025.esms").read_text("utf-8").replace(
             "import common", "import common\noverride def grant: decimal? = 0.1000000000000000000001"),
-        str(ROOT / "policies" / "x.esms"))
+        str(ROOT / "policies" / "été.esms"))   # a span file name outside ASCII
     d = json.loads((HERE / "golden" / "render" / "inputs" / "eligible_regional_2025.json").read_text("utf-8"))
     for shape in ("compact", "full"):
         decision = policy.evaluate(d, trace=shape)
@@ -296,6 +296,7 @@ def test_exact_numbers_in_a_trace():
         text = decision.to_json()
         assert text == jsonio.dumps(decision.to_dict())
         assert '"value": 0.1000000000000000000001' in text
+        assert "été.esms" in text
 
 
 def test_docs_compact_example_is_a_real_compact_trace():
