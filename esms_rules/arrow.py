@@ -504,11 +504,11 @@ def _reason_lists(pln, frame, fired, keep):
     order = np.argsort(at, kind="stable")      # by row; rules in their order within a row
     k = pa.array(np.concatenate(which)[order])
     message = pl.concat(msgs).to_arrow().take(pa.array(order))
-    const = [pa.array([getattr(r, a) or "" for r in infos], pa.string()).take(k)
-             for a in ("code", "name")]
-    rest = [pa.array([getattr(r, a) or "" for r in infos], pa.string()).take(k)
-            for a in ("source", "level", "severity")]
-    reasons = pa.StructArray.from_arrays([*const, message.cast(pa.string()), *rest], fields=list(reason_type))
+
+    def const(attribute):        # what a reason says of its rule
+        return pa.array([getattr(r, attribute) or "" for r in infos], pa.string()).take(k)
+    reasons = pa.StructArray.from_arrays([const("code"), const("name"), message.cast(pa.string()), const("source"),
+                                          const("level"), const("severity")], fields=list(reason_type))
     offsets = np.zeros(n + 1, dtype=np.int32)
     np.cumsum(np.bincount(at, minlength=n), out=offsets[1:])
     return pa.ListArray.from_arrays(pa.array(offsets), reasons)

@@ -42,7 +42,6 @@ from .batch import BatchUnsupported, _polars
 
 FACT_SCALE = 9            # decimal places kept for decimal facts
 LIMIT = float(2 ** 62)     # beyond this magnitude (Float64 estimate), a row goes per record
-EXACT_FLOAT = float(2 ** 53 - 1)   # decimal outputs shown as floats: beyond, per record
 UTC = dt.timezone.utc
 
 
@@ -154,8 +153,6 @@ class Plan:
                 col = self.d_col(v)
                 self.outputs.append((o.name, col, v.scale, None))
                 self.output_int[o.name] = self.isint_col(v, None)
-                if v.scale:        # shown as a float: exact from a 53-bit integer
-                    self.overflow(None, pl.col(col).abs().cast(pl.Float64), EXACT_FLOAT)
             else:
                 lst = o.binder.list_name
                 env = {o.binder.var: V(None, lst=lst, kind="item"), "eligible": self.in_ctx(V(pl.col("__ok")), lst)}
@@ -163,8 +160,6 @@ class Plan:
                 col = self.i_col(lst, v)
                 self.outputs.append((o.name, col, v.scale, lst))
                 self.output_int[o.name] = self.isint_col(self.in_ctx(v, lst), lst)
-                if v.scale:
-                    self.overflow(lst, pl.col(col).abs().cast(pl.Float64), EXACT_FLOAT)
         for lst, flags in self.flags_i.items():
             col = self.fresh("ovf")
             self.agg_step(lst, col, pl.any_horizontal(flags).any(), False)
