@@ -68,6 +68,7 @@ class _Gen(ast.ExprVisitor[Scope, str]):
         self.functions: dict[str, str] = {}  # policy function -> python nested function
         self.counter = 0
         self.uses_failed = False   # does the code read or fill FAILED (items with a blocking reason)?
+        self.fused_items: set[str] = set()   # item lists whose rules run inside the prologue's loop
 
     # -- naming
     def fresh(self, prefix="t"):
@@ -330,21 +331,82 @@ class _Gen(ast.ExprVisitor[Scope, str]):
         if not rules:
             self.emit("pass", depth + 1)
 
+    # -- item rules inside the prologue's loop (one pass over the items)
+    def item_hook(self, list_name: str):
+        """With a prologue, in modes "decision" and "reasons": when every rule of `list_name`
+        reads only its own item (no fact, definition or function of the policy), a function
+        `hook(item, index, depth) -> (lines before the loop, lines in it)` that the prologue
+        calls once it has validated an item into local `item`: the rules then run in the same
+        pass as validation, instead of a second loop (`items_loop`). Otherwise None.
+
+        The order of evaluation is the one of `items_loop` (item by item, rules in order), and
+        `repeated(key)` is the same flag (an earlier item had an equal key), kept in a set as
+        the items come. Anything raised in the prologue makes it return None, so the caller
+        runs the precise validator and the plain evaluator, which raise as they always did.
+        """
+        if self.mode not in ("decision", "reasons"):
+            return None
+        rules = [r for r in self.p.item_rules(list_name) if self.wanted(r)]
+        if not rules or not all(self.item_local(r) for r in rules):
+            return None
+
+        def hook(item: str, index: str, depth: int) -> tuple[list[str], list[str]]:
+            saved, before = self.lines, []
+            repeated: dict[int, str] = {}
+            body: list[str] = []
+            for r in rules:
+                assert r.binder is not None
+                for x in r.walk():
+                    for key in x.repeated:
+                        seen, k, flag = self.fresh("seen"), self.fresh("k"), self.fresh("rep")
+                        before.append("    " * (depth - 1) + f"{seen} = set()")
+                        self.lines = body
+                        self.emit(f"{k} = {self.expr(key, {r.binder.var: item})}", depth)
+                        self.emit(f"{flag} = {k} in {seen}", depth)
+                        self.emit(f"{seen}.add({k})", depth)
+                        repeated[id(key)] = flag
+            self.lines = body
+            for r in rules:
+                assert r.binder is not None
+                self.rule(r, {r.binder.var: item, "#repeated": repeated}, depth, index)
+            self.lines = saved
+            self.fused_items.add(list_name)
+            return before, body
+        return hook
+
+    def item_local(self, r: RuleInfo) -> bool:
+        """Whether rule `r` and its exceptions read only their item (and constants, tables, and
+        functions of the policy that read only their parameters)."""
+        assert r.binder is not None
+        exprs: list[ast.Expr] = []
+        for x in r.walk():
+            exprs += [e for e in (x.when, x.applies) if e is not None]
+            exprs += [*x.repeated, *(part for part in x.message if not isinstance(part, str))]
+        return all(self.reads_only(e, frozenset({r.binder.var})) for e in exprs)
+
+    def reads_only(self, e: ast.Expr, bound: frozenset[str]) -> bool:
+        """Whether `e` names nothing but `bound` (and the variables of its own generators)."""
+        if isinstance(e, ast.Name):
+            return e.name in bound
+        if isinstance(e, ast.Lookup):      # a table, by its name: a constant
+            return self.reads_only(e.key, bound)
+        if isinstance(e, ast.Generator):
+            inner = bound | {e.var}
+            return self.reads_only(e.source, bound) and self.reads_only(e.element, inner) and \
+                (e.condition is None or self.reads_only(e.condition, inner))
+        if isinstance(e, ast.Call) and e.func in self.p.defs:   # a function inlined here, reading its parameters only
+            info = self.p.defs[e.func]
+            return bool(info.params) and _is_leaf(self.p, e.func) and \
+                self.reads_only(info.expr, frozenset(name for name, _ in info.params)) and \
+                all(self.reads_only(a, bound) for a in e.args)
+        return all(self.reads_only(c, bound) for c in ast.children(e))
+
     # -- the whole function
     def function(self) -> str:
         p = self.p
         self.emit("def evaluate(d):", 0)
         for fname in [f.name for f in p.facts.fields]:
             self.names[fname] = self.fresh("f")
-        if self.prologue is None:  # `d` holds validated facts
-            for fname in [f.name for f in p.facts.fields]:
-                self.emit(f"{self.names[fname]} = d[{fname!r}]", 1)
-        else:  # `d` is the raw dossier: the prologue checks it and loads each fact into its local
-            lines, consts = self.prologue({f: self.names[f] for f in (x.name for x in p.facts.fields)})
-            if set(consts) & set(self.consts):
-                raise AssertionError("prologue constants collide with the evaluator's")
-            self.consts.update(consts)
-            self.lines += lines
         self.emit("ok = True", 1)
         self.emit("rec = True", 1)
         failed_at = len(self.lines)
@@ -353,6 +415,16 @@ class _Gen(ast.ExprVisitor[Scope, str]):
             self.emit("FIRED = []", 1)
         if self.mode in TRACING:
             self.emit("TRACE = []", 1)
+        if self.prologue is None:  # `d` holds validated facts
+            for fname in [f.name for f in p.facts.fields]:
+                self.emit(f"{self.names[fname]} = d[{fname!r}]", 1)
+        else:  # `d` is the raw dossier: the prologue checks it and loads each fact into its local
+            hooks = {lst: h for lst in p.item_lists if (h := self.item_hook(lst)) is not None}
+            lines, consts = self.prologue({f: self.names[f] for f in (x.name for x in p.facts.fields)}, hooks)
+            if set(consts) & set(self.consts):
+                raise AssertionError("prologue constants collide with the evaluator's")
+            self.consts.update(consts)
+            self.lines += lines
         value_defs = p.value_defs
         for name in value_defs:
             self.names[name] = self.fresh("v")
@@ -371,7 +443,7 @@ class _Gen(ast.ExprVisitor[Scope, str]):
             if isinstance(node, tuple):
                 for lst in p.item_lists:
                     rules = p.item_rules(lst)
-                    if rules and rules[0].item_type.name == node[1]:
+                    if rules and rules[0].item_type.name == node[1] and lst not in self.fused_items:
                         self.items_loop(lst, 1)
             elif not p.defs[node].params:
                 self.emit(f"{self.names[node]} = {self.expr(p.defs[node].expr, {})}", 1)
@@ -449,9 +521,10 @@ def emit(policy: CheckedPolicy, mode: str = "reasons", *, prologue=None, verdict
          facts_out: bool = False) -> tuple[str, dict]:
     """The Python source of the evaluator for `mode`, and the constants it refers to.
 
-    `prologue(targets) -> (lines, constants)`, if given, replaces the loading of validated
-    facts: it receives the local each fact goes to and returns the first lines of the body
-    (indented one level), which read the raw dossier `d` (see validate.fast_prologue).
+    `prologue(targets, hooks) -> (lines, constants)`, if given, replaces the loading of validated
+    facts: it receives the local each fact goes to, and for item lists whose rules read only
+    their item, the hook that writes those rules (`_Gen.item_hook`), and returns the first lines
+    of the body (indented one level), which read the raw dossier `d` (see validate.fast_prologue).
     `verdict=(cls, output_names)`, in mode "decision", makes the function return
     `cls(ok, rec, {name: output})`. `facts_out`, in mode "reasons" with a prologue, makes it
     return `(ReasonsResult, facts)`, the facts' values in the order of the schema's fields.

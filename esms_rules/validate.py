@@ -281,6 +281,8 @@ class _FastGen:
         self.loops = 0
         self.stack: list[str] = []
         self.share_lists = False      # keep the dossier's own lists of scalars (no copy)
+        self.hooks: dict = {}         # item list -> compile's hook (see fast_prologue)
+        self.hook = None              # the hook of the list being written
 
     def fresh(self, prefix: str) -> str:
         # every name starts with V: never one of compile.py's (the two share one function)
@@ -429,8 +431,11 @@ class _FastGen:
                 e = target or self.fresh("e")
                 self.emit(f"{e} = {v}[{key}]", depth)      # KeyError: missing, the precise path says so
                 self.share_lists = targets is not None and share_lists
+                if targets is not None and isinstance(f.type, T.List) and isinstance(f.type.element, T.Record):
+                    self.hook = self.hooks.get(f.name)
                 x = self.value(f.type, e, depth, f.constraint)
                 self.share_lists = False
+                self.hook = None
                 if target is not None and x != target:
                     self.emit(f"{target} = {x}", depth)
             items.append(f"{key}: {x}")
@@ -450,6 +455,7 @@ class _FastGen:
 
     def list(self, t: T.List, v: str, depth: int) -> str:
         el = t.element
+        hook, self.hook = self.hook, None     # only for this list's items, not lists inside them
         self.emit(f"if type({v}) is not list: return None", depth)
         x = self.fresh("x")
         copy = f"list({v})" if not self.share_lists else v   # see fast_prologue(share_lists=…)
@@ -472,10 +478,16 @@ class _FastGen:
             self.emit(f"{x} = {copy}", depth)
             return x
         self.emit(f"{x} = []", depth)
-        self.emit(f"for {g} in {v}:", depth)
+        loop = len(self.lines)
+        index = self.fresh("i")
+        self.emit(f"for {index}, {g} in enumerate({v}):" if hook is not None else f"for {g} in {v}:", depth)
         self.share_lists = False
         y = self.value(el, g, depth + 1)
         self.emit(f"{x}.append({y})", depth + 1)
+        if hook is not None:      # the item's rules, once it is valid (see compile._Gen.item_hook)
+            before, body = hook(y, index, depth + 1)
+            self.lines[loop:loop] = before
+            self.lines += body
         self.loops -= 1
         return x
 
@@ -520,9 +532,12 @@ def fast_prologue(facts: T.Record, share_lists: bool = False):
     evaluator's own local, so that no facts dict is built. The evaluator then returns None
     when the fast validator has a doubt (the caller validates precisely and runs the plain
     evaluator). `share_lists`: read the dossier's lists of scalars in place (only for
-    evaluators whose results cannot hold a list)."""
-    def prologue(targets: dict):
+    evaluators whose results cannot hold a list). `hooks` (item list -> hook, from the
+    evaluator's generator) write the rules of each item of that list inside the loop that
+    validates them, right after the item is valid."""
+    def prologue(targets: dict, hooks: dict | None = None):
         g = _FastGen()
+        g.hooks = hooks or {}
         g.emit("try:", 1)
         g.record(facts, "d", 2, targets, share_lists)
         g.emit("except Exception:", 1)      # any doubt: the precise validator decides

@@ -148,3 +148,16 @@ def test_json_numbers_remembered_by_value_are_written_as_computed(values):
         for v in values + values:
             got, fresh = jsonio.json_number(v, whole_as_int), jsonio._number(v, whole_as_int)
             assert (type(got), jsonio.dumps(got)) == (type(fresh), jsonio.dumps(fresh))
+
+
+@SETTINGS
+@given(dossiers())
+def test_messages_are_worded_as_render_message_words_them(dossier):
+    from esms_rules.explain import message_nulls
+    from esms_rules.french import render_message
+    policy = policy_for(dossier)
+    rules = policy.checked.all_rules
+    decision = policy.evaluate(dossier, trace=False)
+    for idx, _, values in decision._findings.fired:
+        assert policy.message(idx, values) == render_message(rules[idx].message, values,
+                                                             message_nulls(policy.checked, rules[idx]))
