@@ -69,6 +69,7 @@ class _Gen(ast.ExprVisitor[Scope, str]):
         self.counter = 0
         self.uses_failed = False   # does the code read or fill FAILED (items with a blocking reason)?
         self.fused_items: set[str] = set()   # item lists whose rules run inside the prologue's loop
+        self.inlined: set[str] = set()       # functions inlined at each call (see function())
 
     # -- naming
     def fresh(self, prefix="t"):
@@ -396,7 +397,7 @@ class _Gen(ast.ExprVisitor[Scope, str]):
                 (e.condition is None or self.reads_only(e.condition, inner))
         if isinstance(e, ast.Call) and e.func in self.p.defs:   # a function inlined here, reading its parameters only
             info = self.p.defs[e.func]
-            return bool(info.params) and _is_leaf(self.p, e.func) and \
+            return bool(info.params) and e.func in self.inlined and \
                 self.reads_only(info.expr, frozenset(name for name, _ in info.params)) and \
                 all(self.reads_only(a, bound) for a in e.args)
         return all(self.reads_only(c, bound) for c in ast.children(e))
@@ -407,6 +408,7 @@ class _Gen(ast.ExprVisitor[Scope, str]):
         self.emit("def evaluate(d):", 0)
         for fname in [f.name for f in p.facts.fields]:
             self.names[fname] = self.fresh("f")
+        self.inlined = _inlined(p)
         self.emit("ok = True", 1)
         self.emit("rec = True", 1)
         failed_at = len(self.lines)
@@ -428,10 +430,11 @@ class _Gen(ast.ExprVisitor[Scope, str]):
         value_defs = p.value_defs
         for name in value_defs:
             self.names[name] = self.fresh("v")
-        # A function whose body calls no other function is inlined at each call (cheap, and the
-        # code stays linear in size); the others are emitted once, as nested functions, so that
-        # chains of calls cannot make the generated code grow exponentially.
-        nested = [n for n in p.def_order if isinstance(n, str) and p.defs[n].params and not _is_leaf(p, n)]
+        # A function whose body calls no other function, or whose body with every call expanded is
+        # small, is inlined at each call (cheap, and the code stays linear in size); the others
+        # are emitted once, as nested functions, so that chains of calls cannot make the
+        # generated code grow exponentially.
+        nested = [n for n in p.def_order if isinstance(n, str) and p.defs[n].params and n not in self.inlined]
         for name in nested:
             self.functions[name] = self.fresh("fn")
         for name in nested:
@@ -503,6 +506,32 @@ def _end_of_day_utc_in(zone: str):
                 cache[day] = v
         return v
     return cache, end
+
+
+INLINE_NODES = 32   # a function calling others is inlined when its body, calls expanded, has at most this many nodes
+
+
+def _inlined(policy: CheckedPolicy) -> set[str]:
+    """The functions (definitions with parameters) inlined at each call: leaves, and those whose
+    body with every call expanded has at most INLINE_NODES nodes."""
+    size: dict[str, int] = {}
+
+    def expanded(name: str) -> int:     # capped: counting stops past INLINE_NODES
+        if name not in size:
+            n, stack = 0, [policy.defs[name].expr]
+            while stack and n <= INLINE_NODES:
+                e = stack.pop()
+                n += 1
+                if isinstance(e, ast.Call) and e.func in policy.defs and policy.defs[e.func].params:
+                    n += expanded(e.func)
+                stack.extend(ast.children(e))
+            size[name] = n
+        return size[name]
+
+    functions = [n for n in policy.def_order if isinstance(n, str) and policy.defs[n].params]
+    for name in functions:    # callees before callers: the recursion above stays one level deep
+        expanded(name)
+    return {n for n in functions if _is_leaf(policy, n) or size[n] <= INLINE_NODES}
 
 
 def _is_leaf(policy: CheckedPolicy, name: str) -> bool:

@@ -134,6 +134,8 @@ class Policy:
         self._decide_fast: Callable[[dict[str, Any]], Verdict | None] | None = None  # see _fused_decider
         self._reasons_fast: Callable[[dict[str, Any]], Any] | None = None   # see _fused_reasons
         self._fact_names = tuple(f.name for f in checked.facts.fields)
+        lists = checked.item_lists   # one at most (the checker's `multiple-item-lists`)
+        self._items = (lists[0], checked.key_field(lists[0])) if lists else None   # the list, its key field
 
     def message(self, index: int, values: tuple[Any, ...]) -> str:
         """The message of rule `index` with these values: `french.render_message`, faster."""
@@ -295,11 +297,10 @@ class Policy:
     def _decision(self, dossier: dict[str, Any], facts: dict[str, Any], unknown: list[str], ok: bool, rec: bool,
                   outs: Any, fired: Any, traced: Any, shape: str | None) -> Decision:
         outputs = dict(zip(self._output_names, outs, strict=True))
-        lists = self.checked.item_lists   # one at most (the checker's `multiple-item-lists`)
         shares = outputs.get(SHARE)
-        findings = CompiledFindings(self, fired, unknown, facts[lists[0]] if lists else (),
-                         self.checked.key_field(lists[0]) if lists else "",
-                         shares if isinstance(shares, list) else None)
+        items = self._items
+        findings = CompiledFindings(self, fired, unknown, facts[items[0]] if items else (), items[1] if items else "",
+                                    shares if isinstance(shares, list) else None)
         builder = None
         if traced is not None:
             from .explain import build_trace

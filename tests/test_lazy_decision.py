@@ -161,3 +161,85 @@ def test_messages_are_worded_as_render_message_words_them(dossier):
     for idx, _, values in decision._findings.fired:
         assert policy.message(idx, values) == render_message(rules[idx].message, values,
                                                              message_nulls(policy.checked, rules[idx]))
+
+
+# ---- one pass: item rules inside the fused validator's loop --------------------------------
+ONE_PASS = """policy "one-pass" {}
+codes { SMALL TWICE BIG }
+record item {
+  finess: text
+  size: int
+  ratio: decimal
+}
+fact id: text
+fact items: list of item
+fact limit: int
+def big(s: item): bool = s.size > 100 and s.ratio > 0.5
+rule small for s in items {
+  code SMALL
+  severity blocking
+  when s.size < 2
+  message "{s.finess} : trop petit ({s.size}, {s.ratio})"
+  source "test"
+}
+rule twice for s in items {
+  code TWICE
+  severity blocking
+  when repeated(s.finess)
+  message "{s.finess} deux fois"
+  source "test"
+}
+rule big for s in items {
+  code BIG
+  severity warning
+  when big(s)
+  message "{s.finess} : grand"
+  source "test"
+}
+RULE
+output funded_share for s in items = if passes(s) then 1 - s.ratio else 0
+output count = count([s for s in items where passes(s)])
+"""
+READS_A_FACT = """rule over for s in items {
+  code BIG
+  severity blocking
+  when s.size > limit
+  message "{s.finess} : au-delà de {limit}"
+  source "test"
+}"""
+
+ITEMS = st.lists(st.fixed_dictionaries({
+    "finess": st.sampled_from(["A", "B", "C", "D"]), "size": st.integers(0, 200),
+    "ratio": st.sampled_from([0, 0.25, 0.5, 0.75, 1])}), max_size=6)
+
+
+def one_pass_policy(extra: str) -> esms_rules.Policy:
+    return esms_rules.Policy.from_text(ONE_PASS.replace("RULE", extra), "<one-pass>")
+
+
+def test_rules_reading_only_their_item_run_in_the_validators_loop():
+    from esms_rules.compile import _Gen
+    from esms_rules.validate import fast_prologue
+    for extra, fused in (("", {"items"}), (READS_A_FACT, set())):
+        checked = one_pass_policy(extra).checked
+        for mode in ("decision", "reasons"):
+            g = _Gen(checked, mode, fast_prologue(checked.facts), facts_out=mode == "reasons")
+            g.function()
+            assert g.fused_items == fused
+
+
+@SETTINGS
+@given(ITEMS, st.integers(0, 150), st.sampled_from(["", READS_A_FACT]),
+       st.sampled_from([None, ("limit", "beaucoup"), ("items", 3), ("id", 1)]))
+def test_one_pass_decides_as_the_unfused_evaluator(items, limit, extra, broken):
+    policy = one_pass_policy(extra)
+    dossier = {"id": "D", "items": items, "limit": limit}
+    if broken is not None:      # a field checked after the items, or the items themselves
+        dossier[broken[0]] = broken[1]
+    expected = outcome(policy.validator.precise, dossier)
+    for fn in (lambda d: policy.evaluate(d, trace=False), policy.evaluate, policy.decide):
+        assert outcome(fn, dossier) == expected
+    if expected == "ok":
+        assert policy.evaluate(copy.deepcopy(dossier), trace=False).to_json(trace=False) == \
+            policy.evaluate(copy.deepcopy(dossier)).to_json(trace=False)
+        assert policy.decide(copy.deepcopy(dossier)) == policy._decide_slow(copy.deepcopy(dossier))
