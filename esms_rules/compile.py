@@ -335,7 +335,7 @@ class _Gen(ast.ExprVisitor[Scope, str]):
     # -- item rules inside the prologue's loop (one pass over the items)
     def item_hook(self, list_name: str):
         """With a prologue, in modes "decision" and "reasons": when every rule of `list_name`
-        reads only its own item (no fact, definition or function of the policy), a function
+        reads only its own item (no fact or definition; see `item_local`), a function
         `hook(item, index, depth) -> (lines before the loop, lines in it)` that the prologue
         calls once it has validated an item into local `item`: the rules then run in the same
         pass as validation, instead of a second loop (`items_loop`). Otherwise None.

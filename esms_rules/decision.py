@@ -64,11 +64,10 @@ def reason_dict(code: str, rule: str, message: str, source: str, level: str, sev
     return {"code": code, "rule": rule, "message": message, "source": source, "level": level, "severity": severity}
 
 
-def structure_dict(finess: Any, share: Decimal | None, reasons: list[dict[str, str]],
+def structure_dict(finess: Any, eligible: bool, share: Decimal | None, reasons: list[dict[str, str]],
                    warnings: list[dict[str, str]]) -> dict[str, Any]:
-    """A structure's JSON (`StructureResult.to_dict`, and lazy decisions' `Findings.dicts`): it is
-    eligible when none of its reasons blocks."""
-    d: dict[str, Any] = {"finess": finess, "eligible": not reasons,
+    """A structure's JSON (`StructureResult.to_dict`, and lazy decisions' `Findings.dicts`)."""
+    d: dict[str, Any] = {"finess": finess, "eligible": eligible,
                          "funded_share": json_number(share, whole_as_int=False), "reasons": reasons}
     if warnings:
         d["warnings"] = warnings
@@ -86,10 +85,8 @@ class StructureResult:
     warnings: tuple[Reason, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        d = structure_dict(self.finess, self.funded_share, [r.to_dict() for r in self.reasons],
-                           [r.to_dict() for r in self.warnings])
-        d["eligible"] = self.eligible
-        return d
+        return structure_dict(self.finess, self.eligible, self.funded_share, [r.to_dict() for r in self.reasons],
+                              [r.to_dict() for r in self.warnings])
 
 
 class Verdict(NamedTuple):
@@ -102,7 +99,7 @@ class Verdict(NamedTuple):
 
 class Findings(Protocol):
     """What a lazy `Decision` holds instead of its reasons, warnings and structures: the compiled
-    run's fired rules, from which `policy.Fired` builds either the objects (on first read of
+    run's fired rules, from which `policy.CompiledFindings` builds either the objects (on first read of
     `Decision.reasons`, `warnings` or `structures`) or their JSON-ready dicts directly (`to_dict`)."""
 
     def build(self) -> tuple[tuple[StructureResult, ...], tuple[Reason, ...], tuple[Reason, ...]]: ...

@@ -321,10 +321,10 @@ class CompiledFindings:
         self.policy, self.fired, self.unknown, self.items, self.key, self.shares = \
             policy, fired, unknown, items, key, shares
 
-    def _assemble(self, reason: Callable[..., _R], structure: Callable[[Any, Any, list[_R], list[_R]], _S]) \
+    def _assemble(self, reason: Callable[..., _R], structure: Callable[[Any, bool, Any, list[_R], list[_R]], _S]) \
             -> tuple[list[_S], list[_R], list[_R]]:
         """The structures, reasons and warnings, made by `reason(*parts)` (code, rule, message,
-        source, level, severity) and `structure(key, share, blocking, warnings)`."""
+        source, level, severity) and `structure(key, eligible, share, blocking, warnings)`."""
         policy = self.policy
         parts, message = policy._reason_parts, policy.message
         reasons: list[_R] = []
@@ -344,13 +344,17 @@ class CompiledFindings:
             warnings.append(reason("UNKNOWN_FIELD", "contract", f"Champ inconnu ignoré : {path}.", CONTRACT_SOURCE,
                                    "dossier", "warning"))
         key, shares = self.key, self.shares
-        structures = [structure(item[key], shares[i] if shares is not None else None, *(per_item.get(i) or ([], [])))
-                      for i, item in enumerate(self.items)]
+        structures = []
+        for i, item in enumerate(self.items):
+            blocking, warns = per_item.get(i) or ([], [])
+            structures.append(structure(item[key], not blocking, shares[i] if shares is not None else None,
+                                        blocking, warns))
         return structures, reasons, warnings
 
     def build(self) -> tuple[tuple[StructureResult, ...], tuple[Reason, ...], tuple[Reason, ...]]:
-        structures, reasons, warnings = self._assemble(Reason, lambda key, share, blocking, warns: StructureResult(
-            key, not blocking, share, tuple(blocking), tuple(warns)))
+        structures, reasons, warnings = self._assemble(Reason, lambda key, eligible, share, blocking, warns:
+                                                       StructureResult(key, eligible, share, tuple(blocking),
+                                                                       tuple(warns)))
         return tuple(structures), tuple(reasons), tuple(warnings)
 
     def dicts(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
