@@ -192,6 +192,20 @@ def _bool_param(params, name: str, default: bool) -> bool:
     raise BadRequest(400, "invalid_parameter", _problem(f"?{name}", f"expected true or false, found {raw!r}"))
 
 
+def _trace_param(params) -> bool | str:
+    """`?trace`: true or compact (the default: the compact trace), full (the full tree), false or
+    none (no trace), as `Policy.evaluate`'s `trace` takes them (docs/trace.md)."""
+    raw = params.get("trace")
+    if raw is None or raw.lower() in ("1", "true", "yes", "compact"):
+        return True
+    if raw.lower() == "full":
+        return "full"
+    if raw.lower() in ("0", "false", "no", "none"):
+        return False
+    raise BadRequest(400, "invalid_parameter",
+                     _problem("?trace", f"expected true, false, compact, full or none, found {raw!r}"))
+
+
 def _parse(data: bytes, line: int | None = None):
     """One JSON text, strictly (`jsonio.loads`: a duplicate key, a lone surrogate, NaN or an
     over-long integer refused at its path); `line`: its line in a JSON Lines body."""
@@ -213,7 +227,7 @@ class Engine:
         self.config = config
         self.policies = Policies(config.policies)
 
-    def decide(self, dossier, policy_id, trace: bool):
+    def decide(self, dossier, policy_id, trace: bool | str):
         """The Decision, or the DossierError of a dossier that breaks the contract; logged either way."""
         start = time.perf_counter()
         policy = None
@@ -225,20 +239,20 @@ class Engine:
         log_decision(result, dossier, policy, time.perf_counter() - start, self.config.log_dossiers)
         return result
 
-    def single(self, dossier, policy_id, trace: bool) -> tuple[int, bytes]:
+    def single(self, dossier, policy_id, trace: bool | str) -> tuple[int, bytes]:
         result = self.decide(dossier, policy_id, trace)
         if isinstance(result, DossierError):
             raise BadRequest(422, "invalid_dossier", result.to_dict()["problems"], result.to_dict()["dossier"])
-        return 200, result.to_json(trace).encode("utf-8")
+        return 200, result.to_json(trace is not False).encode("utf-8")
 
-    def batch(self, rows: list, policy_id, trace: bool) -> list[str]:
+    def batch(self, rows: list, policy_id, trace: bool | str) -> list[str]:
         """One JSON text per row, in order: the decision, or an error record with the row's index."""
         out = []
         for index, (dossier, error) in enumerate(rows):
             if error is None:
                 result = self.decide(dossier, policy_id, trace)
                 if not isinstance(result, DossierError):
-                    out.append(result.to_json(trace))
+                    out.append(result.to_json(trace is not False))
                     continue
                 error = result.to_dict()
             out.append(json.dumps({"index": index, **error}, ensure_ascii=False))
@@ -362,7 +376,7 @@ def create_app(config: ServerConfig | None = None):
 
     async def decisions(request: Request) -> Response:
         params = request.query_params
-        trace = _bool_param(params, "trace", True)
+        trace = _trace_param(params)
         policy_id = params.get("policy")
         kind = media_type(request)
         data = await body_of(request)
@@ -527,8 +541,10 @@ def openapi_document(engine: Engine) -> dict:
     params = [
         {"name": "policy", "in": "query", "required": False, "schema": {"type": "string"},
          "description": "decide with this policy (an id of GET /v1/policies) instead of the one in force"},
-        {"name": "trace", "in": "query", "required": False, "schema": {"type": "boolean", "default": True},
-         "description": "include the explanation trace"},
+        {"name": "trace", "in": "query", "required": False,
+         "schema": {"enum": ["true", "false", "compact", "full", "none"], "default": "true"},
+         "description": "the explanation trace: true or compact (the deciding path), full (every rule "
+                        "evaluated), false or none (no trace)"},
     ]
     paths = openapi_paths(engine, newest, params, dossier_body, error)
     return {

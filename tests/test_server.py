@@ -135,6 +135,18 @@ def test_single_decision_is_byte_for_byte_the_library(server, name):
     assert status == 200 and data.decode("utf-8") == expected
 
 
+def test_trace_parameter_takes_the_shapes(server):
+    """?trace=compact (as true, the default), full, none (as false): the library's bytes."""
+    base, _ = server
+    d = dossier("dossier-2025-ineligible")
+    for value, shape in [("compact", "compact"), ("full", "full"), ("none", None), ("true", "compact")]:
+        status, _, data = call(base, "POST", f"/v1/decisions?trace={value}", body(d))
+        assert status == 200
+        assert data.decode("utf-8") == esms_rules.evaluate(d, trace=shape or False).to_json(trace=shape is not None)
+    status, _, data = call(base, "POST", "/v1/decisions?trace=fullest", body(d))
+    assert status == 400 and "compact, full or none" in json.loads(data)["problems"][0]["message"]
+
+
 def test_batch_as_json_array_keeps_every_row(server):
     base, _ = server
     good, bad = dossier("dossier-2025"), dossier("dossier-2025-ineligible")
