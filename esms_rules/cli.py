@@ -1052,56 +1052,6 @@ def compile_cmd(policy_spec, emit, mode):
     return _exit(EXIT_OK)
 
 
-# ---- report (the campaign report, docs/campaign.md) ---------------------------------------------
-@cli.command("report")
-@click.argument("dossiers", nargs=-1, required=True, metavar="DOSSIER...",
-                type=click.Path(exists=True, dir_okay=False, allow_dash=True))
-@click.option("--policy", "-p", "policy_spec", metavar="NAME|PATH",
-              help="Decide with this policy instead of the one in force for each dossier.")
-@click.option("--format", "fmt", type=click.Choice(["html", "json", "csv"]), default="html", show_default=True,
-              help="html: a self-contained page in French with charts; json: the aggregates; csv: one row per "
-                   "dossier (`;`, UTF-8 with BOM, for Excel in French).")
-@click.option("--output", "-o", metavar="FILE", type=click.Path(dir_okay=False),
-              help="Write here (atomically) instead of stdout; html: each dossier's own report goes to "
-                   "FILE's name with `.dossiers` beside it.")
-@click.option("--no-dossier-reports", is_flag=True, help="html: do not write each dossier's own report.")
-@click.option("--quiet", "-q", is_flag=True, help="No summary on stderr.")
-def report_cmd(dossiers, policy_spec, fmt, output, no_dossier_reports, quiet):
-    """Report on a campaign of dossiers: counts by region and call, reasons by frequency, counted
-    structures, amounts, in French. Every input row is in the report (an invalid one with its
-    problems)."""
-    import esms_rules
-
-    from .diagnostics import Problem
-    report = _feature("campaign_report", "report")
-    policy = load_policy_or_exit(policy_spec) if policy_spec else None
-    inputs, rows = [], []
-    for path in dossiers:
-        for _, _, dossier, error in open_input(path)[1]:
-            inputs.append(dossier)
-            if error is not None:
-                rows.append(DossierError([Problem(p["path"], p["message"]) for p in error["problems"]]))
-                continue
-            try:
-                rows.append(esms_rules.evaluate(dossier, policy=policy))
-            except DossierError as e:
-                rows.append(e)
-    reports = None
-    if fmt == "html" and output not in (None, "-") and not no_dossier_reports:
-        reports = report.reports_dir(Path(output))
-    try:
-        text = report.report_text(fmt, rows, inputs, reports=reports)
-    except ModuleNotFoundError as e:
-        if not (e.name or "").startswith("matplotlib"):
-            raise
-        raise InputError("the HTML report draws its charts with matplotlib: pip install 'esms-rules[report]'") from None
-    with atomic_output(output, inputs=dossiers) as out:
-        out.write(text)
-    invalid = sum(1 for r in rows if isinstance(r, DossierError))
-    say(f"esms-rules: {len(rows)} dossiers in the report, {invalid} invalid", quiet=quiet)
-    return _exit(EXIT_OK)
-
-
 # ---- campaign -----------------------------------------------------------------------------
 def _campaign_inputs(dossiers: tuple[str, ...]) -> Iterator[tuple[str, int | None, int | None, object, dict | None]]:
     """Every input row: (file, line, index, dossier, error record), `.parquet` files included."""
@@ -1123,6 +1073,18 @@ def _campaign_inputs(dossiers: tuple[str, ...]) -> Iterator[tuple[str, int | Non
             yield path, line, index, dossier, error
 
 
+def _campaign_report(fmt: str, outcomes: list, dossiers: list, findings: list, reports: Path | None) -> str:
+    """The campaign report (docs/campaign.md) of `campaign --format html|json|csv`: `outcomes` one
+    per input row, a Decision or an error record."""
+    report = _feature("campaign_report", f"campaign --format {fmt}")
+    try:
+        return report.report_text(fmt, outcomes, dossiers, findings, reports=reports)
+    except ModuleNotFoundError as e:
+        if not (e.name or "").startswith("matplotlib"):
+            raise
+        raise InputError("the HTML report draws its charts with matplotlib: pip install 'esms-rules[report]'") from None
+
+
 @cli.command("campaign")
 @click.argument("dossiers", nargs=-1, required=True, metavar="DOSSIERS...",
                 type=click.Path(exists=True, dir_okay=False, allow_dash=True))
@@ -1131,14 +1093,19 @@ def _campaign_inputs(dossiers: tuple[str, ...]) -> Iterator[tuple[str, int | Non
                    "policy's `history record`: finess, programme, campaign, software_action, dossier).")
 @click.option("--policy", "-p", "policy_spec", metavar="NAME|PATH",
               help="Decide every dossier with this policy instead of the one in force for each.")
-@click.option("--format", "fmt", type=click.Choice(["jsonl"]), default="jsonl", show_default=True,
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "html", "json", "csv"]), default="jsonl",
+              show_default=True,
               help="jsonl: one decision (or error record) per input row, in order, then one "
-                   "{\"campaign_finding\": …} line per finding about a whole campaign.")
+                   "{\"campaign_finding\": …} line per finding about a whole campaign. The campaign report "
+                   "(docs/campaign.md): html, a self-contained page in French with charts; json, its "
+                   "aggregates; csv, one row per dossier (`;`, UTF-8 with BOM, for Excel in French).")
 @click.option("--trace", is_flag=True, help="Include each decision's explanation trace.")
 @click.option("--output", "-o", metavar="FILE", type=click.Path(dir_okay=False),
-              help="Write here (atomically) instead of stdout.")
+              help="Write here (atomically) instead of stdout; html: each dossier's own report goes to "
+                   "the folder FILE's name with `.dossiers`, beside it.")
+@click.option("--no-dossier-reports", is_flag=True, help="html: do not write each dossier's own report.")
 @click.option("--quiet", "-q", is_flag=True, help="No per-row errors or summary on stderr.")
-def campaign_cmd(dossiers, history, policy_spec, fmt, trace, output, quiet):
+def campaign_cmd(dossiers, history, policy_spec, fmt, trace, output, no_dossier_reports, quiet):
     """Decide a campaign of dossiers, then check across them (docs/campaign.md).
 
     DOSSIERS are .jsonl, .json or .parquet files (or `-`). Each dossier is decided by its policy
@@ -1153,8 +1120,12 @@ def campaign_cmd(dossiers, history, policy_spec, fmt, trace, output, quiet):
         raise InputError("stdin (-) can be read only once")
     policy = load_policy_or_exit(policy_spec) if policy_spec else None
     rows = list(_campaign_inputs(dossiers))
+    reports = None     # the campaign report's folder of the dossiers' own reports (html)
+    if fmt == "html" and output not in (None, "-") and not no_dossier_reports:
+        reports = _feature("campaign_report", "campaign --format html").reports_dir(Path(output))
     try:
-        result = evaluate_campaign([r[3] for r in rows if r[4] is None], policy=policy, history=history)
+        result = evaluate_campaign([r[3] for r in rows if r[4] is None], policy=policy, history=history,
+                                   trace=trace or reports is not None)
     except HistoryError as e:
         raise InputError(str(e)) from None
     decided = iter(result.rows)
@@ -1168,7 +1139,7 @@ def campaign_cmd(dossiers, history, policy_spec, fmt, trace, output, quiet):
                 error = _error_record(path, line, d["dossier"], d["error"], d["problems"], index)
             else:
                 counts["eligible" if row.eligible else "ineligible"] += 1
-                records.append(row.to_dict(trace))
+                records.append(row.to_dict(trace) if fmt == "jsonl" else row)
                 continue
         counts["errors"] += 1
         if counts["errors"] <= MAX_ERROR_MESSAGES:
@@ -1177,10 +1148,13 @@ def campaign_cmd(dossiers, history, policy_spec, fmt, trace, output, quiet):
             say(f"esms-rules: {where}: " + click.style(error["error"], fg="red") + f": {_first_problem(error)}",
                 quiet=quiet)
         records.append(error)
+    report = None if fmt == "jsonl" else _campaign_report(fmt, records, [r[3] for r in rows], result.findings, reports)
     with atomic_output(output, inputs=dossiers) as out:
-        for record in records:
+        if report is not None:
+            out.write(report)
+        for record in records if report is None else ():
             out.write(jsonio.dumps(record) + "\n")
-        for finding in result.campaign_findings:
+        for finding in result.campaign_findings if report is None else ():
             out.write(jsonio.dumps({"campaign_finding": finding.to_dict()}) + "\n")
     on_dossiers = len(result.findings) - len(result.campaign_findings)
     say(_summary({**counts, "internal": 0}) + f"; {on_dossiers} campaign warning(s) on dossiers, "

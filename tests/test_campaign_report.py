@@ -265,23 +265,47 @@ def test_importing_esms_rules_does_not_import_matplotlib():
 
 
 # ---- CLI ------------------------------------------------------------------------------------------------
-def test_cli_report_every_format(made, tmp_path, run_cli):
+def test_campaign_command_writes_the_report(made, tmp_path, run_cli):
+    """`esms-rules campaign --format html|json|csv`: every input row in the report, the campaign's
+    findings with it, exit code 2 for the invalid rows (the report written all the same)."""
     dossiers = made[0]
     src = tmp_path / "campagne.jsonl"
     src.write_text("".join(json.dumps(d) + "\n" for d in dossiers) + "{pas du json\n", encoding="utf-8")
-    res = run_cli("report", src, "--format", "json", "-o", tmp_path / "c.json")
-    assert res.exit_code == 0, res.output
+    res = run_cli("campaign", src, "--format", "json", "-o", tmp_path / "c.json")
+    assert res.exit_code == 2, res.output
     doc = json.loads((tmp_path / "c.json").read_text(encoding="utf-8"))
     assert doc["totals"]["dossiers"] == 9 and doc["totals"]["invalid"] == 3
-    assert doc["invalid"][-1]["row"] == 9 and "not valid JSON" in doc["invalid"][-1]["problems"][0]["message"]
-    res = run_cli("report", src, "--format", "csv", "-o", tmp_path / "c.csv")
-    assert res.exit_code == 0, res.output
+    assert doc["invalid"][-1]["row"] == 9 and "JSON" in doc["invalid"][-1]["problems"][0]["message"]
+    # the hostile dossier and G-MULTI share no FINESS with the others: the campaign finds nothing here
+    assert doc["totals"]["eligible"] == 3
+    res = run_cli("campaign", src, "--format", "csv", "-o", tmp_path / "c.csv")
+    assert res.exit_code == 2, res.output
     assert len(read_csv((tmp_path / "c.csv").read_bytes().decode("utf-8"))) == 9
-    res = run_cli("report", src, "-o", tmp_path / "c.html")
+    res = run_cli("campaign", src, "--format", "html", "-o", tmp_path / "c.html")
+    assert res.exit_code == 2, res.output
+    report = (tmp_path / "c.dossiers" / "00001-A-BRE.html").read_text(encoding="utf-8")
+    assert "Trace non disponible" not in report          # the dossiers' reports have their trace
+    res = run_cli("campaign", src, "--format", "html", "--no-dossier-reports", "-o", tmp_path / "d.html")
+    assert res.exit_code == 2 and not (tmp_path / "d.dossiers").exists()
+
+
+def test_campaign_findings_reach_the_report(tmp_path, run_cli):
+    """Two dossiers sharing a FINESS: the campaign's FINESS_IN_OTHER_DOSSIER is in the findings table,
+    linked to both dossiers' reports, and counted among the warnings."""
+    a = dossier("X-1", [structure("29", k) for k in range(16)])
+    b = dossier("X-2", [structure("29", k) for k in range(15)] + [structure("35", 99)])
+    src = tmp_path / "deux.jsonl"
+    src.write_text(json.dumps(a) + "\n" + json.dumps(b) + "\n", encoding="utf-8")
+    res = run_cli("campaign", src, "--format", "json", "-o", tmp_path / "deux.json")
     assert res.exit_code == 0, res.output
-    assert (tmp_path / "c.dossiers" / "00001-A-BRE.html").is_file()
-    res = run_cli("report", src, "--no-dossier-reports", "-o", tmp_path / "d.html")
-    assert res.exit_code == 0 and not (tmp_path / "d.dossiers").exists()
+    doc = json.loads((tmp_path / "deux.json").read_text(encoding="utf-8"))
+    shared = [f for f in doc["findings"] if f["code"] == "FINESS_IN_OTHER_DOSSIER"]
+    assert len(shared) == 30 and {f["dossier"] for f in shared} == {"X-1", "X-2"}
+    assert [(w["code"], w["dossiers"], w["structures"]) for w in doc["warnings"]
+            if w["code"] == "FINESS_IN_OTHER_DOSSIER"] == [("FINESS_IN_OTHER_DOSSIER", 2, 30)]
+    res = run_cli("campaign", src, "--format", "html", "-o", tmp_path / "deux.html")
+    page = (tmp_path / "deux.html").read_text(encoding="utf-8")
+    assert 'href="deux.dossiers/00002-X-2.html"' in page and "Constats entre dossiers (30)" in page
 
 
 def test_findings_as_objects_read_like_dicts(made):
