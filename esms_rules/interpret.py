@@ -112,27 +112,38 @@ class _Interpreter(ast.ExprVisitor[Env, Any]):
         values = tuple(self.value_of(p, env) for p in r.message if not isinstance(p, str))
         self.fired.append(Fired(r.index, item, values))
 
-    def run(self) -> ReasonsResult:
+    repeated_flags: Callable[[list[Any]], list[Any]] = staticmethod(runtime.repeated_flags)
+
+    def item_rules(self, lst: str, rules: list[RuleInfo]) -> None:
+        """The rules `for s in lst`, item by item (the keys of `repeated` computed first)."""
+        items = self.facts[lst]
+        var = {r.index: r.binder.var for r in rules if r.binder is not None}
+        keys = {id(k): self.repeated_flags([self.value_of(k, {var[r.index]: s}) for s in items])
+                for r in rules for x in r.walk() for k in x.repeated}
+        for i, s in enumerate(items):
+            for r in rules:
+                self.rule(r, {var[r.index]: s, "#repeated": {k: v[i] for k, v in keys.items()}}, i)
+
+    def item_output(self, o: Any, env: Env) -> Any:
+        """An output `for s in list`: its value for each item."""
+        return [self.value_of(o.expr, {**env, o.binder.var: s}) for s in self.facts[o.binder.list_name]]
+
+    def outputs(self, eligible: Any) -> tuple[Any, ...]:
+        env: Env = {"eligible": eligible}
+        return tuple(self.value_of(o.expr, env) if o.binder is None else self.item_output(o, env)
+                     for o in self.p.outputs.values())
+
+    def rules(self) -> None:
         p = self.p
         for lst in p.item_lists:
-            rules = p.item_rules(lst)
-            var = {r.index: r.binder.var for r in rules if r.binder is not None}
-            keys = {id(k): runtime.repeated_flags([self.value_of(k, {var[r.index]: s}) for s in self.facts[lst]])
-                    for r in rules for x in r.walk() for k in x.repeated}
-            for i, s in enumerate(self.facts[lst]):
-                for r in rules:
-                    self.rule(r, {var[r.index]: s, "#repeated": {k: v[i] for k, v in keys.items()}}, i)
+            self.item_rules(lst, p.item_rules(lst))
         for r in p.rules:
             if r.binder is None:
                 self.rule(r, {}, -1)
-        outs = []
-        for o in p.outputs.values():
-            env: Env = {"eligible": self.ok}
-            if o.binder is None:
-                outs.append(self.value_of(o.expr, env))
-            else:
-                outs.append([self.value_of(o.expr, {**env, o.binder.var: s}) for s in self.facts[o.binder.list_name]])
-        return ReasonsResult(self.ok, self.rec, tuple(outs), self.fired)
+
+    def run(self) -> ReasonsResult:
+        self.rules()
+        return ReasonsResult(self.ok, self.rec, self.outputs(self.ok), self.fired)
 
 
 def interpret(policy: CheckedPolicy, facts: dict[str, Any]) -> ReasonsResult:
@@ -254,38 +265,26 @@ class _PartialInterpreter(_Interpreter):
         values = tuple(self.value_of(p, env) for p in r.message if not isinstance(p, str))
         self.fired3.append(partial.PartialFired(r.index, item, status, values))
 
+    repeated_flags = staticmethod(partial.repeated_flags)
+
+    def item_rules(self, lst: str, rules: list[RuleInfo]) -> None:
+        items = self.facts[lst]
+        if not partial.is_unknown(items):
+            super().item_rules(lst, rules)
+            return
+        # the list itself is unknown: each coded rule may be raised for any of its items
+        status = partial.Unknown(items.paths)
+        for x in (x for r in rules for x in r.walk() if x.code is not None):
+            holes = tuple(status for m in x.message if not isinstance(m, str))
+            self.fired3.append(partial.PartialFired(x.index, partial.ANY_ITEM, status, holes))
+
+    def item_output(self, o: Any, env: Env) -> Any:
+        items = self.facts[o.binder.list_name]
+        return partial.Unknown(items.paths) if partial.is_unknown(items) else super().item_output(o, env)
+
     def run3(self) -> partial.PartialResult:
-        p = self.p
-        for lst in p.item_lists:
-            rules = p.item_rules(lst)
-            items = self.facts[lst]
-            if partial.is_unknown(items):
-                for x in (x for r in rules for x in r.walk() if x.code is not None):
-                    holes = tuple(partial.Unknown(items.paths) for m in x.message if not isinstance(m, str))
-                    self.fired3.append(partial.PartialFired(x.index, partial.ANY_ITEM, partial.Unknown(items.paths),
-                                                            holes))
-                continue
-            var = {r.index: r.binder.var for r in rules if r.binder is not None}
-            keys = {id(k): partial.repeated_flags([self.value_of(k, {var[r.index]: s}) for s in items])
-                    for r in rules for x in r.walk() for k in x.repeated}
-            for i, s in enumerate(items):
-                for r in rules:
-                    self.rule(r, {var[r.index]: s, "#repeated": {k: v[i] for k, v in keys.items()}}, i)
-        for r in p.rules:
-            if r.binder is None:
-                self.rule(r, {}, -1)
-        outs = []
-        for o in p.outputs.values():
-            env: Env = {"eligible": self.ok3}
-            if o.binder is None:
-                outs.append(self.value_of(o.expr, env))
-                continue
-            items = self.facts[o.binder.list_name]
-            if partial.is_unknown(items):
-                outs.append(partial.Unknown(items.paths))
-            else:
-                outs.append([self.value_of(o.expr, {**env, o.binder.var: s}) for s in items])
-        return partial.PartialResult(self.ok3, self.rec3, tuple(outs), self.fired3)
+        self.rules()
+        return partial.PartialResult(self.ok3, self.rec3, self.outputs(self.ok3), self.fired3)
 
 
 def interpret_partial(policy: CheckedPolicy, facts: dict[str, Any]) -> partial.PartialResult:
