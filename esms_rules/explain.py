@@ -19,7 +19,6 @@ import attrs
 
 from . import ast, jsonio
 from . import types as T
-from .french import render_message
 from .jsonio import json_number
 from .runtime import Outcome
 from .span import Span
@@ -259,9 +258,10 @@ class _Plan:
     once per policy: each node's fixed fields, labels and null words, the exceptions of each
     rule, the definitions a compact trace shows."""
 
-    def __init__(self, checked):
+    def __init__(self, checked, message):
         rules = checked.all_rules
         self.checked = checked
+        self.message = message      # `Policy.message`: rule i's message with its values, as the decision words it
         self.infos = rules
         self.heads = [{"rule": r.name, "kind": "exception" if r.target else "rule", "code": r.code,
                        "level": r.level, "severity": r.severity} for r in rules]
@@ -269,7 +269,6 @@ class _Plan:
         self.spans = [_span_dict(r.span) for r in rules]
         self.labels = [tuple(x.label for x in r.reads) for r in rules]
         self.nulls = [tuple(null_word(checked, x.expr, r.binder) for x in r.reads) for r in rules]
-        self.message_nulls = [message_nulls(checked, r) for r in rules]
         self.children = [tuple(x.index for x in r.exceptions) for r in rules]
         self.blocks = [r.severity in ("blocking", "inadmissible") for r in rules]
         self.top = tuple(r.index for r in checked.rules if r.binder is None)
@@ -339,7 +338,7 @@ def _output_definitions(checked) -> set[str]:
 def _plan(policy) -> _Plan:
     plan = policy.__dict__.get("_trace_plan")
     if plan is None:
-        plan = policy.__dict__["_trace_plan"] = _Plan(policy.checked)
+        plan = policy.__dict__["_trace_plan"] = _Plan(policy.checked, policy.message)
     return plan
 
 
@@ -375,7 +374,7 @@ class _Run:
     def dicts(self) -> dict[str, Any]:
         plan = self.plan
         heads, labels, citations, spans, infos = plan.heads, plan.labels, plan.citations, plan.spans, plan.infos
-        message_nulls_ = plan.message_nulls
+        message = plan.message
 
         def make(i, rec, kids):
             _, _, outcome, reads, values, by = rec
@@ -383,8 +382,7 @@ class _Run:
                     "overridden_by": infos[by].name if by >= 0 else None,
                     "reads": [{"name": label, "value": v if type(v) in _PLAIN else jsonable(v)}
                               for label, v in zip(labels[i], reads, strict=True)],
-                    "message": render_message(infos[i].message, values, message_nulls_[i])
-                    if values is not None else None,
+                    "message": message(i, values) if values is not None else None,
                     "citation": citations[i], "span": spans[i].copy(), "children": kids}
 
         defs, top, items = self._trees(make)
@@ -400,8 +398,8 @@ class _Run:
         """`json.dumps(self.dicts())`, the same text, written from fragments worked out once per
         policy: only what the dossier decides (outcomes, values, messages) is encoded here."""
         plan = self.plan
-        heads, reads_, tails, by_, infos = plan.json_heads, plan.json_reads, plan.json_tails, plan.json_by, plan.infos
-        message_nulls_, leaves = plan.message_nulls, plan.json_leaves
+        heads, reads_, tails, by_ = plan.json_heads, plan.json_reads, plan.json_tails, plan.json_by
+        message, leaves = plan.message, plan.json_leaves
         no_by = ', "overridden_by": null, "reads": ['
 
         def make(i, rec, kids):
@@ -412,7 +410,7 @@ class _Run:
                 heads[i], _OUTCOMES[outcome], by_[by] if by >= 0 else no_by,
                 ", ".join([pre + _value_json(v) + "}" for pre, v in zip(reads_[i], reads, strict=True)]),
                 '], "message": ',
-                _encode(render_message(infos[i].message, values, message_nulls_[i])) if values is not None else "null",
+                _encode(message(i, values)) if values is not None else "null",
                 tails[i], ", ".join(kids), "]}"))
 
         defs, top, items = self._trees(make)
@@ -429,7 +427,7 @@ class _Run:
         if self._nodes is not None:
             return self._nodes
         plan = self.plan
-        infos, labels, nulls, msg_nulls = plan.infos, plan.labels, plan.nulls, plan.message_nulls
+        infos, labels, nulls, message = plan.infos, plan.labels, plan.nulls, plan.message
 
         def make(i, rec, kids):
             _, _, outcome, reads, values, by = rec
@@ -438,7 +436,7 @@ class _Run:
                 info.name, "exception" if info.target else "rule", info.code, info.level, info.severity,
                 LABELS[outcome], infos[by].name if by >= 0 else None,
                 tuple(FactRead(label, v, null) for label, v, null in zip(labels[i], reads, nulls[i], strict=True)),
-                render_message(info.message, values, msg_nulls[i]) if values is not None else None,
+                message(i, values) if values is not None else None,
                 info.source, tuple(kids), info.span, info.when, info.applies)
 
         defs, top, items = self._trees(make)
