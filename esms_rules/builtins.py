@@ -222,6 +222,14 @@ def _repeated_python(gen: _Gen, e: ast.Call, scope: dict[str, Any]) -> str:
     return flags
 
 
+# ---- luhn_valid: the check key of identifiers such as FINESS numbers --------------------------
+def _luhn_type(chk: ExprChecker, e: ast.Call, env: Env) -> T.Type | None:
+    a = _one_argument(chk, e)
+    if a is None:
+        return None
+    return chk.expect(a, env, T.is_textual, "a text") and T.BOOL
+
+
 def _sum(xs: Any) -> Any:
     return sum(xs, 0)
 
@@ -340,10 +348,38 @@ def _col_aggregate(plan: Any, e: ast.Call, env: dict[str, Any]) -> Any:
              el.scale, isint=isint)
 
 
+# Columnar Luhn: a text of 2 to 18 ASCII digits is read as an Int64 and cut into pairs of digits
+# from the right; the right digit of a pair counts as is, the left one doubled, so a table of
+# the 100 pairs gives each pair's share of the sum. A longer text (rare) is decided by the
+# per-record function, only for those rows.
+_LUHN_MAX = 18
+_LUHN_PAIRS = [p % 10 + runtime._LUHN_DOUBLED[p // 10] for p in range(100)]
+
+
+def _luhn_long(pl: Any, s: Any) -> Any:
+    long = s.str.len_bytes() > _LUHN_MAX
+    if not long.any():
+        return long
+    flags = [bool(k) and runtime.luhn_valid(v) for v, k in zip(s.to_list(), long.to_list(), strict=True)]
+    return pl.Series(s.name, flags, dtype=pl.Boolean)
+
+
+def _col_luhn(plan: Any, e: ast.Call, env: dict[str, Any]) -> Any:
+    from .columnar import V
+    pl = plan.pl
+    x = plan.value(e.args[0], env, env["#frame"])
+    n = x.e.str.to_integer(strict=False)
+    pairs = [((n // 100 ** k) % 100).replace_strict(list(range(100)), _LUHN_PAIRS, return_dtype=pl.Int64)
+             for k in range(_LUHN_MAX // 2)]
+    short = x.e.str.contains(f"^[0-9]{{2,{_LUHN_MAX}}}$") & (pl.sum_horizontal(pairs) % 10 == 0)
+    long = x.e.map_batches(lambda s: _luhn_long(pl, s), return_dtype=pl.Boolean)
+    return V(pl.when(x.e.str.len_bytes() <= _LUHN_MAX).then(short).otherwise(long), None, x.lst)
+
+
 _COLUMNAR = {"passes": _col_passes, "repeated": _col_repeated, "end_of_day": _col_end_of_day,
              "coalesce": _col_coalesce, "round": _col_round, "count": _col_count, "sum": _col_aggregate,
              "distinct": _col_aggregate, "any": _col_aggregate, "all": _col_aggregate,
-             "min": _col_aggregate, "max": _col_aggregate}
+             "min": _col_aggregate, "max": _col_aggregate, "luhn_valid": _col_luhn}
 
 
 _DECLARED = [
@@ -367,6 +403,8 @@ _DECLARED = [
             lambda interp, e, env: id(interp.value_of(e.args[0], env)) not in interp.failed),
     Builtin("repeated", "repeated(key)", _repeated_type, _repeated_python,
             lambda interp, e, env: env["#repeated"][id(e.args[0])]),
+    Builtin("luhn_valid", "luhn_valid(text)", _luhn_type,
+            lambda gen, e, scope: f"_rt.luhn_valid({gen.expr(e.args[0], scope)})", _values(runtime.luhn_valid)),
 ]
 
 TABLE: dict[str, Builtin] = {b.name: attrs.evolve(b, columnar=_COLUMNAR.get(b.name, b.columnar))

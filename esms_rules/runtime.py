@@ -141,6 +141,32 @@ def coalesce(value: Any, fallback: Any) -> Any:
     return fallback if value is None else value
 
 
+_LUHN_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)   # digit d doubled, its two digits added
+
+
+def luhn_valid(text: str) -> bool:
+    """Whether `text` is two or more ASCII digits whose last is the Luhn key of the others.
+
+    From the right, the key counts as is, the digit before it doubled (its two digits
+    added), and so on alternately; the number is valid when the sum ends in 0. Anything
+    else than the digits 0 to 9 (a letter, a space, a sign, another script's digits) is not
+    valid; neither is a single digit, which would be a key of nothing.
+    """
+    if len(text) < 2 or not text.isascii() or not text.isdigit():
+        return False
+    total = 0
+    for k, c in enumerate(reversed(text)):
+        d = ord(c) - 48
+        total += _LUHN_DOUBLED[d] if k % 2 else d
+    return total % 10 == 0
+
+
+def luhn_key(digits: str) -> str:
+    """The digit that, written after `digits` (ASCII digits), makes a number `luhn_valid` accepts."""
+    total = sum(_LUHN_DOUBLED[ord(c) - 48] if k % 2 == 0 else ord(c) - 48 for k, c in enumerate(reversed(digits)))
+    return str(-total % 10)
+
+
 def repeated_flags(keys: Iterable[Hashable]) -> list[bool]:
     """For each key, whether an earlier one was equal: one pass, linear time."""
     seen: set[Hashable] = set()

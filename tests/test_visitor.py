@@ -68,7 +68,7 @@ def test_mypy_reports_a_back_end_missing_a_node(tmp_path):
 def test_the_table_is_the_list_of_built_ins():
     assert infer.BUILTINS == builtins.NAMES == tuple(builtins.TABLE)
     assert set(builtins.NAMES) == {"count", "sum", "distinct", "any", "all", "min", "max", "end_of_day",
-                                   "round", "coalesce", "passes", "repeated"}
+                                   "round", "coalesce", "passes", "repeated", "luhn_valid"}
     for b in builtins.TABLE.values():
         assert callable(b.infer) and callable(b.python) and callable(b.value)
         assert b.usage.startswith(b.name + "(")
@@ -76,10 +76,11 @@ def test_the_table_is_the_list_of_built_ins():
 
 # A policy calling every built-in, in rules over items and on the dossier.
 EVERY_BUILTIN = '''policy "every-builtin" {}
-codes { A B C D }
+codes { A B C D E }
 enum kind { "x", "y" }
 record item {
   key: text
+  number: text
   n: int
   share: decimal
   ok: bool
@@ -101,6 +102,13 @@ rule small for s in items {
   severity blocking
   when s.n < 1
   message "small {s.n}"
+  source "s"
+}
+rule bad_key for s in items {
+  code E
+  severity warning
+  when not luhn_valid(s.number)
+  message "key {s.number}"
   source "s"
 }
 def good = [s for s in items where passes(s)]
@@ -131,7 +139,9 @@ def _facts(seed):
     import random
     rnd = random.Random(seed)
     items = [{"key": rnd.choice("abcd"), "n": rnd.randint(0, 3), "share": Decimal(rnd.randint(0, 100)) / 100,
-              "ok": rnd.random() < 0.5} for _ in range(rnd.randint(0, 6))]
+              "ok": rnd.random() < 0.5,
+              "number": rnd.choice(["590000014", "590000015", "2A0000001", "7", "", "79927398713"])}
+             for _ in range(rnd.randint(0, 6))]
     day = dt.date(2025, 3, 30) + dt.timedelta(days=rnd.randint(-2, 2))
     at = dt.datetime(2025, 3, 30, rnd.randint(0, 23), tzinfo=dt.UTC)
     return {"items": items, "day": day, "at": at, "bonus": rnd.choice([None, 0, 3])}
