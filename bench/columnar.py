@@ -38,6 +38,7 @@ import pyarrow.parquet as pq  # noqa: E402
 
 from esms_rules import arrow, columnar, load_policy  # noqa: E402
 from esms_rules.diagnostics import DossierError  # noqa: E402
+from esms_rules.runtime import luhn_key  # noqa: E402
 
 REGIONS = {  # a few ARS regions and their departments (enough for groupings)
     "HDF": ["02", "59", "60", "62", "80"], "IDF": ["75", "77", "78", "91", "92", "93", "94", "95"],
@@ -56,7 +57,8 @@ def dossier(rng: random.Random, k: int) -> dict:
     structures = []
     for i in range(n):
         dep = rng.choice(deps)
-        finess = dep + str(k * 100 + i).zfill(9 - len(dep))[-(9 - len(dep)):]
+        finess = dep + str(k * 100 + i).zfill(8 - len(dep))[-(8 - len(dep)):]
+        finess += luhn_key(finess) if finess.isdigit() else "0"   # a valid check key (FINESS_KEY)
         if structures and rng.random() < 0.02:
             finess = rng.choice(structures)["finess"]
         structures.append({

@@ -31,8 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import handwritten_2025 as hw  # noqa: E402
 
 import esms_rules  # noqa: E402
+from esms_rules.runtime import luhn_key  # noqa: E402
 
 SECTORS = ["PA"] * 5 + ["PH"] * 4 + ["domicile", "AHI", "PJM", "enfance"]
+ITEMS = {"PA": [6], "PH": [7, 2], "domicile": [6, 7], "AHI": [8], "PJM": [14], "enfance": [1]}
 
 
 def dossiers(n: int, seed: int, size: int = 24) -> list[dict]:
@@ -49,11 +51,14 @@ def dossiers(n: int, seed: int, size: int = 24) -> list[dict]:
         structures = []
         for j in range(k):
             dep = rnd.choice(by_region[rnd.choice(regions)])
+            body = f"{dep[:2].replace('A', '0').replace('B', '0')}{rnd.randrange(10**6):06d}"
+            sector = rnd.choice(SECTORS)   # and an item of art. L.312-1 that has this sector
+            items = ITEMS[sector]
             structures.append({
-                "finess": f"{dep[:2].replace('A', '0').replace('B', '0')}{rnd.randrange(10**7):07d}",
+                "finess": body + luhn_key(body),   # a valid check key
                 "name": f"Structure {j}", "department": dep, "category": "EHPAD",
-                "casf_item": rnd.choice([6, 7, 2, None]) if rnd.random() < 0.05 else rnd.choice([6, 7, 2]),
-                "sector": rnd.choice(SECTORS), "financed_by": ["ARS"],
+                "casf_item": rnd.choice([*items, None]) if rnd.random() < 0.05 else rnd.choice(items),
+                "sector": sector, "financed_by": ["ARS"],
                 "confort_share": rnd.choice([0.0, 0.0, 0.0, 0.2, 0.35, 1.0]),
             })
         day = dt.date(2025, 5, 1) + dt.timedelta(days=rnd.randrange(160))

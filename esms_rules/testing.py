@@ -31,6 +31,7 @@ from .diagnostics import DossierError, EsmsError, PolicyError, Problem
 from .load import EXTENSION, bundled_dir, bundled_names
 from .policy import Policy
 from .registry import load_policy
+from .runtime import luhn_key
 
 SUFFIX = ".test.json"
 MAX_REPEAT = 1000           # structures one `{"repeat": N}` group may stand for
@@ -52,6 +53,7 @@ EXPECT_SCHEMA = {
         "warnings": _CODES, "warnings_all": _CODES, "warnings_none": _CODES,
         "structure_codes": {"type": "object", "additionalProperties": _CODES},
         "structure_codes_any": _CODES,
+        "structure_warnings": {"type": "object", "additionalProperties": _CODES},
         "funded_share": {"type": "object", "additionalProperties": {"type": "number"}},
         "error_paths": _CODES,
     },
@@ -303,7 +305,9 @@ def expand_structures(groups, counter: list, where: str = "structures") -> list:
             counter[0] += 1
             s = {**STRUCTURE_DEFAULTS, "department": "75", **template}
             dep = str(s["department"])
-            s.setdefault("finess", dep + str(counter[0]).zfill(9 - len(dep)))
+            if "finess" not in s:   # unique, with a valid check key when the department is digits
+                serial = dep + str(counter[0]).zfill(8 - len(dep))
+                s["finess"] = serial + (luhn_key(serial) if serial.isdigit() else "0")
             s["name"] = f"{template.get('name', s['sector'])} {dep}-{counter[0]}"
             out.append(s)
     return out
@@ -406,15 +410,16 @@ def check_expectations(decision: dict, exp: dict) -> list[str]:
             return structures[i] if 0 <= i < len(structures) else None
         return (by_finess.get(key) or [None])[0]
 
-    for key, want in exp.get("structure_codes", {}).items():
-        found = structure(key)
-        if found is None:
-            errs.append(f"structure {key}: no such structure")
-            continue
-        got = {r["code"] for r in found.get("reasons", [])}
-        if isinstance(want, list) and not want and got:
-            errs.append(f"structure {key}: reasons {sorted(got)}, expected none")
-        errs += [f"structure {key}: missing {c} (got {sorted(got)})" for c in want if c not in got]
+    for field, what in (("reasons", "structure_codes"), ("warnings", "structure_warnings")):
+        for key, want in exp.get(what, {}).items():
+            found = structure(key)
+            if found is None:
+                errs.append(f"structure {key}: no such structure")
+                continue
+            got = {r["code"] for r in found.get(field, [])}
+            if isinstance(want, list) and not want and got:
+                errs.append(f"structure {key}: {field} {sorted(got)}, expected none")
+            errs += [f"structure {key}: missing {c} (got {sorted(got)})" for c in want if c not in got]
     if exp.get("structure_codes_any"):
         got = {r["code"] for s in structures for r in s.get("reasons", [])}
         if not got & set(exp["structure_codes_any"]):

@@ -107,10 +107,32 @@ def submitted_at(draw, campaign: int) -> str:
     return _render(midnight + dt.timedelta(seconds=delta), offset)
 
 
-def _finess(department: str, serial: int) -> str:
-    """9 characters: the department (2 or 3) then digits."""
-    width = 9 - len(department)
-    return department + str(serial % 10**width).zfill(width)
+def _luhn_key(digits: str) -> str:
+    """The ninth digit of a FINESS number: the Luhn key of the first eight (doubled every
+    second digit from the right of the eight, digits of the doubles added)."""
+    total = 0
+    for k, c in enumerate(reversed(digits)):
+        d = int(c) * (1 if k % 2 else 2)
+        total += d // 10 + d % 10
+    return str(-total % 10)
+
+
+def _finess(department: str, serial: int, valid: bool = True) -> str:
+    """9 characters: the department (2 or 3), digits, and the check key: valid by default,
+    a wrong digit when ``valid`` is False. Corsican numbers (2A, 2B) end in 0: the policies
+    do not check their key."""
+    width = 8 - len(department)
+    body = department + str(serial % 10**width).zfill(width)
+    if not body.isdigit():
+        return body + "0"
+    key = int(_luhn_key(body))
+    return body + str(key if valid else (key + 1 + serial % 9) % 10)
+
+
+@st.composite
+def finess(draw, department: str, serial: int, valid: bool | None = None) -> str:
+    """A FINESS number of ``department``: with a valid key, a wrong one, or either (None)."""
+    return _finess(department, serial, draw(st.booleans()) if valid is None else valid)
 
 
 CONFORT_SHARES = [0.0, 0.25, 0.4, 0.5, 0.75, 0.1, 0]  # below 1: the structure still counts
@@ -133,7 +155,7 @@ def structure(draw, departments: list[str], sectors: list[str], serial: int,
         confort = draw(st.sampled_from(CONFORT_SHARES) | st.floats(0, 1, exclude_max=True))
     category = "USLD" if casf is None else draw(st.sampled_from(CATEGORY_BY_SECTOR[sector]))
     return {
-        "finess": _finess(department, serial),
+        "finess": _finess(department, serial, valid=not defect or draw(st.sampled_from([True, True, False]))),
         "name": f"{category} {department}-{serial}",
         "department": department,
         "category": category,
