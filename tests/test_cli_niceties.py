@@ -31,7 +31,8 @@ def test_examples_lists_and_copies(run_cli, tmp_path):
     assert "dossier-2025 " in listed and "batch-2025" in listed
     r = ok(run_cli("examples", "--copy", tmp_path / "ex"))
     copied = sorted(p.name for p in (tmp_path / "ex").iterdir())
-    assert copied == ["batch-2025.jsonl", "dossier-2025-ineligible.json", "dossier-2025.json"]
+    assert copied == ["batch-2025.jsonl", "dossier-2025-consistency.json", "dossier-2025-ineligible.json",
+                      "dossier-2025.json"]
     assert (tmp_path / "ex" / "dossier-2025.json").read_bytes() == EXAMPLE.read_bytes()
     (tmp_path / "ex" / "dossier-2025.json").write_text("mine", encoding="utf-8")
     r = ok(run_cli("examples", "--copy", tmp_path / "ex"))

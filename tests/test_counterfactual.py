@@ -191,16 +191,16 @@ def test_grouping_too_small_says_what_it_makes_appear():
 def test_structure_codes():
     sugs = check_all(policy(P2025), base("structure_reasons_confort_2025"))
     assert [(s.code, s.level, s.finess, s.index) for s in sugs] == [
-        ("NOT_ESSMS", "structure", "640000604", 1),
-        ("CONFORT_ONLY", "structure", "330000605", 2),
-        ("DUPLICATE_STRUCTURE", "structure", "640000606", 17)]
+        ("NOT_ESSMS", "structure", "640006045", 1),
+        ("CONFORT_ONLY", "structure", "330006057", 2),
+        ("DUPLICATE_STRUCTURE", "structure", "640006060", 17)]
     not_essms, confort, dup = sugs
-    assert not_essms.text.startswith("640000604 (USLD NAQ 1) : n'est finançable que si elle relève d'un item "
+    assert not_essms.text.startswith("640006045 (USLD NAQ 1) : n'est finançable que si elle relève d'un item "
                                      "de l'article L.312-1 I du CASF (par exemple l'item 6)")
     assert not_essms.patch == ({"op": "replace", "path": "/structures/1/casf_item", "value": 6},)
-    assert confort.text.startswith("330000605 (domicile NAQ 2) : déclarer une part d'activités essentielles")
+    assert confort.text.startswith("330006057 (domicile NAQ 2) : déclarer une part d'activités essentielles")
     assert confort.patch[0]["path"] == "/structures/2/confort_share" and confort.patch[0]["value"] < 1
-    assert dup.text == "retirer le doublon du FINESS 640000606 (structure n° 18, déjà listée en n° 4)"
+    assert dup.text == "retirer le doublon du FINESS 640006060 (structure n° 18, déjà listée en n° 4)"
     assert dup.patch == ({"op": "remove", "path": "/structures/17"},)
 
 
@@ -237,7 +237,7 @@ def pilot_dossier(n: int) -> dict:
 
 def test_grouping_too_large_pilots_keep_one():
     s = only(check_all(policy("mes-pilotes-2023"), pilot_dossier(3)), "GROUPING_TOO_LARGE")
-    assert s.text == "ne garder qu'une structure : retirer 2 structures du dossier (350000017, 220000018)"
+    assert s.text == "ne garder qu'une structure : retirer 2 structures du dossier (350000170, 220000186)"
     assert s.patch == ({"op": "remove", "path": "/structures/2"}, {"op": "remove", "path": "/structures/1"})
 
 
@@ -247,7 +247,7 @@ def test_sector_not_eligible_pilots():
     d["structures"][0]["casf_item"] = 8
     sugs = check_all(policy("mes-pilotes-2023"), d)
     s = only(sugs, "SECTOR_NOT_ELIGIBLE")
-    assert s.text == "290000016 (PA BRE 0) : structure d'un secteur couvert par le programme (PA, PH), et non AHI"
+    assert s.text == "290000165 (PA BRE 0) : structure d'un secteur couvert par le programme (PA, PH), et non AHI"
     assert only(sugs, "GROUPING_TOO_SMALL").text.startswith("1 ESSMS éligible de plus en Bretagne")
 
 

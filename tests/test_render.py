@@ -146,7 +146,7 @@ def test_verdict_first_then_reasons_then_tree(fmt):
     message = out.index("n'était pas candidat au référencement")
     tree = out.index("grouping_too_small")
     definitions = out.index("regional_deadline")
-    table = out.index("130000542")
+    table = out.index("130005424")
     if fmt == "html":   # the printed report: summary, then the structures' table, then the trace
         assert verdict < reason < message < table < tree < definitions
     else:

@@ -65,8 +65,8 @@ def test_tampered_reasons_and_structures():
     assert r.status == "outcome-changed"
     assert r.fields == ("reasons", "structures")
     assert "reasons : LATE_SUBMISSION → AHI_CANDIDATE_TOO_LATE" in r.lines
-    assert "structures[3] (130000530).eligible : non → oui" in r.lines
-    assert "structures[3] (130000530).funded_share : 0.5 → 1.0" in r.lines
+    assert "structures[3] (130005309).eligible : non → oui" in r.lines
+    assert "structures[3] (130005309).funded_share : 0.5 → 1.0" in r.lines
 
 
 def test_lists_and_nulls_in_french():
