@@ -17,13 +17,17 @@ import copy
 from typing import Any
 
 import esms_rules
+from esms_rules.runtime import luhn_key
 
 HOSTILE_ID = "<script>alert('id')</script>\"'&"
 HOSTILE_NAME = '=HYPERLINK("http://evil.example/x","clic")'
 
 
-def structure(dep: str, k: int, sector: str = "PA", item: int | None = 6) -> dict[str, Any]:
-    return {"finess": f"{dep}{k:0{9 - len(dep)}d}", "name": f"{sector} {dep} {k}", "department": dep,
+def structure(dep: str, k: int, sector: str = "PA", item: Any = "auto") -> dict[str, Any]:
+    # an item of art. L.312-1 that has this sector, and a valid check key: no consistency warning
+    item = {"PH": 7, "AHI": 8, "PJM": 14}.get(sector, 6) if item == "auto" else item
+    body = f"{dep}{k:0{8 - len(dep)}d}"
+    return {"finess": body + (luhn_key(body) if body.isdigit() else "0"), "name": f"{sector} {dep} {k}", "department": dep,
             "category": "EHPAD", "casf_item": item, "sector": sector, "financed_by": ["ARS", "CD"],
             "confort_share": 0.0}
 
@@ -70,8 +74,8 @@ def decide(dossiers: list[Any]) -> list[Any]:
 
 FINDINGS = [
     {"code": "FINESS_IN_OTHER_DOSSIER", "rule": "finess_in_other_dossier", "severity": "warning",
-     "dossier": "A-BRE", "finess": "290000001", "others": [HOSTILE_ID, "G-MULTI"],
-     "message": "Le FINESS 290000001 figure aussi dans un autre dossier <b>de la campagne</b>.",
+     "dossier": "A-BRE", "finess": "290000017", "others": [HOSTILE_ID, "G-MULTI"],
+     "message": "Le FINESS 290000017 figure aussi dans un autre dossier <b>de la campagne</b>.",
      "source": "[I] esms-rules-lecture, doublons entre dossiers"},
     {"code": "PILOTS_CAP", "rule": "pilots_cap", "severity": "info", "dossier": None, "finess": None, "others": [],
      "message": "Plus de 56 ESMS passent.", "source": "[C] instruction"},

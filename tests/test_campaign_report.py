@@ -152,7 +152,7 @@ def test_csv_one_row_per_dossier(made):
     assert (b["recevable"], b["call_filed"], b["call"], b["reasons"]) == ("non", "national", "regional",
                                                                           "WRONG_CALL, LATE_SUBMISSION")
     assert d["amount_eur"] == "180000,00" and d["policy"] == "esms-numerique-2021"
-    assert hostile["dossier"] == HOSTILE_ID and hostile["reasons"] == "GROUPING_TOO_SMALL, NOT_ESSMS@750000002"
+    assert hostile["dossier"] == HOSTILE_ID and hostile["reasons"] == "GROUPING_TOO_SMALL, NOT_ESSMS@750000028"
     assert g["regions"] == "Bretagne | Hauts-de-France"
     assert table[4]["status"] == "invalide" and table[4]["problems"].startswith("structures[0].department:")
     assert table[7]["problems"] == "$: a dossier is a JSON object, not a list"
