@@ -27,7 +27,8 @@ def structure(dep: str, k: int, sector: str = "PA", item: Any = "auto") -> dict[
     # an item of art. L.312-1 that has this sector, and a valid check key: no consistency warning
     item = {"PH": 7, "AHI": 8, "PJM": 14}.get(sector, 6) if item == "auto" else item
     body = f"{dep}{k:0{8 - len(dep)}d}"
-    return {"finess": body + (luhn_key(body) if body.isdigit() else "0"), "name": f"{sector} {dep} {k}", "department": dep,
+    finess = body + (luhn_key(body) if body.isdigit() else "0")
+    return {"finess": finess, "name": f"{sector} {dep} {k}", "department": dep,
             "category": "EHPAD", "casf_item": item, "sector": sector, "financed_by": ["ARS", "CD"],
             "confort_share": 0.0}
 
