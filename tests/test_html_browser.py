@@ -145,9 +145,7 @@ def big_dossier(n: int) -> dict:
 
 @pytest.mark.parametrize("name,dossier,most", [
     ("late16", lambda: load("late_submission_2025"), 3),
-    # 18 structures, each with the trace rows of every structure rule (the consistency warnings
-    # SECTOR_ITEM_MISMATCH and FINESS_KEY added two per structure): one more page
-    ("confort18", lambda: load("structure_reasons_confort_2025"), 4),
+    ("confort18", lambda: load("structure_reasons_confort_2025"), 3),
     ("big300", lambda: big_dossier(300), 12),
 ])
 def test_report_prints_on_few_a4_pages(tmp_path, name, dossier, most):
