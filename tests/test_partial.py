@@ -253,7 +253,7 @@ def test_partial_decision_shape():
     assert p["recevable"] == {"status": "depends", "on": ["submitted_at"]}
     assert p["amount_eur"] == p["call"] == {"status": "certain"}
     assert p["eligible"] == {"status": "depends", "on": ["submitted_at", "software.segur_referenced"]}
-    assert p["structures"] == [{"index": 3, "finess": "020000003", "status": "depends",
+    assert p["structures"] == [{"index": 3, "finess": "020000030", "status": "depends",
                                 "on": ["structures[3].casf_item"]}]
     by_code = {(r["code"], r.get("structure", {}).get("index")): r for r in p["reasons"]}
     assert by_code[("LATE_SUBMISSION", None)]["status"] == "depends"
