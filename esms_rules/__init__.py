@@ -15,7 +15,7 @@ Typical use::
     policy = esms_rules.load_policy("esms-numerique-2025")
     for result in policy.evaluate_many(rows): ...
 """
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 import logging as _logging  # noqa: E402
 
