@@ -7,9 +7,11 @@ rule`s of each policy over the dossiers it decided, within each programme and ca
 funded-structures history, a count) and its clauses see one row at a time, so the pass is
 linear in the number of rows (plus the length of the findings, which name the other dossiers).
 
-A finding on a dossier is added to that dossier's decision `warnings` (the contract's shape:
-code, rule, message, source); a finding about the whole campaign (a `count` rule) is only in
-`CampaignResult.findings`, with `dossier` None. A dossier that is not valid keeps its
+A finding on a dossier is added to its decision, in the contract's shape (code, rule,
+message, source): a finding on a structure to that structure's own `warnings` (in
+`structures[]`, where the engine lists every structure-level warning, `FINESS_KEY` for one), any
+other to the dossier's `warnings`. A finding about the whole campaign (a `count` rule) is only
+in `CampaignResult.findings`, with `dossier` None. A dossier that is not valid keeps its
 `DossierError` row, in place, and takes part in no finding.
 
 The rules' expressions are evaluated by the reference interpreter (`interpret.py`) over the
@@ -47,7 +49,8 @@ __all__ = ["ArrowRow", "CampaignResult", "Finding", "HistoryError", "arrow_dossi
 class Finding:
     """One finding of a campaign rule. `dossier` is None for a finding about the whole campaign
     (a `count` rule); `finess` is the key of the item it is about (None for a dossier row);
-    `others` names the other dossiers (`group by`) or the history's funding dossiers (`join`)."""
+    `others` names the other dossiers (`group by`) or the history's funding dossiers (`join`);
+    `item` is the structure's position in its dossier (None for a dossier row)."""
 
     code: str
     rule: str
@@ -60,6 +63,7 @@ class Finding:
     policy: str = ""
     programme: str | None = None
     campaign: int | None = None
+    item: int | None = None
 
     def reason(self) -> Reason:
         """As a warning of the dossier's decision (the contract's shape)."""
@@ -327,9 +331,12 @@ def _fire(c: _Campaign, plan: _Plan, interp: _Interpreter, env: dict[str, Any], 
     rule = plan.rule
     values = [interp.value_of(p, env) for p in rule.message if not isinstance(p, str)]
     finess = item[plan.key_field] if item is not None and plan.key_field is not None else None
+    position = None
+    if item is not None and d is not None and rule.list_name is not None:
+        position = next(i for i, x in enumerate(d.interp.facts[rule.list_name]) if x is item)
     return Finding(rule.code, rule.name, rule.severity, d.id if d is not None else None, finess,
                    tuple(dict.fromkeys(str(o) for o in others)), render_message(rule.message, values),
-                   rule.source or "", c.policy.id, c.programme, c.campaign)
+                   rule.source or "", c.policy.id, c.programme, c.campaign, position)
 
 
 def _group(c: _Campaign, plan: _Plan) -> Iterator[tuple[_Dossier, Finding | None]]:
@@ -463,18 +470,25 @@ def _evaluate_campaign(dossiers: Any, policy: str | Path | Policy | None, histor
         findings += _run(c, tables.get(c.policy.sha256))
         for d in c.dossiers:
             if d.findings:
-                rows[d.index] = _with_warnings(d.decision, tuple(f.reason() for f in d.findings))
+                rows[d.index] = _with_warnings(d.decision, d.findings)
     end = clock()
     timings = {"decide": timings["prepare"] - timings["decide"], "prepare": timings["campaign"] - timings["prepare"],
                "campaign": end - timings["campaign"]}
     return CampaignResult(rows, findings, timings)
 
 
-def _with_warnings(decision: Decision, extra: tuple[Reason, ...]) -> Decision:
-    """The decision with `extra` after its own warnings (its lists built, so that `to_dict`
-    writes them rather than the lazy findings of the run)."""
-    return attrs.evolve(decision, structures=decision.structures, reasons=decision.reasons,
-                        warnings=decision.warnings + extra, findings=None)
+def _with_warnings(decision: Decision, findings: Iterable[Finding]) -> Decision:
+    """The decision with `findings` after the warnings of the structure or dossier each is about
+    (its lists built, so that `to_dict` writes them rather than the lazy findings of the run)."""
+    structures, warnings = list(decision.structures), decision.warnings
+    for f in findings:
+        if f.item is None:
+            warnings += (f.reason(),)
+        else:
+            s = structures[f.item]
+            structures[f.item] = attrs.evolve(s, warnings=s.warnings + (f.reason(),))
+    return attrs.evolve(decision, structures=tuple(structures), reasons=decision.reasons, warnings=warnings,
+                        findings=None)
 
 
 class _InForce:

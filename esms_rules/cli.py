@@ -1112,8 +1112,9 @@ def campaign_cmd(dossiers, history, policy_spec, fmt, trace, output, no_dossier_
     in force (or --policy); then the policies' `campaign rule`s run within each programme and
     campaign: the same FINESS in two dossiers (FINESS_IN_OTHER_DOSSIER), a structure funded in an
     earlier campaign (ALREADY_FUNDED, with --history), the pilots' cap (PILOTS_OVER_CAP). Their
-    findings are added to each dossier's `warnings`. A row that is not a valid dossier keeps its
-    error record, in place, and takes part in no finding; the exit code is then 2.
+    findings are added to the warnings of the structure (or dossier) they are about. A row that
+    is not a valid dossier keeps its error record, in place, and takes part in no finding; the
+    exit code is then 2.
     """
     from .campaign import HistoryError, evaluate_campaign
     if list(dossiers).count("-") > 1:

@@ -52,7 +52,14 @@ def pilot(k: int, eligible: bool = True) -> dict:
 
 
 def codes(row, code: str) -> list:
-    return [w for w in row.warnings if w.code == code]
+    """The warnings of `code` on the dossier, then on its structures (where a structure's are)."""
+    return [w for w in (*row.warnings, *(w for st in row.structures for w in st.warnings)) if w.code == code]
+
+
+def warning_codes(record: dict) -> list[str]:
+    """The warning codes of a decision's JSON: the dossier's, then its structures'."""
+    return [w["code"] for w in (*record["warnings"], *(w for st in record["structures"]
+                                                        for w in st.get("warnings", ())))]
 
 
 # ---- FINESS_IN_OTHER_DOSSIER ---------------------------------------------------------------
@@ -68,11 +75,12 @@ def test_same_finess_in_two_dossiers_warns_on_each_naming_the_other():
     assert [(f.dossier, f.finess, f.others) for f in found] == [("D-01", "750000001", ("D-02",)),
                                                                  ("D-02", "750000001", ("D-01",))]
     assert found[0].programme == "esms-numerique" and found[0].campaign == 2025
-    # the decision itself is unchanged: eligible as alone, the warning added at the end
+    # the decision itself is unchanged: eligible as alone, the warning added at the end of the
+    # structure's own warnings, where the engine lists every structure-level warning
     alone = load_policy("esms-numerique-2025").evaluate(dossier("D-01", ["750000001"]), trace=False)
-    assert a.eligible == alone.eligible and a.reasons == alone.reasons
-    assert a.warnings[:len(alone.warnings)] == alone.warnings
-    assert a.to_dict(trace=False)["warnings"][-1] == {
+    assert a.eligible == alone.eligible and a.reasons == alone.reasons and a.warnings == alone.warnings
+    assert a.structures[0].warnings[:-1] == alone.structures[0].warnings
+    assert a.to_dict(trace=False)["structures"][0]["warnings"][-1] == {
         "code": "FINESS_IN_OTHER_DOSSIER", "rule": "finess_in_other_dossier", "message": wa.message,
         "source": wa.source, "level": "structure", "severity": "warning"}
 
@@ -231,7 +239,7 @@ def test_cli_end_to_end(tmp_path):
     assert records[1]["error"] == "invalid_json" and records[1]["line"] == 2
     assert records[3]["dossier"] == "D-03" and records[3]["line"] == 4 and "problems" in records[3]
     d1 = records[0]
-    assert [w["code"] for w in d1["warnings"] if w["code"] in ("FINESS_IN_OTHER_DOSSIER", "ALREADY_FUNDED")] \
+    assert [c for c in warning_codes(d1) if c in ("FINESS_IN_OTHER_DOSSIER", "ALREADY_FUNDED")] \
         == ["FINESS_IN_OTHER_DOSSIER", "ALREADY_FUNDED"]
     assert "trace" not in d1
     assert records[-1]["campaign_finding"]["code"] == "PILOTS_OVER_CAP"
@@ -252,7 +260,7 @@ def test_cli_bad_history_and_parquet(tmp_path):
     assert out.returncode == 0, out.stderr
     records = [json.loads(x) for x in out.stdout.splitlines()]
     assert [r["dossier"] for r in records] == ["D-01", "D-02"]
-    assert all(any(w["code"] == "FINESS_IN_OTHER_DOSSIER" for w in r["warnings"]) for r in records)
+    assert all("FINESS_IN_OTHER_DOSSIER" in warning_codes(r) for r in records)
 
 
 def test_fast_path_agrees_with_the_interpreter():
@@ -288,5 +296,5 @@ def test_decisions_with_campaign_warnings_fit_the_decision_schema():
     validator = jsonschema.Draft202012Validator(decision_schema())
     for row in result.rows:
         record = json.loads(row.to_json(trace=False))
-        assert {"FINESS_IN_OTHER_DOSSIER", "ALREADY_FUNDED"} <= {w["code"] for w in record["warnings"]}
+        assert {"FINESS_IN_OTHER_DOSSIER", "ALREADY_FUNDED"} <= set(warning_codes(record))
         validator.validate(record)
