@@ -4,6 +4,12 @@ The checker runs named stages in order (see STAGES); each adds diagnostics and f
 CheckedPolicy. A later stage runs even when an earlier one found errors, so that an author
 sees every problem at once, but nothing is compiled unless the whole list is empty.
 
+One `Checker` runs them, built in layers, one concern each: infer.py types expressions;
+check_rules.py is the stage `rules` (rules, exceptions, clauses, messages); check_campaign.py
+the stage `campaign`; this module the other stages (header, schema, tables, defs, outputs,
+params, cycles), the driver and the entry points. What the checker produces (`CheckedPolicy`,
+the `…Info` classes, `CheckResult`) is in check_result.py, and importable from here.
+
 API for tools (a language server, an editor plugin)
 ---------------------------------------------------
 `check(program)` raises `PolicyError` at the first error list; tools want what was understood
@@ -33,166 +39,27 @@ module leaves `program` None (no declarations), with the syntax diagnostics.
 from __future__ import annotations
 
 import collections
-import functools
-import re
-
-import attrs
 
 from . import ast
 from . import types as T
+from .check_campaign import CampaignStage
+from .check_result import CampaignRuleInfo, CheckedPolicy, CheckResult, DefInfo, OutputInfo, RuleInfo, TableInfo
+from .check_rules import EXCEPTION_CLAUSES, RULE_CLAUSES
 from .cite import Citations
 from .diagnostics import Diagnostic, PolicyError, did_you_mean
-from .infer import BUILTINS, Env, ExprChecker, Read, null_tests
+from .infer import BUILTINS, Env
 from .load import Program, Sources
 from .span import Span
 
-RULE_CLAUSES = ("code", "severity", "when", "message", "source")
-EXCEPTION_CLAUSES = RULE_CLAUSES + ("applies", "priority")
-INTERPOLATION = re.compile(r"(?<!\\)\{([^{}]*)\}")
+__all__ = ["EXCEPTION_CLAUSES", "RULE_CLAUSES", "CampaignRuleInfo", "CheckResult", "CheckedPolicy", "Checker",
+           "DefInfo", "OutputInfo", "RuleInfo", "TableInfo", "check", "check_partial", "check_text"]
 
 
-@attrs.frozen
-class TableInfo:
-    name: str
-    key_type: T.Type
-    value_type: T.Type
-    mapping: dict = attrs.field(eq=False)
-    total: bool
-    source: str | None
-    span: Span = attrs.field(eq=False)
+class Checker(CampaignStage):
+    """Runs the stages (STAGES) over a linked program: the expressions' types come from
+    infer.ExprChecker, the stages `rules` and `campaign` from check_rules.py and
+    check_campaign.py, the others are here."""
 
-
-@attrs.frozen
-class DefInfo:
-    name: str
-    params: tuple[tuple[str, T.Type], ...]
-    type: T.Type
-    expr: ast.Expr
-    source: str | None
-    span: Span = attrs.field(eq=False)
-
-
-
-
-@attrs.frozen
-class RuleInfo:
-    name: str
-    index: int
-    binder: ast.Binder | None
-    item_type: T.Record | None
-    code: str | None
-    severity: str | None          # None: an exception that only lifts its rule
-    when: ast.Expr | None
-    applies: ast.Expr | None
-    priority: int | None
-    message: tuple              # str parts and ast.Expr parts, alternating
-    source: str | None
-    target: str | None
-    exceptions: tuple[RuleInfo, ...]
-    reads: tuple[Read, ...]
-    repeated: tuple[ast.Expr, ...]   # key expressions of repeated() calls in this rule
-    span: Span = attrs.field(eq=False)
-
-    @property
-    def level(self) -> str:
-        return "structure" if self.binder else "dossier"
-
-    def walk(self):
-        yield self
-        for e in self.exceptions:
-            yield from e.walk()
-
-
-@attrs.frozen
-class CampaignRuleInfo:
-    """A checked `campaign rule` (docs/campaign.md): how its rows combine, and its clauses.
-
-    `keys` are the row's side of the combination: `(key,)` for "group", the row side of each
-    equality of `on` for "join" (`history_keys` the history side, in the same order), `()` for
-    "count". `where` filters rows, `join_where` matched history rows."""
-
-    name: str
-    form: str                        # group | join | count
-    var: str | None                  # the item variable (None: rows are dossiers)
-    list_name: str | None
-    item_type: T.Record | None
-    where: ast.Expr | None
-    keys: tuple[ast.Expr, ...]
-    join_var: str | None
-    history_keys: tuple[ast.Expr, ...]
-    join_where: ast.Expr | None
-    code: str
-    severity: str                    # warning | info
-    when: ast.Expr
-    message: tuple                   # str parts and ast.Expr parts, alternating
-    source: str | None
-    span: Span = attrs.field(eq=False)
-
-
-@attrs.frozen
-class OutputInfo:
-    name: str
-    binder: ast.Binder | None
-    type: T.Type
-    expr: ast.Expr
-    span: Span = attrs.field(eq=False)
-
-
-@attrs.frozen
-class CheckedPolicy:
-    program: Program = attrs.field(repr=False)
-    id: str
-    header: dict
-    enums: dict
-    records: dict
-    facts: T.Record
-    codes: dict
-    tables: dict
-    defs: dict
-    def_order: tuple[str, ...]
-    rules: tuple[RuleInfo, ...]
-    all_rules: tuple[RuleInfo, ...]
-    outputs: dict
-    types: dict = attrs.field(repr=False, eq=False)   # id(expr) -> Type
-    warnings: tuple = attrs.field(default=(), repr=False, eq=False)   # Diagnostic, severity "warning"
-    campaign_rules: tuple[CampaignRuleInfo, ...] = ()
-    history: T.Record | None = None      # `history record …`: the rows of the funded-structures file
-
-    @property
-    def sha256(self) -> str:
-        return self.program.sha256
-
-    def type_of(self, expr) -> T.Type:
-        return self.types[id(expr)]
-
-    def __reduce__(self):
-        # `types` is keyed by the identity of this program's nodes, which a copy does not keep:
-        # a copy (pickle, cloudpickle, deepcopy) is checked again from the program it copies
-        return (check, (self.program,))
-
-    def item_rules(self, list_name: str) -> list[RuleInfo]:
-        return [r for r in self.rules if r.binder and r.binder.list_name == list_name]
-
-    @functools.cached_property
-    def item_lists(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(r.binder.list_name for r in self.rules if r.binder))
-
-    @functools.cached_property
-    def value_defs(self) -> tuple[str, ...]:
-        """Definitions without parameters, in evaluation order: the order of a trace's values."""
-        return tuple(n for n in self.def_order if isinstance(n, str) and not self.defs[n].params)
-
-    def key_field(self, list_name: str) -> str:
-        """The field that names an item of a list in decisions: the first of its record."""
-        field = self.facts.field(list_name)
-        assert field is not None and isinstance(field.type, T.List) and isinstance(field.type.element, T.Record)
-        return field.type.element.fields[0].name
-
-
-# ---------------------------------------------------------------------------
-
-
-class Checker(ExprChecker):
     def __init__(self, program: Program):
         self.program = program
         self.errors: list[Diagnostic] = []
@@ -371,183 +238,6 @@ class Checker(ExprChecker):
         self._inferring.pop()
         return info
 
-    # ---- expressions --------------------------------------------------------
-    # ---- stage: rules ------------------------------------------------------
-    def stage_rules(self):
-        decls = self.decls((ast.RuleDecl, ast.ExceptionDecl))
-        by_name = {d.name: d for d in decls}
-        children: dict[str, list] = {}
-        for d in decls:
-            if isinstance(d, ast.ExceptionDecl):
-                if d.target not in by_name:
-                    self.error("unknown-rule", f"exception `{d.name}` is to unknown rule `{d.target}`", d.span,
-                               did_you_mean(d.target, by_name))
-                    continue
-                children.setdefault(d.target, []).append(d)
-        # exception chains must end at a rule: refuse cycles of exceptions
-        for d in decls:
-            seen, cur = [], d
-            while isinstance(cur, ast.ExceptionDecl) and cur.target in by_name:
-                if cur.name in seen:
-                    self.error("exception-cycle", "exceptions form a cycle: "
-                               + " -> ".join(f"`{n}`" for n in seen + [cur.name]),
-                               d.span, "an exception overrides a rule, or another exception, never itself")
-                    return
-                seen.append(cur.name)
-                cur = by_name[cur.target]
-        for d in decls:
-            if isinstance(d, ast.RuleDecl):
-                info = self.rule_info(d, None, children)
-                if info is not None:
-                    self.rules.append(info)
-        # indices, dense and in declaration order, once every rule and exception is known
-        index = {x.name: i for i, x in enumerate(x for top in self.rules for x in top.walk())}
-        self.rules = [self._renumber(r, index) for r in self.rules]
-        self.all_rules = [x for top in self.rules for x in top.walk()]
-        lists = {}
-        for r in self.rules:
-            if r.binder is not None:
-                lists.setdefault(r.binder.list_name, r)
-        if len(lists) > 1:  # a decision reports the items of one list (the contract's `structures`)
-            first, second = list(lists.values())[:2]
-            self.error("multiple-item-lists", f"rules `for … in` go over `{first.binder.list_name}` and "
-                       f"`{second.binder.list_name}`: a policy checks the items of one list", second.binder.span,
-                       "check the other list with an aggregate in a dossier-level rule, e.g. "
-                       f"`any(… for x in {second.binder.list_name})`",
-                       related=(("the first list", first.binder.span),))
-
-    def _renumber(self, r, idx):
-        return attrs.evolve(r, index=idx[r.name], exceptions=tuple(self._renumber(x, idx) for x in r.exceptions))
-
-    def check_clauses(self, d, allowed) -> None:
-        seen: dict[str, Span] = {}
-        for c in d.clauses:
-            if c.kind not in allowed:
-                self.error("misplaced-clause", f"`{c.kind}` belongs to exceptions, not rules", c.span,
-                           f"declare `exception … to {d.name}` for a case that overrides this rule"
-                           if not isinstance(d, ast.CampaignRuleDecl) else None)
-            elif c.kind in seen:
-                self.error("duplicate-clause", f"`{c.kind}` is given twice in `{d.name}`", c.span,
-                           related=(("first given", seen[c.kind]),))
-            seen.setdefault(c.kind, c.span)
-            if c.kind == "severity" and (c.value == "info") != isinstance(d, ast.CampaignRuleDecl) \
-                    and c.value in ("info", "blocking", "inadmissible"):
-                self.error("bad-severity", f"`severity {c.value}` is not for "
-                           + ("campaign rules" if c.value != "info" else "the rules of one dossier"), c.span,
-                           "a campaign rule is `warning` or `info`: a dossier's decision never depends on the "
-                           "other dossiers" if c.value != "info" else
-                           "`info` is for `campaign rule`s; a rule of one dossier is `blocking`, `warning` or "
-                           "`inadmissible`")
-
-    def rule_info(self, d, parent: RuleInfo | None, children) -> RuleInfo | None:
-        is_exc = isinstance(d, ast.ExceptionDecl)
-        self.check_clauses(d, EXCEPTION_CLAUSES if is_exc else RULE_CLAUSES)
-        binder = parent.binder if is_exc and parent is not None else getattr(d, "binder", None)
-        env, item_type = Env(), None
-        if binder is not None:
-            lt = self.facts.get(binder.list_name)
-            if lt is None or not isinstance(lt.type, T.List) or not isinstance(lt.type.element, T.Record):
-                self.error("bad-binder", f"`for {binder.var} in {binder.list_name}`: `{binder.list_name}` "
-                           "is not a list of records declared with `fact`", binder.span,
-                           did_you_mean(binder.list_name,
-                                        [n for n, f in self.facts.items() if isinstance(f.type, T.List)]))
-            else:
-                item_type = lt.type.element
-                env = env.bind(binder.var, item_type, iteration=True)
-        code = d.get("code")
-        has_outcome = code is not None or d.get("when") is not None or d.get("message") is not None
-        if code is not None and code not in self.codes:
-            self.error("unknown-code", f"unknown reason code `{code}`", d.clause("code").span,
-                       did_you_mean(code, self.codes) or "declare it in a `codes { … }` block")
-        if not is_exc or has_outcome:
-            # an exception's `when` is optional: without it, its outcome follows whenever it applies
-            for need in ("code", "when", "message", "severity") if not is_exc else ("code", "message", "severity"):
-                if d.clause(need) is None:
-                    self.error(f"missing-{need}", f"{'exception' if is_exc else 'rule'} `{d.name}` has no `{need}`",
-                               d.span, _MISSING_HELP[need])
-        if d.clause("source") is None:
-            self.error("missing-citation", f"{'exception' if is_exc else 'rule'} `{d.name}` cites no source",
-                       d.span, "add `source \"<instruction>, <section>: « <sentence> »\"`: auditors need it")
-        if is_exc and d.clause("applies") is None:
-            self.error("missing-applies", f"exception `{d.name}` does not say when it `applies`", d.span)
-        # an exception that only lifts its rule has no severity; a coded one defaults to its rule's
-        severity = d.get("severity", parent.severity if parent is not None else "blocking") \
-            if has_outcome or not is_exc else None
-        self._deps, self._reads, self._repeated = set(), {}, []
-        when = d.get("when")
-        applies = d.get("applies")
-        if applies is not None:
-            self.expect(applies, env, lambda t: t == T.BOOL, "a condition (bool)")
-        if when is not None:
-            self.expect(when, env, lambda t: t == T.BOOL, "a condition (bool)")
-        # a message is shown only when the rule fires: what `applies` and `when` test holds there
-        msg_env = env
-        for cond in (applies, when):
-            if cond is not None:
-                msg_env = msg_env.narrow(null_tests(cond)[0])
-        message = self.message_parts(d, msg_env)
-        deps, reads, repeated = self._deps, self._reads, self._repeated
-        # keep the most precise paths: `software.segur_referenced` rather than all of `software`
-        reads = {k: v for k, v in reads.items() if not any(o.startswith(k + ".") for o in reads)}
-        self._deps, self._reads, self._repeated = None, None, None
-        self.rule_deps[d.name] = deps
-        source = self.cited(d.get("source"), (d.clause("source") or d).span)
-        info = RuleInfo(d.name, 0, binder, item_type, code, severity, when, applies, d.get("priority"),
-                        message, source, d.target if is_exc else None, (), tuple(reads.values()),
-                        tuple(repeated), d.span)
-        kids = children.get(d.name, [])
-        if len(kids) > 1:
-            by_priority: dict[int, list] = {}
-            unordered = [k for k in kids if k.get("priority") is None]
-            for k in kids:
-                p = k.get("priority")
-                if p is None and k is unordered[0]:  # one diagnostic naming every competitor
-                    others = [o for o in kids if o is not k]
-                    self.error("exceptions-without-priority",
-                               f"exceptions `{k.name}` and `{others[0].name}` to `{d.name}` can both apply, "
-                               "with no priority between them", k.span,
-                               "give each a distinct `priority N`: the highest one that applies wins",
-                               related=tuple(("competing exception", o.span) for o in others))
-                elif p is not None:
-                    by_priority.setdefault(p, []).append(k)
-            for p, same in by_priority.items():
-                if len(same) > 1:
-                    self.error("exceptions-without-priority",
-                               f"exceptions `{same[0].name}` and `{same[1].name}` to `{d.name}` both have priority {p}",
-                               same[1].span, "priorities of exceptions to one rule must differ",
-                               related=(("same priority", same[0].span),))
-        found = (self.rule_info(k, info, children) for k in kids)
-        excs = sorted((x for x in found if x is not None), key=lambda x: -(x.priority or 0))
-        return attrs.evolve(info, exceptions=tuple(excs))
-
-    def message_parts(self, d, env) -> tuple:
-        text = d.get("message")
-        if text is None:
-            return ()
-        span = d.clause("message").span
-        parts = []
-        raw = self.program.sources.get(span.file, "")[span.start:span.end]
-        column = span.column + raw.find('"') if '"' in raw else span.column   # of the string's quote
-        for piece in ast.message_pieces(text):
-            if isinstance(piece, str):
-                parts.append(piece)
-                continue
-            src, start, end = piece[0].strip(), piece[1], piece[2]
-            sub_span = Span(span.file, span.line, column + 1 + start, span.line,
-                            column + 1 + end, span.start, span.end)
-            try:
-                from .parse import parse_expression
-                expr = parse_expression(src, span.file)
-                expr = _relocate(expr, sub_span)
-            except PolicyError:
-                self.error("bad-interpolation", f"`{{{src}}}` in the message is not an expression", sub_span,
-                           "write a name or a path between braces, e.g. `{n}` or `{s.finess}`; `\\{` for a brace")
-                parts.append("")
-                continue
-            self.infer(expr, env)
-            parts.append(expr)
-        return tuple(parts)
-
     # ---- stage: outputs ----------------------------------------------------
     def stage_outputs(self):
         for d in self.decls(ast.OutputDecl):
@@ -565,152 +255,7 @@ class Checker(ExprChecker):
             if t is not None:
                 self.outputs[d.name] = OutputInfo(d.name, d.binder, t, d.expr, d.span)
 
-    # ---- stage: campaign rules (docs/campaign.md) ---------------------------
-    def stage_campaign(self):
-        histories = [d for d in self.decls(ast.RecordDecl) if d.history]
-        for extra in histories[1:]:
-            self.error("duplicate-history", f"`history record {extra.name}`: the history is already "
-                       f"`{histories[0].name}`", extra.span, related=(("first declared", histories[0].span),))
-        if histories:
-            self.history = self.records.get(histories[0].name)
-            dossier = self.history.field("dossier") if self.history is not None else None
-            if self.history is not None and (dossier is None or not T.is_textual(dossier.type)):
-                self.error("history-without-dossier", f"history record `{histories[0].name}` has no field "
-                           "`dossier: text`", histories[0].span,
-                           "each funded structure names the dossier that funded it: add `dossier: text`")
-        for d in self.decls(ast.CampaignRuleDecl):
-            info = self.campaign_info(d)
-            if info is not None:
-                self.campaign_rules.append(info)
-
-    def campaign_info(self, d: ast.CampaignRuleDecl) -> CampaignRuleInfo | None:
-        self.check_clauses(d, RULE_CLAUSES)
-        for need in ("code", "severity", "when", "message"):
-            if d.clause(need) is None:
-                self.error(f"missing-{need}", f"campaign rule `{d.name}` has no `{need}`", d.span,
-                           _MISSING_HELP[need].replace("`severity blocking`, ", ""))
-        if d.clause("source") is None:
-            self.error("missing-citation", f"campaign rule `{d.name}` cites no source", d.span,
-                       "add `source \"[C|I|GAP] document, place : text\"`: auditors need it")
-        code = d.get("code")
-        code_clause = d.clause("code")
-        if code_clause is not None and code not in self.codes:
-            self.error("unknown-code", f"unknown reason code `{code}`", code_clause.span,
-                       did_you_mean(code, self.codes) or "declare it in a `codes { … }` block")
-        rows = d.rows
-        # the scope of one row: the dossier's facts and definitions, its decision, its item
-        env = Env({"eligible": T.BOOL, "recevable": T.BOOL})
-        item_type = None
-        if rows.var is not None:
-            lt = self.facts.get(str(rows.list_name))
-            if lt is None or not isinstance(lt.type, T.List) or not isinstance(lt.type.element, T.Record):
-                self.error("bad-binder", f"`{rows.var} in {rows.list_name}`: `{rows.list_name}` is not a list "
-                           "of records declared with `fact`", rows.span,
-                           did_you_mean(str(rows.list_name),
-                                        [n for n, f in self.facts.items() if isinstance(f.type, T.List)]))
-                return None
-            item_type = lt.type.element
-            env = env.bind(rows.var, item_type)
-        if rows.condition is not None:
-            self.expect(rows.condition, env, lambda t: t == T.BOOL, "a condition (bool)")
-            env = env.narrow(null_tests(rows.condition)[0])
-        keys: tuple[ast.Expr, ...] = ()
-        history_keys: tuple[ast.Expr, ...] = ()
-        clause_env = env
-        if d.form == "group":
-            assert d.key is not None
-            keys = (d.key,)
-            self.campaign_key(d.key, env)
-            clause_env = env.bind("others", T.List(T.TEXT))
-        elif d.form == "join":
-            assert d.on is not None and d.join_var is not None
-            if self.history is None:
-                self.error("no-history", f"campaign rule `{d.name}` joins the history, but no "
-                           "`history record … { … }` is declared", d.on.span,
-                           "declare the columns of the funded-structures file: `history record funded { … }`")
-                return None
-            pairs = self.join_keys(d, env)
-            if pairs is None:
-                return None
-            keys, history_keys = tuple(p[0] for p in pairs), tuple(p[1] for p in pairs)
-            if d.join_where is not None:
-                self.expect(d.join_where, env.bind(d.join_var, self.history), lambda t: t == T.BOOL,
-                            "a condition (bool)")
-            clause_env = env.bind("matches", T.List(self.history))
-        else:
-            # `count`: the clauses see the total, never one dossier's facts
-            clause_env = Env({"total": T.INT})
-        saved, before = (self.facts, self.def_decls), len(self.errors)
-        if d.form == "count":
-            self.facts, self.def_decls = {}, {}
-        try:
-            when = d.get("when")
-            if when is not None:
-                self.expect(when, clause_env, lambda t: t == T.BOOL, "a condition (bool)")
-                clause_env = clause_env.narrow(null_tests(when)[0])
-            message = self.message_parts(d, clause_env)
-        finally:
-            self.facts, self.def_decls = saved
-        if d.form == "count":   # say why a fact or definition is not in scope there
-            self.errors[before:] = [
-                attrs.evolve(e, help="the clauses of a `count` rule see `total`, the number of rows over the "
-                             "campaign, never one dossier's facts or definitions")
-                if e.code == "unknown-name" and e.help is None else e for e in self.errors[before:]]
-        source = self.cited(d.get("source"), (d.clause("source") or d).span)
-        severity = d.get("severity")
-        if code is None or when is None or severity not in ("warning", "info"):
-            return None
-        return CampaignRuleInfo(d.name, d.form, rows.var, rows.list_name, item_type, rows.condition, keys,
-                                d.join_var, history_keys, d.join_where, code, severity, when, message, source,
-                                d.span)
-
-    def campaign_key(self, e: ast.Expr, env: Env) -> T.Type | None:
-        """A key rows are grouped or joined on: a value that is never null, compared with `==`."""
-        return self.expect(e, env, lambda t: T.is_textual(t) or t in (T.INT, T.BOOL, T.DATE),
-                           "a key: text, an enum value, a whole number, a date or a bool")
-
-    def join_keys(self, d: ast.CampaignRuleDecl, env: Env) -> list[tuple[ast.Expr, ast.Expr]] | None:
-        """`on h.a == x and h.b == y`: the pairs (row side, history side) of its equalities."""
-        assert d.on is not None and d.join_var is not None and self.history is not None
-        conjuncts, stack = [], [d.on]
-        while stack:
-            e = stack.pop()
-            if isinstance(e, ast.Binary) and e.op == "and":
-                stack += [e.right, e.left]
-            else:
-                conjuncts.append(e)
-        pairs = []
-        history_env = Env({d.join_var: self.history})
-        for e in conjuncts:
-            sides = [e.left, e.right] if isinstance(e, ast.Binary) and e.op == "==" else []
-            mentions = [d.join_var in _free_names(x) for x in sides]
-            if mentions.count(True) != 1:
-                self.error("bad-join", "`on` joins with equalities `" + d.join_var + ".field == value`, joined "
-                           "by `and`", e.span,
-                           f"each equality compares a field of the history row `{d.join_var}` with a value of "
-                           "this row: the join is one look-up in a hash table, never a scan")
-                return None
-            hist, row = (sides[0], sides[1]) if mentions[0] else (sides[1], sides[0])
-            outside = _free_names(hist) - {d.join_var}
-            if outside:
-                self.error("bad-join", f"the history side of `==` may only read `{d.join_var}`, not "
-                           + ", ".join(f"`{n}`" for n in sorted(outside)), hist.span)
-                return None
-            saved = self.facts, self.def_decls
-            self.facts, self.def_decls = {}, {}
-            try:
-                ht = self.campaign_key(hist, history_env)
-            finally:
-                self.facts, self.def_decls = saved
-            rt = self.campaign_key(row, env)
-            if ht is not None and rt is not None and T.join(ht, rt) is None \
-                    and not (T.is_textual(ht) and T.is_textual(rt)):
-                self.error("type-mismatch", f"cannot join {ht} with {rt}", e.span)
-                return None
-            pairs.append((row, hist))
-        return pairs
-
-    # ---- stage: params and cycles -----------------------------------------
+    # ---- stage: header ----------------------------------------------------
     def stage_header(self):
         header = self.program.header
         if header is not None and any(c < " " or c == "\x7f" for c in header.name):
@@ -718,6 +263,7 @@ class Checker(ExprChecker):
             self.error("bad-policy-id", f"the policy id `{shown}` contains a control character",
                        header.span, "a policy id names files, hashes and decisions: use letters, digits and `-`")
 
+    # ---- stages: params and cycles ------------------------------------------
     def stage_params(self):
         if self.program.header is None:
             return  # a library module may leave parameters for the policies that import it
@@ -844,49 +390,8 @@ class Checker(ExprChecker):
         return out
 
 
-_MISSING_HELP = {
-    "code": "add `code SOME_CODE` with a code declared in `codes { … }`",
-    "when": "add `when <condition>`: the rule fires when it holds",
-    "message": "add `message \"…\"`, in French, with `{name}` to show values",
-    "severity": "add `severity blocking`, `severity warning` or `severity inadmissible`",
-}
-
-
 def _node_name(n):
     return f"rules for each `{n[1]}`" if isinstance(n, tuple) else f"`{n}`"
-
-
-def _free_names(e: ast.Expr) -> set[str]:
-    """The names an expression reads that no generator inside it binds."""
-    out: set[str] = set()
-    stack: list[tuple[ast.Expr, frozenset[str]]] = [(e, frozenset())]
-    while stack:
-        node, bound = stack.pop()
-        if isinstance(node, ast.Name):
-            if node.name not in bound:
-                out.add(node.name)
-            continue
-        if isinstance(node, ast.Generator):
-            stack.append((node.source, bound))
-            inner = bound | {node.var}
-            stack += [(node.element, inner)] + ([(node.condition, inner)] if node.condition is not None else [])
-            continue
-        stack += [(c, bound) for c in ast.children(node)]
-    return out
-
-
-def _relocate(expr, span):
-    """Give every node of an interpolated expression the span of its `{…}` in the message."""
-    changes = {}
-    for f in attrs.fields(type(expr)):
-        v = getattr(expr, f.name)
-        if f.name == "span":
-            changes["span"] = span
-        elif attrs.has(type(v)):
-            changes[f.name] = _relocate(v, span)
-        elif isinstance(v, tuple) and v and attrs.has(type(v[0])):
-            changes[f.name] = tuple(_relocate(x, span) for x in v)
-    return attrs.evolve(expr, **changes)
 
 
 def _too_deep(program: Program) -> Diagnostic:
@@ -901,34 +406,6 @@ def check(program: Program) -> CheckedPolicy:
         return Checker(program).run()
     except RecursionError:   # e.g. hundreds of definitions, each using the one declared after it
         raise PolicyError([_too_deep(program)], program.sources) from None
-
-
-@attrs.frozen
-class CheckResult:
-    """What the checker understood of a policy, with its diagnostics (see the module docstring)."""
-
-    diagnostics: tuple[Diagnostic, ...]
-    sources: dict[str, str] = attrs.field(eq=False)
-    program: Program | None = attrs.field(default=None, eq=False)
-    enums: dict[str, T.Enum] = attrs.field(factory=dict)
-    records: dict[str, T.Record] = attrs.field(factory=dict)
-    facts: dict[str, T.Field] = attrs.field(factory=dict)
-    codes: dict[str, str | None] = attrs.field(factory=dict)
-    tables: dict[str, TableInfo] = attrs.field(factory=dict)
-    defs: dict[str, DefInfo] = attrs.field(factory=dict)
-    rules: tuple[RuleInfo, ...] = ()
-    outputs: dict[str, OutputInfo] = attrs.field(factory=dict)
-    types: dict[int, T.Type] = attrs.field(factory=dict, eq=False, repr=False)
-    policy: CheckedPolicy | None = attrs.field(default=None, eq=False)
-
-    @property
-    def ok(self) -> bool:
-        """No error (warnings allowed)."""
-        return all(d.severity != "error" for d in self.diagnostics)
-
-    def type_of(self, expr: ast.Expr) -> T.Type | None:
-        """The type of an expression node of `program` (None where the checker could not tell)."""
-        return self.types.get(id(expr))
 
 
 def check_partial(program: Program) -> CheckResult:
