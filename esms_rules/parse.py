@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import attrs
-from lark import Lark, Transformer_NonRecursive, v_args
+from lark import Lark, Token, Transformer_NonRecursive, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark.tree import Meta
 
 from . import ast
 from .diagnostics import Diagnostic, PolicyError, source_lines
@@ -71,16 +74,18 @@ def _describe(terminal: str) -> str:
     return terminal
 
 
-def _expected(names) -> str:
+def _expected(names: Iterable[str]) -> str:
     items = sorted({_describe(n) for n in names}, key=lambda s: (s.startswith("`"), s))  # "a name" first
     if len(items) > 8:
         items = items[:8] + ["…"]
     return ", ".join(items)
 
 
-def _span_of(meta_or_token, file: str) -> Span:
+def _span_of(meta_or_token: Meta | Token | None, file: str) -> Span:
+    """Where a rule (its `Meta`) or a token is; the start of the file when Lark does not say."""
     m = meta_or_token
-    if getattr(m, "empty", False) or getattr(m, "line", None) is None:
+    if m is None or getattr(m, "empty", False) or m.line is None or m.column is None or m.end_line is None \
+            or m.end_column is None or m.start_pos is None or m.end_pos is None:
         return Span.point(file, 1, 1)
     return Span(file, m.line, m.column, m.end_line, m.end_column, m.start_pos, m.end_pos)
 
@@ -98,6 +103,26 @@ def _unescape(raw: str) -> str:
           else m.group("other")), body)
 
 
+_Rule = Callable[["_Build", Meta, list[Any]], Any]
+"""A method of `_Build` that builds a node from a rule's position and children."""
+
+
+def _binary(op: str) -> _Rule:
+    """The `_Build` method of a binary operator whose grammar rule does not keep the operator."""
+    @v_args(meta=True)
+    def build(self: _Build, meta: Meta, c: list[Any]) -> ast.Binary:
+        return ast.Binary(op, c[0], c[-1], self.sp(meta))
+    return build
+
+
+def _clause(kind: str, convert: Callable[[Any], Any] = lambda v: v) -> _Rule:
+    """The `_Build` method of a clause of a rule: its kind, and its value converted from the token."""
+    @v_args(meta=True)
+    def build(self: _Build, meta: Meta, c: list[Any]) -> ast.Clause:
+        return ast.Clause(kind, convert(c[0]), self.sp(meta))
+    return build
+
+
 class _Build(Transformer_NonRecursive):
     """Lark tree -> ast nodes. Non-recursive, so deep input cannot overflow the stack."""
 
@@ -106,281 +131,267 @@ class _Build(Transformer_NonRecursive):
         self.file = file
         self.errors: list[Diagnostic] = []
 
-    def sp(self, meta) -> Span:
+    def sp(self, meta: Meta) -> Span:
         return _span_of(meta, self.file)
 
-    def bad(self, code, message, span, help=None):
+    def bad(self, code: str, message: str, span: Span, help: str | None = None) -> None:
         self.errors.append(Diagnostic(code, message, span, help))
 
     # -- literals
     @v_args(meta=True)
-    def string(self, meta, c):
+    def string(self, meta: Meta, c: list[Any]) -> ast.Literal:
         return ast.Literal(_unescape(str(c[0])), "string", self.sp(meta))
 
     @v_args(meta=True)
-    def int(self, meta, c):
+    def int(self, meta: Meta, c: list[Any]) -> ast.Literal:
         return ast.Literal(int(c[0]), "int", self.sp(meta))
 
     @v_args(meta=True)
-    def decimal(self, meta, c):
+    def decimal(self, meta: Meta, c: list[Any]) -> ast.Literal:
         return ast.Literal(Decimal(str(c[0])), "decimal", self.sp(meta))
 
     @v_args(meta=True)
-    def neg_bound(self, meta, c):
+    def neg_bound(self, meta: Meta, c: list[Any]) -> ast.Literal:
         lit = c[0]
         return ast.Literal(-lit.value, lit.kind, self.sp(meta))
 
-    @v_args(meta=True)
-    def date(self, meta, c):
+    def moment(self, meta: Meta, text: str, kind: str, read: Callable[[str], dt.date], what: str,
+               help: str) -> ast.Literal:
+        """A date or a date-time literal; one that is no real moment is reported, and read as null."""
         span = self.sp(meta)
         try:
-            return ast.Literal(dt.date.fromisoformat(str(c[0])), "date", span)
+            return ast.Literal(read(text), kind, span)
         except ValueError:
-            self.bad("bad-date", f"`{c[0]}` is not a valid date", span,
-                     "dates are written YYYY-MM-DD, with a real day of a real month")
+            self.bad("bad-date", f"`{text}` is not a valid {what}", span, help)
             return ast.Literal(None, "null", span)
 
     @v_args(meta=True)
-    def datetime(self, meta, c):
-        span = self.sp(meta)
-        try:
-            return ast.Literal(dt.datetime.fromisoformat(str(c[0]).replace("Z", "+00:00")), "datetime", span)
-        except ValueError:
-            self.bad("bad-date", f"`{c[0]}` is not a valid date-time", span,
-                     "date-times are written YYYY-MM-DDTHH:MM[:SS]+HH:MM")
-            return ast.Literal(None, "null", span)
+    def date(self, meta: Meta, c: list[Any]) -> ast.Literal:
+        return self.moment(meta, str(c[0]), "date", dt.date.fromisoformat, "date",
+                           "dates are written YYYY-MM-DD, with a real day of a real month")
 
     @v_args(meta=True)
-    def true(self, meta, c):
+    def datetime(self, meta: Meta, c: list[Any]) -> ast.Literal:
+        return self.moment(meta, str(c[0]), "datetime", lambda t: dt.datetime.fromisoformat(t.replace("Z", "+00:00")),
+                           "date-time", "date-times are written YYYY-MM-DDTHH:MM[:SS]+HH:MM")
+
+    @v_args(meta=True)
+    def true(self, meta: Meta, c: list[Any]) -> ast.Literal:
         return ast.Literal(True, "bool", self.sp(meta))
 
     @v_args(meta=True)
-    def false(self, meta, c):
+    def false(self, meta: Meta, c: list[Any]) -> ast.Literal:
         return ast.Literal(False, "bool", self.sp(meta))
 
     @v_args(meta=True)
-    def null(self, meta, c):
+    def null(self, meta: Meta, c: list[Any]) -> ast.Literal:
         return ast.Literal(None, "null", self.sp(meta))
 
     # -- expressions
     @v_args(meta=True)
-    def name(self, meta, c):
+    def name(self, meta: Meta, c: list[Any]) -> ast.Name:
         return ast.Name(str(c[0]), self.sp(meta))
 
     @v_args(meta=True)
-    def attribute(self, meta, c):
+    def attribute(self, meta: Meta, c: list[Any]) -> ast.Attribute:
         return ast.Attribute(c[0], str(c[1]), self.sp(meta))
 
     @v_args(meta=True)
-    def lookup(self, meta, c):
+    def lookup(self, meta: Meta, c: list[Any]) -> ast.Lookup:
         return ast.Lookup(c[0], c[1], self.sp(meta))
 
     @v_args(meta=True)
-    def call(self, meta, c):
+    def call(self, meta: Meta, c: list[Any]) -> ast.Call:
         return ast.Call(str(c[0]), tuple(a for a in c[1:] if a is not None), self.sp(meta))
 
     @v_args(meta=True)
-    def call_generator(self, meta, c):
+    def call_generator(self, meta: Meta, c: list[Any]) -> ast.Call:
         return ast.Call(str(c[0]), (c[1],), self.sp(meta))
 
     @v_args(meta=True)
-    def generator(self, meta, c):
+    def generator(self, meta: Meta, c: list[Any]) -> ast.Generator:
         return ast.Generator(c[0], str(c[1]), c[2], c[3], self.sp(meta))
 
     @v_args(meta=True)
-    def comprehension(self, meta, c):
+    def comprehension(self, meta: Meta, c: list[Any]) -> ast.Comprehension:
         return ast.Comprehension(c[0], self.sp(meta))
 
     @v_args(meta=True)
-    def list_expr(self, meta, c):
+    def list_expr(self, meta: Meta, c: list[Any]) -> ast.ListExpr:
         return ast.ListExpr(tuple(x for x in c if x is not None), self.sp(meta))
 
     @v_args(meta=True)
-    def if_expr(self, meta, c):
+    def if_expr(self, meta: Meta, c: list[Any]) -> ast.If:
         return ast.If(c[0], c[1], c[2], self.sp(meta))
 
-    def _bin(op):
-        @v_args(meta=True)
-        def build(self, meta, c):
-            return ast.Binary(op, c[0], c[-1], self.sp(meta))
-        return build
-
-    or_op = _bin("or")
-    and_op = _bin("and")
-    in_op = _bin("in")
-    not_in_op = _bin("not in")
-    del _bin
+    or_op = _binary("or")
+    and_op = _binary("and")
+    in_op = _binary("in")
+    not_in_op = _binary("not in")
 
     @v_args(meta=True)
-    def compare_op(self, meta, c):
+    def compare_op(self, meta: Meta, c: list[Any]) -> ast.Binary:
         return ast.Binary(str(c[1]), c[0], c[2], self.sp(meta))
 
     @v_args(meta=True)
-    def arith(self, meta, c):
+    def arith(self, meta: Meta, c: list[Any]) -> ast.Binary:
         return ast.Binary(str(c[1]), c[0], c[2], self.sp(meta))
 
     @v_args(meta=True)
-    def not_op(self, meta, c):
+    def not_op(self, meta: Meta, c: list[Any]) -> ast.Unary:
         return ast.Unary("not", c[0], self.sp(meta))
 
     @v_args(meta=True)
-    def neg(self, meta, c):
+    def neg(self, meta: Meta, c: list[Any]) -> ast.Unary:
         return ast.Unary("-", c[0], self.sp(meta))
 
     # -- types
     @v_args(meta=True)
-    def named_type(self, meta, c):
+    def named_type(self, meta: Meta, c: list[Any]) -> ast.NamedType:
         return ast.NamedType(str(c[0]), c[1] is not None, self.sp(meta))
 
     @v_args(meta=True)
-    def list_type(self, meta, c):
+    def list_type(self, meta: Meta, c: list[Any]) -> ast.ListType:
         return ast.ListType(c[0], self.sp(meta))
 
     @v_args(meta=True)
-    def range_constraint(self, meta, c):
+    def range_constraint(self, meta: Meta, c: list[Any]) -> ast.RangeConstraint:
         return ast.RangeConstraint(c[0], c[1], self.sp(meta))
 
     @v_args(meta=True)
-    def length_constraint(self, meta, c):
+    def length_constraint(self, meta: Meta, c: list[Any]) -> ast.LengthConstraint:
         return ast.LengthConstraint(int(c[0]), self.sp(meta))
 
-    def default(self, c):
+    def default(self, c: list[Any]) -> ast.Literal:
         return c[0]
 
     # -- declarations
     @v_args(meta=True)
-    def policy_field(self, meta, c):
+    def policy_field(self, meta: Meta, c: list[Any]) -> ast.PolicyField:
         return ast.PolicyField(str(c[0]), c[1], self.sp(meta))
 
     @v_args(meta=True)
-    def policy_decl(self, meta, c):
+    def policy_decl(self, meta: Meta, c: list[Any]) -> ast.PolicyDecl:
         return ast.PolicyDecl(_unescape(str(c[0])), tuple(c[1:]), self.sp(meta))
 
     @v_args(meta=True)
-    def import_decl(self, meta, c):
+    def import_decl(self, meta: Meta, c: list[Any]) -> ast.ImportDecl:
         return ast.ImportDecl(str(c[0]), self.sp(meta))
 
     @v_args(meta=True)
-    def enum_decl(self, meta, c):
+    def enum_decl(self, meta: Meta, c: list[Any]) -> ast.EnumDecl:
         return ast.EnumDecl(str(c[0]), tuple(_unescape(str(v)) for v in c[1:]), self.sp(meta))
 
     @v_args(meta=True)
-    def field_decl(self, meta, c):
+    def field_decl(self, meta: Meta, c: list[Any]) -> ast.FieldDecl:
         return ast.FieldDecl(str(c[0]), c[1], c[2], c[3], self.sp(meta))
 
     @v_args(meta=True)
-    def fact_decl(self, meta, c):
+    def fact_decl(self, meta: Meta, c: list[Any]) -> ast.FactDecl:
         return ast.FactDecl(str(c[0]), c[1], c[2], c[3], self.sp(meta))
 
     @v_args(meta=True)
-    def record_decl(self, meta, c):
+    def record_decl(self, meta: Meta, c: list[Any]) -> ast.RecordDecl:
         return ast.RecordDecl(str(c[0]), tuple(c[1:]), span=self.sp(meta))
 
     @v_args(meta=True)
-    def code_entry(self, meta, c):
+    def code_entry(self, meta: Meta, c: list[Any]) -> ast.CodeEntry:
         return ast.CodeEntry(str(c[0]), _unescape(str(c[1])) if c[1] is not None else None, self.sp(meta))
 
     @v_args(meta=True)
-    def codes_decl(self, meta, c):
+    def codes_decl(self, meta: Meta, c: list[Any]) -> ast.CodesDecl:
         return ast.CodesDecl(tuple(c), self.sp(meta))
 
     @v_args(meta=True)
-    def table_entry(self, meta, c):
+    def table_entry(self, meta: Meta, c: list[Any]) -> ast.TableEntry:
         return ast.TableEntry(c[0], c[1], self.sp(meta))
 
     @v_args(meta=True)
-    def table_decl(self, meta, c):
+    def table_decl(self, meta: Meta, c: list[Any]) -> ast.TableDecl:
         override = c[0] is not None
         entries = tuple(x for x in c[4:-1])
         source = c[-1].value if c[-1] is not None else None
         return ast.TableDecl(str(c[1]), c[2], c[3], entries, source, override, self.sp(meta))
 
     @v_args(meta=True)
-    def param_decl(self, meta, c):
+    def param_decl(self, meta: Meta, c: list[Any]) -> ast.ParamDecl:
         return ast.ParamDecl(str(c[0]), c[1], self.sp(meta))
 
     @v_args(meta=True)
-    def param(self, meta, c):
+    def param(self, meta: Meta, c: list[Any]) -> ast.Param:
         return ast.Param(str(c[0]), c[1], self.sp(meta))
 
-    def params(self, c):
+    def params(self, c: list[Any]) -> tuple[ast.Param, ...]:
         return tuple(c)
 
     @v_args(meta=True)
-    def def_decl(self, meta, c):
+    def def_decl(self, meta: Meta, c: list[Any]) -> ast.DefDecl:
         override, name, params, type_, expr, source = c
         return ast.DefDecl(str(name), params or (), type_, expr,
                            source.value if source is not None else None, override is not None, self.sp(meta))
 
     @v_args(meta=True)
-    def binder(self, meta, c):
+    def binder(self, meta: Meta, c: list[Any]) -> ast.Binder:
         return ast.Binder(str(c[0]), str(c[1]), self.sp(meta))
 
     @v_args(meta=True)
-    def output_decl(self, meta, c):
+    def output_decl(self, meta: Meta, c: list[Any]) -> ast.OutputDecl:
         return ast.OutputDecl(str(c[0]), c[1], c[2], self.sp(meta))
-
-    def _clause(kind, convert=lambda v: v):
-        @v_args(meta=True)
-        def build(self, meta, c):
-            return ast.Clause(kind, convert(c[0]), self.sp(meta))
-        return build
 
     code_clause = _clause("code", str)
     severity_clause = _clause("severity", str)
     when_clause = _clause("when")
     applies_clause = _clause("applies")
-    priority_clause = _clause("priority", lambda t: int(t))
+    priority_clause = _clause("priority", lambda t: int(t))   # `int` here would be the method above
     message_clause = _clause("message", lambda t: _unescape(str(t)))
     source_clause = _clause("source", lambda t: _unescape(str(t)))
-    del _clause
 
     @v_args(meta=True)
-    def rule_decl(self, meta, c):
+    def rule_decl(self, meta: Meta, c: list[Any]) -> ast.RuleDecl:
         return ast.RuleDecl(str(c[1]), c[2], tuple(c[3:]), c[0] is not None, self.sp(meta))
 
 
     # -- campaign rules (docs/campaign.md)
-    def keyword(self, token, word: str) -> None:
+    def keyword(self, token: Token, word: str) -> None:
         """`campaign rule`, `history record`, `in history`: words the grammar reads as names."""
         if str(token) != word:
             self.bad("syntax", f"unexpected `{token}`, expected `{word}`", _span_of(token, self.file),
                      f"a declaration starts with a keyword, e.g. `{word}`")
 
     @v_args(meta=True)
-    def history_decl(self, meta, c):
+    def history_decl(self, meta: Meta, c: list[Any]) -> ast.RecordDecl:
         self.keyword(c[0], "history")
         return ast.RecordDecl(str(c[1]), tuple(c[2:]), True, self.sp(meta))
 
     @v_args(meta=True)
-    def item_rows(self, meta, c):
+    def item_rows(self, meta: Meta, c: list[Any]) -> ast.CampaignRows:
         return ast.CampaignRows(str(c[0]), str(c[1]), c[2], self.sp(meta))
 
     @v_args(meta=True)
-    def dossier_rows(self, meta, c):
+    def dossier_rows(self, meta: Meta, c: list[Any]) -> ast.CampaignRows:
         return ast.CampaignRows(None, None, c[1], self.sp(meta))
 
-    def group_form(self, c):   # for ROWS group by KEY
+    def group_form(self, c: list[Any]) -> dict[str, Any]:   # for ROWS group by KEY
         return {"form": "group", "rows": c[0], "key": c[3]}
 
-    def join_form(self, c):    # for ROWS join VAR in history on ON [where COND]
+    def join_form(self, c: list[Any]) -> dict[str, Any]:    # for ROWS join VAR in history on ON [where COND]
         self.keyword(c[3], "history")
         return {"form": "join", "rows": c[0], "join_var": str(c[2]), "on": c[5], "join_where": c[6]}
 
-    def count_form(self, c):   # count ROWS
+    def count_form(self, c: list[Any]) -> dict[str, Any]:   # count ROWS
         return {"form": "count", "rows": c[1]}
 
     @v_args(meta=True)
-    def campaign_decl(self, meta, c):
+    def campaign_decl(self, meta: Meta, c: list[Any]) -> ast.CampaignRuleDecl:
         self.keyword(c[1], "campaign")
         return ast.CampaignRuleDecl(str(c[2]), clauses=tuple(c[4:]), override=c[0] is not None,
                                     span=self.sp(meta), **c[3])
 
     @v_args(meta=True)
-    def exception_decl(self, meta, c):
+    def exception_decl(self, meta: Meta, c: list[Any]) -> ast.ExceptionDecl:
         return ast.ExceptionDecl(str(c[1]), str(c[2]), tuple(c[3:]), c[0] is not None, self.sp(meta))
 
-    def start(self, c):
+    def start(self, c: list[Any]) -> tuple[ast.Decl, ...]:
         return tuple(c)
 
 
@@ -480,9 +491,9 @@ def _collect_comments(text: str, file: str) -> tuple[ast.Comment, ...]:
     return tuple(out)
 
 
-def _depth_errors(items, file) -> list[Diagnostic]:
+def _depth_errors(items: tuple[ast.Decl, ...]) -> list[Diagnostic]:
     """Refuse expressions and types nested deeper than MAX_DEPTH, iteratively (no recursion)."""
-    stack = []
+    stack: list[tuple[ast.Expr, int]] = []
     for item in items:
         types = [getattr(item, a, None) for a in ("type", "key_type", "value_type")]
         types += [f.type for f in getattr(item, "fields", ()) if isinstance(f, ast.FieldDecl)]
@@ -539,7 +550,7 @@ def _parse_module(text: str, file: str) -> ast.Module:
     except VisitError as err:  # a bug in the transformer: still report it with a location
         raise PolicyError([Diagnostic("internal", f"could not build the syntax tree: {err.orig_exc}",
                                       _span_of(getattr(err.obj, "meta", None), file))], {file: text}) from None
-    errors = builder.errors + _depth_errors(items, file)
+    errors = builder.errors + _depth_errors(items)
     if errors:
         raise PolicyError(errors, {file: text})
     return ast.Module(name, items, _collect_comments(text, file), file)
@@ -552,7 +563,8 @@ def _syntax_errors(text: str, file: str, first: UnexpectedInput) -> list[Diagnos
     those of the file; an error inside a declaration hides nothing after it.
     """
     out: list[Diagnostic] = []
-    err, start = first, 0
+    err: UnexpectedInput | None = first
+    start = 0
     while err is not None and len(out) < MAX_SYNTAX_ERRORS:
         d = _syntax_diagnostic(err, text, file)
         decl = max((m.start() for m in _DECL_START.finditer(text, 0, d.span.start + 1)), default=0)
@@ -572,9 +584,10 @@ def _syntax_errors(text: str, file: str, first: UnexpectedInput) -> list[Diagnos
     return out
 
 
-def parse_expression(text: str, file: str = "<expr>"):
+def parse_expression(text: str, file: str = "<expr>") -> ast.Expr:
     """Parse a lone expression (used by tests and the REPL-like CLI helpers)."""
     module = parse_module(f"def _ = {text}", file)
-    if len(module.items) != 1 or module.comments:   # `n import os`, `n # …`: more than an expression
+    item = module.items[0] if len(module.items) == 1 else None
+    if not isinstance(item, ast.DefDecl) or module.comments:   # `n import os`, `n # …`: more than an expression
         raise PolicyError([Diagnostic("syntax", "expected one expression", Span.point(file, 1, 1))], {file: text})
-    return module.items[0].expr
+    return item.expr
