@@ -2,11 +2,20 @@
 masks, turned into lists of codes once per distinct combination."""
 from __future__ import annotations
 
-from .translate import plan
-from .typed import _prepare, table_from_dicts
+from collections.abc import Iterable
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from .translate import Fired, _Plan, plan
+from .typed import Table, _prepare, table_from_dicts
+
+if TYPE_CHECKING:
+    import polars
+
+    from ..policy import Policy
 
 
-def evaluate_table(policy, table):
+def evaluate_table(policy: Policy, table: Table) -> polars.DataFrame:
     """Eligible, recevable, the outputs and the reason codes of every row of `table`.
 
     Raises BatchUnsupported (policy outside the subset: evaluate per record), or
@@ -35,7 +44,7 @@ def evaluate_table(policy, table):
     return out.select(["eligible", "recevable"] + [name for name, _, _ in pl_plan.outputs] + ["reasons", "warnings"])
 
 
-def _masks(pl, fired, name):
+def _masks(pl: ModuleType, fired: Fired, name: str) -> list[polars.Expr]:
     """Which rules fired, as bits of integers (63 rules a column): cheap to compute, and
     few distinct values to turn into lists of codes (`_codes`)."""
     out = []
@@ -49,16 +58,15 @@ def _masks(pl, fired, name):
 _ALL_MASKS = 12      # up to 2**12 combinations of fired rules: a table of every list of codes
 
 
-def _codes(pl, pl_plan, out, fired, kind):
+def _codes(pl: ModuleType, pl_plan: _Plan, out: polars.DataFrame, fired: Fired, kind: str) -> polars.Series:
     """The list of codes of each row, from its bit masks (see `_masks`), in rule order."""
     cols = [c for c in out.columns if c.startswith(f"__{kind}")]
     if len(fired) <= _ALL_MASKS:
-        table = pl_plan.__dict__.get(f"_table_{kind}")
-        if table is None:
+        every = pl_plan.code_tables.get(kind)
+        if every is None:
             lists = [[r.code for i, (r, _) in enumerate(fired) if mask >> i & 1] for mask in range(1 << len(fired))]
-            table = pl.Series(kind, lists, dtype=pl.List(pl.String))
-            setattr(pl_plan, f"_table_{kind}", table)
-        return table.gather(out.get_column(cols[0]))
+            every = pl_plan.code_tables[kind] = pl.Series(kind, lists, dtype=pl.List(pl.String))
+        return every.gather(out.get_column(cols[0]))
     key = out.select(cols)
     uniq = key.unique(maintain_order=True)
     lists = []
@@ -76,6 +84,6 @@ def _codes(pl, pl_plan, out, fired, kind):
     return table.get_column("__codes").gather(pos)
 
 
-def evaluate_dicts(policy, records):
+def evaluate_dicts(policy: Policy, records: Iterable[dict[str, Any]]) -> polars.DataFrame:
     """`evaluate_table` over JSON-like dicts (see `table_from_dicts`)."""
     return evaluate_table(policy, table_from_dicts(policy, records))

@@ -5,11 +5,21 @@ from __future__ import annotations
 
 import datetime as dt
 import weakref
+from collections.abc import Callable, Iterator
 from decimal import Decimal
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 from .. import ast, runtime
 from .. import types as T
+from ..builtins import _zone
 from ..diagnostics import EsmsError
+
+if TYPE_CHECKING:
+    import polars
+
+    from ..check import CheckedPolicy, RuleInfo
+    from ..policy import Policy
 
 UTC = dt.UTC
 RESULT_COLUMNS = ("eligible", "recevable", "reasons", "warnings")
@@ -19,7 +29,7 @@ class BatchUnsupported(EsmsError):
     """The policy (or the input) is outside what runs over columns: evaluate per record."""
 
 
-def _polars():
+def _polars() -> ModuleType:
     try:
         import polars as pl
     except ImportError:  # pragma: no cover - the `batch` extra is not installed
@@ -31,18 +41,27 @@ def _polars():
 _INT_LIMIT = 2 ** 63   # Int64
 _COUNT_LIMIT = 2 ** 32  # a list's length, far beyond any dossier
 _SMALL_TABLE = 8      # tables up to this size are translated to when/then chains
-_PLANS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_PLANS: weakref.WeakKeyDictionary[Policy, _Plan] = weakref.WeakKeyDictionary()
+
+# A name's polars expression (facts, definitions, a function's parameters, `eligible`), and
+# under "#ast" the parameters' own expressions (`PEnv`), which the exactness checks read.
+Env: TypeAlias = dict[str, Any]
+# A function's parameter -> (the expression passed, the parameters of the caller).
+PEnv: TypeAlias = dict[str, "tuple[ast.Expr, PEnv]"]
+Fired: TypeAlias = "list[tuple[RuleInfo, polars.Expr]]"
+DType: TypeAlias = "polars.DataType | type[polars.DataType]"
 
 
 class _Plan:
     """The polars expressions of one policy: built once, reused for every table."""
 
-    def __init__(self, policy):
+    def __init__(self, policy: Policy) -> None:
         pl = _polars()
         self.pl = pl
         self.policy = policy
-        self.p = p = policy.checked
-        self.facts = []
+        self.p: CheckedPolicy = policy.checked
+        p = self.p
+        self.facts: list[T.Field] = []
         for f in p.facts.fields:
             _column_type(f.name, f.type)            # raises BatchUnsupported
             self.facts.append(f)
@@ -51,8 +70,8 @@ class _Plan:
                 raise BatchUnsupported(f"rule `{r.name}` is evaluated for each item of `{r.binder.list_name}`: "
                                        "lists of records run per record")
         self.def_cols: dict[str, str] = {}
-        self.defs = []                              # (column, expr), in dependency order
-        self.hoisted: dict | None = {}              # end_of_day(…) computed once, as a column
+        self.defs: list[tuple[str, polars.Expr]] = []   # (column, expr), in dependency order
+        self.hoisted: dict[tuple[str, str], str] | None = {}   # end_of_day(…) computed once, as a column
         for node in p.def_order:
             if isinstance(node, tuple):
                 raise BatchUnsupported("rules for each item of a list run per record")
@@ -62,7 +81,7 @@ class _Plan:
             col = f"__def_{len(self.defs)}"
             self.defs.append((col, self.expr(info.expr, {})))
             self.def_cols[node] = col
-        self.fired = []                             # (RuleInfo, condition) in per-record order
+        self.fired: Fired = []                      # (RuleInfo, condition) in per-record order
         for r in p.rules:
             for rule, c in firing(r, lambda e: self.expr(e, {})):
                 self.fired.append((rule, c if c is not None else pl.lit(True)))
@@ -71,7 +90,7 @@ class _Plan:
         inadmissible = [c for r, c in self.fired if r.severity == "inadmissible"]
         self.ok = ~pl.any_horizontal(blocking) if blocking else ~false
         self.rec = ~pl.any_horizontal(inadmissible) if inadmissible else ~false
-        self.outputs = []
+        self.outputs: list[tuple[str, polars.Expr, Any]] = []     # (name, expression, polars dtype)
         self.hoisted = None                         # outputs may read `eligible`: nothing hoisted
         for o in p.outputs.values():
             if o.binder is not None:
@@ -83,9 +102,10 @@ class _Plan:
         self.reasons = [(r, c) for r, c in self.fired if r.severity != "warning"]
         self.warnings = [(r, c) for r, c in self.fired if r.severity == "warning"]
         self.levels = _levels(self.defs)           # definitions and hoisted end_of_day columns
+        self.code_tables: dict[str, polars.Series] = {}   # filled by run._codes: lists of codes by mask
 
     # -- expressions
-    def expr(self, e, env: dict):
+    def expr(self, e: ast.Expr, env: Env) -> polars.Expr:
         pl = self.pl
         p = self.p
         if isinstance(e, ast.Literal):
@@ -99,12 +119,13 @@ class _Plan:
                 return pl.col(e.name)
             raise BatchUnsupported(f"`{e.name}` cannot be evaluated over columns")
         if isinstance(e, ast.Lookup):
+            assert isinstance(e.obj, ast.Name)   # the checker allows only tables
             table = p.tables[e.obj.name]
             self.exact(e.key, env, e)
             key = self.expr(e.key, env)
             vt = _dtype(pl, table.value_type)
             if len(table.mapping) <= _SMALL_TABLE:   # a few comparisons beat a hash lookup
-                chain = pl
+                chain: Any = pl                       # pl.when(…).then(…).when(…)…
                 for k, v in table.mapping.items():
                     chain = chain.when(key == pl.lit(k)).then(pl.lit(_value(v), dtype=vt))
                 return chain.otherwise(pl.lit(None, dtype=vt))
@@ -124,14 +145,14 @@ class _Plan:
         raise BatchUnsupported(f"{type(e).__name__.lower()} expressions run per record "
                                f"(at {e.span})")
 
-    def lit(self, value, t):
+    def lit(self, value: ast.LiteralValue, t: T.Type | None) -> polars.Expr:
         pl = self.pl
         if value is None:
             return pl.lit(None)
         dtype = _dtype(pl, t) if t is not None and not isinstance(t, (T.Null, T.Never)) else None
         return pl.lit(_value(value), dtype=dtype)
 
-    def binary(self, e, env):
+    def binary(self, e: ast.Binary, env: Env) -> polars.Expr:
         pl = self.pl
         op = e.op
         if op not in ("and", "or", "+", "-", "*") and not (ast.is_null(e.left) or ast.is_null(e.right)):
@@ -154,10 +175,11 @@ class _Plan:
         if op in ("in", "not in"):
             a = self.expr(e.left, env)
             if isinstance(e.right, ast.ListExpr):
-                if not all(isinstance(i, ast.Literal) for i in e.right.items):
+                items = [i for i in e.right.items if isinstance(i, ast.Literal)]
+                if len(items) < len(e.right.items):
                     raise BatchUnsupported(f"`{op}` a list of expressions runs per record (at {e.span})")
-                values = [_value(i.value) for i in e.right.items if i.value is not None]
-                has_null = any(i.value is None for i in e.right.items)
+                values = [_value(i.value) for i in items if i.value is not None]
+                has_null = any(i.value is None for i in items)
                 test = a.is_in(values) if values else pl.lit(False)
                 if has_null:
                     test = test | a.is_null()
@@ -181,12 +203,12 @@ class _Plan:
     # in Int64. A decision may never read a rounded decimal nor a wrapped integer: decimal
     # arithmetic is allowed only where its value is shown (an output), and integer arithmetic
     # only where the facts' ranges bound it; anything else is refused here, with its span.
-    def exact(self, e, env, at):
+    def exact(self, e: ast.Expr, env: Env, at: ast.Expr) -> None:
         if self.inexact(e, env.get("#ast", {})):
             raise BatchUnsupported(f"{at.span}: a decision would read decimal arithmetic computed in Float64 "
                                    "(rounded); use esms_rules.columnar, which is exact")
 
-    def inexact(self, e, penv) -> bool:
+    def inexact(self, e: ast.Expr, penv: PEnv) -> bool:
         """Is `e` a decimal computed by arithmetic (so rounded in Float64)?"""
         p = self.p
         if isinstance(e, ast.Binary) and e.op in ("+", "-", "*"):
@@ -195,8 +217,8 @@ class _Plan:
             return e.op == "-" and T.strip(p.type_of(e)) == T.DECIMAL
         if isinstance(e, ast.Name):
             if e.name in penv:
-                a, outer = penv[e.name]
-                return self.inexact(a, outer)
+                arg, outer = penv[e.name]
+                return self.inexact(arg, outer)
             if e.name in p.defs and not p.defs[e.name].params:
                 return self.inexact(p.defs[e.name].expr, {})
             return False
@@ -209,7 +231,7 @@ class _Plan:
             return e.func in ("coalesce", "min", "max") and any(self.inexact(a, penv) for a in e.args)
         return False
 
-    def bound(self, e, penv):
+    def bound(self, e: ast.Expr, penv: PEnv) -> int | None:
         """A bound on |e| for a whole-number expression, or None when the facts do not bound it."""
         p = self.p
         if isinstance(e, ast.Literal):
@@ -223,18 +245,21 @@ class _Plan:
             return self.bound(e.operand, penv)
         if isinstance(e, ast.Name):
             if e.name in penv:
-                a, outer = penv[e.name]
-                return self.bound(a, outer)
+                arg, outer = penv[e.name]
+                return self.bound(arg, outer)
             if e.name in p.defs and not p.defs[e.name].params:
                 return self.bound(p.defs[e.name].expr, {})
             f = p.facts.field(e.name)
             if f is not None and isinstance(f.constraint, ast.RangeConstraint):
-                return max(abs(f.constraint.low.value), abs(f.constraint.high.value))
+                low, high = f.constraint.low.value, f.constraint.high.value
+                if isinstance(low, int) and isinstance(high, int):    # a whole number's range
+                    return max(abs(low), abs(high))
             return None
         if isinstance(e, ast.If):
             a, b = self.bound(e.then, penv), self.bound(e.otherwise, penv)
             return None if a is None or b is None else max(a, b)
         if isinstance(e, ast.Lookup):
+            assert isinstance(e.obj, ast.Name)
             values = [v for v in p.tables[e.obj.name].mapping.values() if isinstance(v, int)]
             return max((abs(v) for v in values), default=0)
         if isinstance(e, ast.Call):
@@ -248,17 +273,17 @@ class _Plan:
                 return None if a is None or b is None else max(a, b)
         return None
 
-    def maybe_null(self, e) -> bool:
+    def maybe_null(self, e: ast.Expr) -> bool:
         t = self.p.types.get(id(e))
         return t is None or isinstance(t, (T.Optional, T.Null))
 
-    def call(self, e: ast.Call, env):
+    def call(self, e: ast.Call, env: Env) -> polars.Expr:
         pl = self.pl
         f, args = e.func, e.args
         if f in self.p.defs:
             info = self.p.defs[f]
             inner = dict(env)
-            asts = {}
+            asts: PEnv = {}
             for (pname, ptype), a in zip(info.params, args, strict=True):
                 _column_type(pname, ptype)
                 inner[pname] = self.expr(a, env)
@@ -267,20 +292,19 @@ class _Plan:
             return self.expr(info.expr, {k: v for k, v in inner.items()
                                          if k in dict(info.params) or k in ("eligible", "#ast")})
         if f == "end_of_day":
-            day, zone = args
+            day, z = args[0], _zone(e)
             if isinstance(day, ast.Literal):
-                return pl.lit(runtime.end_of_day(day.value, zone.value).astimezone(UTC),
-                              dtype=pl.Datetime("us", "UTC"))
-            z = zone.value
-            e = self.expr(day, env).map_batches(lambda s: _end_of_day(pl, s, z),
-                                                return_dtype=pl.Datetime("us", "UTC"))
+                assert isinstance(day.value, dt.date)
+                return pl.lit(runtime.end_of_day(day.value, z).astimezone(UTC), dtype=pl.Datetime("us", "UTC"))
+            ends = self.expr(day, env).map_batches(lambda s: _end_of_day(pl, s, z),
+                                                   return_dtype=pl.Datetime("us", "UTC"))
             if self.hoisted is None:
-                return e
+                return ends
             key = (str(self.expr(day, env)), z)
             col = self.hoisted.get(key)
             if col is None:
                 col = self.hoisted[key] = f"__eod_{len(self.hoisted)}"
-                self.defs.append((col, e))      # after the columns it reads, before its readers
+                self.defs.append((col, ends))   # after the columns it reads, before its readers
             return pl.col(col)
         if f == "coalesce":
             return pl.coalesce(self.expr(args[0], env), self.expr(args[1], env))
@@ -311,16 +335,16 @@ class _Plan:
             return lst.list.max()
         raise BatchUnsupported(f"`{f}` runs per record")
 
-    def list_expr(self, a, env):
+    def list_expr(self, a: ast.Expr, env: Env) -> polars.Expr:
         if isinstance(a, ast.ListExpr):
             raise BatchUnsupported(f"a list written in the policy runs per record (at {a.span})")
         return self.expr(a, env)
 
 
-def _levels(defs):
+def _levels(defs: list[tuple[str, polars.Expr]]) -> list[list[tuple[str, polars.Expr]]]:
     """Definitions (column, expr) grouped so that each reads only columns of earlier groups."""
     level_of: dict[str, int] = {}
-    levels: list[list] = []
+    levels: list[list[tuple[str, polars.Expr]]] = []
     for col, e in defs:
         reads = e.meta.root_names()
         k = 1 + max((level_of[c] for c in reads if c in level_of), default=-1)
@@ -331,11 +355,12 @@ def _levels(defs):
     return levels
 
 
-def _and(a, b):
+def _and(a: polars.Expr | None, b: polars.Expr) -> polars.Expr:
     return b if a is None else a & b
 
 
-def firing(rule, cond, guard=None):
+def firing(rule: RuleInfo, cond: Callable[[ast.Expr], polars.Expr],
+           guard: polars.Expr | None = None) -> Iterator[tuple[RuleInfo, polars.Expr | None]]:
     """(rule, condition) for `rule` and each of its exceptions that has a code, in the order the
     per-record path lists them (an exception before its rule). An exception fires where it
     applies and no exception of higher priority does; the rule where none applies and `when`
@@ -343,6 +368,7 @@ def firing(rule, cond, guard=None):
     under, and a condition None means "always". Shared by this module and esms_rules.columnar."""
     prior = None                    # some exception of higher priority applies
     for x in rule.exceptions:       # highest priority first (as checked)
+        assert x.applies is not None    # an exception's `applies when`
         applies = cond(x.applies)
         here = _and(guard, applies if prior is None else (~prior & applies))
         if x.code is not None:      # an exception with its own outcome (and exceptions)
@@ -353,8 +379,7 @@ def firing(rule, cond, guard=None):
         yield rule, g if rule.when is None else _and(g, cond(rule.when))
 
 
-
-def _value(v):
+def _value(v: ast.LiteralValue) -> str | int | float | dt.date | None:
     """A literal's value in its column representation."""
     if isinstance(v, Decimal):
         return float(v)
@@ -363,17 +388,17 @@ def _value(v):
     return v
 
 
-_EOD_TABLES: dict = {}
+_EOD_TABLES: dict[tuple[str, int, int], polars.Series] = {}
 _EOD_SPAN = 20_000    # days (55 years): beyond, one instant per distinct day instead
 
 
-def _end_of_day(pl, s, zone):
+def _end_of_day(pl: ModuleType, s: polars.Series, zone: str) -> polars.Series:
     """runtime.end_of_day of every day of a Date series, as UTC instants: the per-record
     function, called once per day of the series' span (cached), then gathered by day."""
     days = s.to_physical()              # days since 1970-01-01
-    lo, hi = days.min(), days.max()
-    if lo is None:
+    if days.null_count() == len(days):
         return pl.Series(s.name, [None] * len(s), dtype=pl.Datetime("us", "UTC"))
+    lo, hi = cast(int, days.min()), cast(int, days.max())      # of an Int32 series with a value
     if hi - lo > _EOD_SPAN:
         distinct = s.unique().drop_nulls().to_list()
         ends = pl.Series([runtime.end_of_day(d, zone).astimezone(UTC) for d in distinct],
@@ -391,7 +416,7 @@ def _end_of_day(pl, s, zone):
     return table.gather(days - lo).alias(s.name)
 
 
-def _column_type(name, t):
+def _column_type(name: str, t: T.Type) -> None:
     """Raise BatchUnsupported unless `t` is a scalar, or a list of non-null scalars."""
     base = T.strip(t)
     if isinstance(base, T.List):
@@ -405,7 +430,7 @@ def _column_type(name, t):
     raise BatchUnsupported(f"`{name}` is a {t}: records and lists of records run per record")
 
 
-def _dtype(pl, t):
+def _dtype(pl: ModuleType, t: T.Type) -> DType:
     t = T.strip(t)
     if isinstance(t, T.Enum) or t == T.TEXT:
         return pl.String
@@ -419,7 +444,7 @@ def _dtype(pl, t):
     raise BatchUnsupported(f"values of type {t} run per record")
 
 
-def plan(policy) -> _Plan:
+def plan(policy: Policy) -> _Plan:
     """The translation of a policy (cached); raises BatchUnsupported."""
     got = _PLANS.get(policy)
     if got is None:
@@ -427,7 +452,7 @@ def plan(policy) -> _Plan:
     return got
 
 
-def supports(policy) -> bool:
+def supports(policy: Policy) -> bool:
     """Whether `evaluate_table` can evaluate this policy (polars installed, flat policy)."""
     try:
         plan(policy)

@@ -4,7 +4,10 @@ like the per-record validator: a bad column or row is a `DossierError` with row 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
 from .. import ast
 from .. import types as T
@@ -12,7 +15,14 @@ from ..diagnostics import DossierError, Problem
 from ..validate import DATE_RE, DATE_SHAPE, DATETIME_USUAL_SHAPE, EXPECTED, _datetime_general, expected
 from .translate import UTC, BatchUnsupported, _dtype, _Plan, _value, plan
 
+if TYPE_CHECKING:
+    import polars
+
+    from ..policy import Policy
+
 MAX_PROBLEMS = 100
+# what evaluate_table reads: a polars DataFrame or LazyFrame, an Arrow table, a Parquet path
+Table: TypeAlias = "polars.DataFrame | polars.LazyFrame | str | Path | Any"
 
 
 def _polars_shape(shape: str) -> str:
@@ -28,17 +38,19 @@ _DATETIME_SHAPE = _polars_shape(DATETIME_USUAL_SHAPE)
 
 
 class _Problems:
-    def __init__(self):
+    """The problems of a table, the first MAX_PROBLEMS of them kept, the others counted."""
+
+    def __init__(self) -> None:
         self.items: list[Problem] = []
         self.more = 0
 
-    def add(self, path, message):
+    def add(self, path: str, message: str) -> None:
         if len(self.items) < MAX_PROBLEMS:
             self.items.append(Problem(path, message))
         else:
             self.more += 1
 
-    def rows(self, pl, mask, values, field, message):
+    def rows(self, mask: polars.Series, values: polars.Series, field: str, message: Callable[[Any], str]) -> None:
         """A problem for each row where `mask` holds; `message(value)`."""
         if not mask.any():
             return
@@ -47,7 +59,7 @@ class _Problems:
             self.add(f"[{i}].{field}", message(values[i]))
         self.more += max(0, len(idx) - MAX_PROBLEMS)
 
-    def raise_if_any(self):
+    def raise_if_any(self) -> None:
         if self.items:
             items = list(self.items)
             if self.more:
@@ -55,7 +67,15 @@ class _Problems:
             raise DossierError(items)
 
 
-def _frame(pl, table, columns):
+class _Check(NamedTuple):
+    """A check of a typed column, run with every other in one query (see `_prepare`)."""
+    any_bad: polars.Expr        # a scalar: does some row fail?
+    mask: polars.Expr           # the rows that fail
+    field: str
+    message: Callable[[Any], str]     # the problem, from the row's value
+
+
+def _frame(pl: ModuleType, table: Table, columns: list[str]) -> polars.DataFrame:
     if isinstance(table, (str, Path)):
         path = Path(table)
         present = set(pl.read_parquet_schema(path)) if hasattr(pl, "read_parquet_schema") else None
@@ -72,7 +92,7 @@ def _frame(pl, table, columns):
                     f"path, not {type(table).__name__}")
 
 
-def _prepare(plan: _Plan, table):
+def _prepare(plan: _Plan, table: Table) -> polars.DataFrame:
     """The fact columns, typed as the plan expects, or DossierError.
 
     Types are checked per column; values (nulls, enum values, constraints…) by one query of
@@ -81,12 +101,13 @@ def _prepare(plan: _Plan, table):
     df = _frame(pl, table, [f.name for f in plan.facts])
     n = df.height
     problems = _Problems()
-    checks: list = []          # (any bad row: scalar expr, bad rows: mask expr, field, message)
-    out = {}
+    checks: list[_Check] = []
+    out: dict[str, polars.Series] = {}
     for f in plan.facts:
         if f.name not in df.columns:
             if f.has_default:
-                out[f.name] = pl.Series(f.name, [_value(f.default.value)] * n, dtype=_dtype(pl, f.type))
+                default = _value(f.default.value) if f.default is not None else None
+                out[f.name] = pl.Series(f.name, [default] * n, dtype=_dtype(pl, f.type))
             else:
                 problems.add(f.name, "missing column")
             continue
@@ -94,17 +115,21 @@ def _prepare(plan: _Plan, table):
         if s is not None:
             out[f.name] = s
     typed = pl.DataFrame(out, height=n) if out else pl.DataFrame(height=n)
-    checks = [c for c in checks if c[2] in out]      # not the columns of a wrong type
+    checks = [c for c in checks if c.field in out]      # not the columns of a wrong type
     if checks and n:
-        flags = typed.select([c[0].alias(f"__check{i}") for i, c in enumerate(checks)]).row(0)
-        for flag, (_, mask, name, message) in zip(flags, checks, strict=True):
+        flags = typed.select([c.any_bad.alias(f"__check{i}") for i, c in enumerate(checks)]).row(0)
+        for flag, c in zip(flags, checks, strict=True):
             if flag:
-                problems.rows(pl, typed.select(mask.alias("m")).to_series(), typed.get_column(name), name, message)
+                mask = typed.select(c.mask.alias("m")).to_series()
+                problems.rows(mask, typed.get_column(c.field), c.field, c.message)
     problems.raise_if_any()
     return typed
 
 
-def _column(pl, s, f, problems, checks):
+def _column(pl: ModuleType, s: polars.Series, f: T.Field, problems: _Problems,
+            checks: list[_Check]) -> polars.Series | None:
+    """Column `s` of fact `f` typed as the plan reads it, its value checks added to `checks`;
+    None (its problem added) when the column's type cannot hold the fact's."""
     t, name = f.type, f.name
     optional = isinstance(t, T.Optional)
     base = T.strip(t)
@@ -114,10 +139,13 @@ def _column(pl, s, f, problems, checks):
         dtype = s.dtype
     col = pl.col(name)
 
-    def check(mask, message, any_=None):
-        checks.append((mask.any() if any_ is None else any_, mask, name, message))
+    def check(mask: polars.Expr, message: Callable[[Any], str], any_: polars.Expr | None = None) -> None:
+        checks.append(_Check(mask.any() if any_ is None else any_, mask, name, message))
 
-    bad_type = lambda: problems.add(name, f"column of type {dtype}, expected {expected(t)}")  # noqa: E731
+    def bad_type() -> polars.Series | None:
+        """The column's type cannot hold the fact's: a problem, and no column."""
+        problems.add(name, f"column of type {dtype}, expected {expected(t)}")
+        return None
     if not optional:
         if dtype == pl.String and base in (T.DATE, T.DATETIME):
             missing = s.is_null()   # before parsing: a string that is no date is reported as such
@@ -200,7 +228,7 @@ def _column(pl, s, f, problems, checks):
     return s.alias(name)
 
 
-def _parse(pl, s, kind, name, problems):
+def _parse(pl: ModuleType, s: polars.Series, kind: str, name: str, problems: _Problems) -> polars.Series:
     """ISO strings -> Date / Datetime(UTC), exactly as the per-record validator reads them:
     the usual shape by polars, every other string by the validator's own rule."""
     if kind == "date":
@@ -238,13 +266,13 @@ def _parse(pl, s, kind, name, problems):
     return parsed.scatter(idx, patch)
 
 
-def typed_table(policy, table):
+def typed_table(policy: Policy, table: Table) -> polars.DataFrame:
     """The policy's fact columns of `table`, checked and typed as `evaluate_table` reads them
     (dates as Date, date-times as Datetime in UTC, enums as String); DossierError if bad."""
     return _prepare(plan(policy), table)
 
 
-def table_from_dicts(policy, records):
+def table_from_dicts(policy: Policy, records: Iterable[dict[str, Any]]) -> polars.DataFrame:
     """The fact columns of JSON-like dicts (dates as ISO strings), each checked first by the
     per-record validator; DossierError lists the problems of every bad record."""
     pl_plan = plan(policy)
@@ -260,17 +288,18 @@ def table_from_dicts(policy, records):
             for prob in e.problems:
                 problems.add(f"[{i}]" + ("" if prob.path == "$" else "." + prob.path), prob.message)
     problems.raise_if_any()
-    columns = {}
+    columns: dict[str, polars.Series] = {}
     for f in pl_plan.facts:
         base = T.strip(f.type)
         raw = pl.String if base in (T.DATE, T.DATETIME) else _dtype(pl, base)
+        values: list[Any]
         if f.has_default:
-            default = f.default.value
+            default = f.default.value if f.default is not None else None
             values = [r.get(f.name, default) for r in records]
         else:
             values = [r[f.name] for r in records]
         try:
-            if isinstance(base, T.List) and raw.inner == pl.String:
+            if isinstance(base, T.List) and (isinstance(base.element, T.Enum) or base.element == T.TEXT):
                 columns[f.name] = _text_lists(pl, f.name, values)
             else:
                 columns[f.name] = pl.Series(f.name, values, dtype=raw, strict=raw != pl.Float64)
@@ -284,7 +313,7 @@ def table_from_dicts(policy, records):
 _SEP = "\x1f"
 
 
-def _text_lists(pl, name, values):
+def _text_lists(pl: ModuleType, name: str, values: list[list[str]]) -> polars.Series:
     """A List(String) column from Python lists of str, by joining and splitting (polars builds
     lists from Python objects slowly); the plain way when a text holds the separator."""
     joined = pl.Series(name, [_SEP.join(v) for v in values], dtype=pl.String)
