@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import pickle
 import random
@@ -165,7 +166,9 @@ def main(argv=None):
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--skip-throughput", action="store_true", help="only the CLI and Dask parts")
     ap.add_argument("--dask-n", type=int, default=0, help="also time Dask (2 worker processes) on this many dossiers")
-    ap.add_argument("--dask-partitions", type=int, default=4, help="partitions of the Dask frame")
+    ap.add_argument("--dask-partitions", type=int, default=4, help="row groups of the Dask input (one task each)")
+    ap.add_argument("--dask-rounds", type=int, default=3, help="interleaved rounds (medians are printed)")
+    ap.add_argument("--dask-gather", action="store_true", help="also time .compute() into the client")
     args = ap.parse_args(argv)
     policy = load_policy("esms-numerique-2025")
     tmp = Path(tempfile.mkdtemp(prefix="esms-columnar-"))
@@ -276,42 +279,92 @@ def cli(args, policy, tmp):
 
 
 def dask_part(args, policy, tmp):
-    """4. Dask on a LocalCluster of 2 worker processes vs one process, same Parquet input."""
+    """4. Dask on a LocalCluster of 2 worker processes vs one process, same Parquet input and
+    output, in interleaved rounds (the machine is shared: medians, and CPU times beside)."""
     if not args.dask_n:
         return
+    import statistics
+
     import dask.dataframe as dd
     import distributed
 
     from esms_rules import dask as edask
     path = tmp / "dask.parquet"
-    # one row group per partition, read as such (a repartitioned frame reads the file again per partition)
+    # one row group per partition, each worker reads its own
     write_dossiers(policy, args.dask_n, path, seed=17, group=-(-args.dask_n // args.dask_partitions))
-    single_out, dask_out = tmp / "single.parquet", tmp / "dask-decisions"
-
-    def single_run():
-        arrow.evaluate_parquet(policy, path, single_out)
-    t_single, _ = best(single_run, 2)
-    # one polars thread per worker process: the two processes are the parallelism
+    single_out, direct_out, frame_out = tmp / "single.parquet", tmp / "dask-direct", tmp / "dask-frame"
+    times: dict = {k: [] for k in ("default", "pinned", "direct", "frame")}
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                                   silence_logs=40, env={"POLARS_MAX_THREADS": "1"}) as cluster, \
             distributed.Client(cluster) as client:
         client.run(_warm, pickle.dumps(edask._PolicyRef(policy)))   # every worker: imports, policy, plan
-        frame = dd.read_parquet(str(path), dtype_backend="pyarrow", split_row_groups=True)
 
-        def dask_run():
-            edask.evaluate(frame, policy).to_parquet(str(dask_out), write_index=False, overwrite=True)
-        t_dask, _ = best(dask_run, 2)
-        t = time.perf_counter()
-        gathered = edask.evaluate(frame, policy).compute()
-        t_gather = time.perf_counter() - t
+        def on_workers(fn):
+            before = client.run(time.process_time)
+            t = time.perf_counter()
+            fn()
+            wall = time.perf_counter() - t
+            return wall, sum(client.run(time.process_time).values()) - sum(before.values())
+
+        def frame_run():
+            frame = dd.read_parquet(str(path), dtype_backend="pyarrow", split_row_groups=True)
+            edask.evaluate(frame, policy).to_parquet(str(frame_out), write_index=False, overwrite=True)
+        for _ in range(args.dask_rounds):
+            times["default"].append(_single(path, single_out, None))
+            times["pinned"].append(_single(path, single_out, "1"))
+            times["direct"].append(on_workers(lambda: edask.evaluate_parquet(policy, path, direct_out,
+                                                                             overwrite=True)))
+            times["frame"].append(on_workers(frame_run))
+        gathered = None
+        if args.dask_gather:
+            t = time.perf_counter()
+            gathered = edask.evaluate(dd.read_parquet(str(path), dtype_backend="pyarrow", split_row_groups=True),
+                                      policy).compute()
+            t_gather = time.perf_counter() - t
     want = pq.read_table(single_out).to_pylist()
-    same = pq.read_table(dask_out).to_pylist() == want
-    same_gathered = pa.Table.from_pandas(gathered, preserve_index=False).to_pylist() == want
-    print(f"\nDask, {args.dask_n} dossiers in {frame.npartitions} partitions, Parquet to Parquet: one process "
-          f"(evaluate_parquet) {t_single:.2f} s, LocalCluster of 2 worker processes (to_parquet) {t_dask:.2f} s "
-          f"= {t_single / t_dask:.2f}x (target >= 1.5); same rows: {same}")
-    print(f"  (gathering every decision into this process instead, .compute(): {t_gather:.2f} s; same rows: "
-          f"{same_gathered})")
+    same_direct = pq.read_table(sorted(direct_out.glob("part-*.parquet"))).to_pylist() == want
+    same_frame = pq.read_table(frame_out).to_pylist() == want
+    med = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for k, v in times.items()}
+    print(f"\nDask, {args.dask_n} dossiers, Parquet ({args.dask_partitions} row groups) to Parquet, "
+          f"median of {args.dask_rounds} interleaved rounds (wall: elapsed; cpu: all threads of the process(es)):")
+    rows = [("one process, polars' default threads (evaluate_parquet)", "default"),
+            ("one process, one polars thread (POLARS_MAX_THREADS=1)", "pinned"),
+            ("Dask, 2 worker processes x 1 thread: esms_rules.dask.evaluate_parquet", "direct"),
+            ("Dask, 2 worker processes x 1 thread: evaluate(read_parquet).to_parquet", "frame")]
+    for label, k in rows:
+        wall, cpu = med[k]
+        print(f"  {label:72s} wall {wall:6.2f} s  cpu {cpu:6.2f} s  (cpu/wall {cpu / wall:.2f})  "
+              f"rounds: {', '.join(f'{w:.2f}' for w, _ in times[k])}")
+    for k in ("direct", "frame"):
+        print(f"  {k}: {med['default'][0] / med[k][0]:.2f}x one process (target >= 1.5), "
+              f"{med['pinned'][0] / med[k][0]:.2f}x one process on one thread")
+    print(f"  same rows as one process: direct {same_direct}, frame {same_frame}")
+    if gathered is not None:
+        same = pa.Table.from_pandas(gathered, preserve_index=False).to_pylist() == want
+        print(f"  gathering every decision into the client instead (.compute()): {t_gather:.2f} s; same rows: {same}")
+
+
+_SINGLE = ("import json, sys, time\n"
+           "import pyarrow.parquet as pq\n"
+           "from esms_rules import arrow, columnar, load_policy\n"
+           "p = load_policy('esms-numerique-2025')\n"
+           "arrow.evaluate_arrow(p, pq.ParquetFile(sys.argv[1]).read_row_group(0).slice(0, 200))  # warm: plan\n"
+           "t, c = time.perf_counter(), time.process_time()\n"
+           "arrow.evaluate_parquet(p, sys.argv[1], sys.argv[2])\n"
+           "print(json.dumps([time.perf_counter() - t, time.process_time() - c]))\n")
+
+
+def _single(path, out, threads):
+    """(wall, cpu) of `arrow.evaluate_parquet` in a fresh process, polars' thread pool pinned
+    to `threads` (it is sized when polars is imported) or left to its default."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("POLARS_MAX_THREADS", None)
+    if threads:
+        env["POLARS_MAX_THREADS"] = threads
+    run = subprocess.run([sys.executable, "-c", _SINGLE, str(path), str(out)], env=env,
+                         capture_output=True, text=True, check=True)
+    wall, cpu = json.loads(run.stdout.strip().splitlines()[-1])
+    return wall, cpu
 
 
 def _warm(blob):

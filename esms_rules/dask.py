@@ -97,6 +97,92 @@ def _meta():
     return pa.Table.from_pylist([], schema=decision_schema(pa)).to_pandas(types_mapper=pd.ArrowDtype)
 
 
+def _sources(source):
+    """The Parquet files of `source` (a file, a directory of `*.parquet` files, or a list of
+    files), in order: a directory's files sorted by name."""
+    import os
+    if isinstance(source, str | os.PathLike):
+        path = os.fspath(source)
+        if os.path.isdir(path):
+            return sorted(os.path.join(path, f) for f in os.listdir(path) if f.endswith(".parquet"))
+        return [path]
+    return [os.fspath(f) for f in source]
+
+
+def _pieces(files, row_groups_per_part):
+    """(file, row groups) of every part, in the files' order: Parquet footers only."""
+    import pyarrow.parquet as pq
+    out = []
+    for f in files:
+        n = pq.ParquetFile(f).metadata.num_row_groups
+        out += [(f, list(range(k, min(k + row_groups_per_part, n)))) for k in range(0, n, row_groups_per_part)]
+    return out
+
+
+def _decide_piece(ref, file, row_groups, target, batch_size):
+    """On a worker: read these row groups itself, decide them batch by batch, write them to
+    `target` itself (a temporary name moved into place). Returns the counts of the part."""
+    import os
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from .arrow import decision_schema, evaluate_arrow
+    counts = {"rows": 0, "eligible": 0, "ineligible": 0, "errors": 0}
+    tmp = f"{target}.{os.getpid()}.tmp"
+    try:
+        with pq.ParquetWriter(tmp, decision_schema(pa)) as writer:
+            for batch in pq.ParquetFile(file).iter_batches(batch_size=batch_size, row_groups=row_groups):
+                out = evaluate_arrow(ref.policy, batch)
+                writer.write_batch(out)
+                eligible = out.column("eligible")
+                counts["rows"] += out.num_rows
+                counts["errors"] += out.column("errors").is_valid().true_count
+                counts["eligible"] += eligible.true_count
+                counts["ineligible"] += eligible.false_count
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return counts
+
+
+def _total(parts):
+    return {k: sum(p[k] for p in parts) for k in ("rows", "eligible", "ineligible", "errors")}
+
+
+def evaluate_parquet(policy, source, target, *, row_groups_per_part: int = 1, batch_size: int = 20_000,
+                     overwrite: bool = False, compute: bool = True):
+    """Parquet dossiers to a directory of Parquet decisions, on the current Dask scheduler
+    (a `distributed.Client` if one is open): one task per `row_groups_per_part` row groups of
+    each file; every task reads its own row groups and writes its own
+    `target/part-00000.parquet`, … (the parts in the input's order: files, then row groups;
+    each part's rows in order). The policy is one key of the graph, sent once to each worker
+    and rebuilt there once. Returns the counts (`rows`, `eligible`, `ineligible`, `errors`),
+    or with `compute=False` the `dask.delayed` of them. A target already holding parts is
+    refused (`FileExistsError`) unless `overwrite=True`, which removes them first."""
+    import os
+
+    import dask
+    if row_groups_per_part < 1:
+        raise ValueError("row_groups_per_part must be at least 1")
+    pieces = _pieces(_sources(source), row_groups_per_part)
+    target = os.fspath(target)
+    os.makedirs(target, exist_ok=True)
+    old = [f for f in os.listdir(target) if f.startswith("part-") and f.endswith(".parquet")]
+    if old and not overwrite:
+        raise FileExistsError(f"{target} already holds {len(old)} part files (overwrite=True replaces them)")
+    for f in old:
+        os.unlink(os.path.join(target, f))
+    width = max(5, len(str(len(pieces) - 1)))
+    ref = dask.delayed(_PolicyRef(policy), pure=True)
+    decide = dask.delayed(_decide_piece, pure=False)
+    parts = [decide(ref, f, rgs, os.path.join(target, f"part-{k:0{width}d}.parquet"), batch_size)
+             for k, (f, rgs) in enumerate(pieces)]
+    counts = dask.delayed(_total, pure=False)(parts)
+    return counts.compute() if compute else counts
+
+
 def evaluate(data, policy):
     """Decisions of a dask DataFrame (Arrow-backed) or a dask Bag of JSON dossiers, lazily."""
     import dask.bag as db

@@ -61,6 +61,34 @@ def test_dataframe_on_two_workers_same_as_single_process(client, tmp_path):
     assert [r["dossier"] for r in rows] == [d["id"] for d in ds]
 
 
+def test_parquet_parts_written_by_the_workers(client, tmp_path):
+    """evaluate_parquet: each task reads its own row groups and writes its own part; the parts,
+    read in name order, are the single-process decisions in order; the counts add up."""
+    import pyarrow.parquet as pq
+    policy = load_policy("esms-numerique-2025")
+    ds = dossiers(90)
+    table = pa.Table.from_pylist(ds, schema=A.dossier_schema(policy))
+    src = tmp_path / "in"
+    src.mkdir()
+    pq.write_table(table.slice(0, 50), src / "a.parquet", row_group_size=10)     # 5 row groups
+    pq.write_table(table.slice(50), src / "b.parquet", row_group_size=25)        # 2 row groups
+    out = tmp_path / "out"
+    counts = D.evaluate_parquet(policy, src, out, row_groups_per_part=2)
+    parts = sorted(out.glob("part-*.parquet"))
+    assert [p.name for p in parts] == [f"part-{k:05d}.parquet" for k in range(4)]   # 3 + 1 tasks
+    assert [pq.ParquetFile(p).metadata.num_rows for p in parts] == [20, 20, 10, 40]
+    want = A.evaluate_arrow(policy, table).to_pylist()
+    assert pq.read_table(parts).to_pylist() == want
+    assert counts == {"rows": 90, "errors": sum(1 for r in want if r["errors"]),
+                      "eligible": sum(1 for r in want if r["eligible"] is True),
+                      "ineligible": sum(1 for r in want if r["eligible"] is False)}
+    assert counts["errors"] and counts["eligible"] and counts["ineligible"]
+    with pytest.raises(FileExistsError, match="overwrite"):
+        D.evaluate_parquet(policy, src, out)
+    assert D.evaluate_parquet(policy, [src / "b.parquet"], out, overwrite=True)["rows"] == 40
+    assert sorted(p.name for p in out.glob("part-*.parquet")) == ["part-00000.parquet", "part-00001.parquet"]
+
+
 def test_bag_on_two_workers(client):
     import dask.bag as db
     policy = load_policy("esms-numerique-2025")
