@@ -46,6 +46,7 @@ pytestmark = [pytest.mark.slow,    # a JVM start and a Spark job: 30 s to 2 minu
 def spark():
     from pyspark.sql import SparkSession
     # the Python workers Spark starts must import this esms_rules (PYTHONPATH is inherited)
+    before = os.environ.get("PYSPARK_PYTHON")
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     session = (SparkSession.builder.master("local[2]").appName("esms-rules-test")
                .config("spark.ui.enabled", "false")
@@ -56,6 +57,8 @@ def spark():
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+    if before is None:
+        os.environ.pop("PYSPARK_PYTHON", None)
 
 
 def test_map_in_arrow_same_as_single_process(spark, tmp_path):
