@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, NoReturn
 
@@ -346,10 +347,12 @@ class _Run:
     """What one compiled run recorded (records, definitions' values, the facts), and the nodes
     and JSON made from it, for `Trace`."""
 
-    __slots__ = ("_nodes", "compact", "def_values", "facts", "plan", "records")
+    __slots__ = ("_nodes", "compact", "def_values", "facts", "message", "plan", "records")
 
-    def __init__(self, plan: _Plan, records: list, def_values: tuple, facts: dict, compact: bool):
+    def __init__(self, plan: _Plan, records: list, def_values: tuple, facts: dict, compact: bool,
+                 message: Callable[[int, int, tuple], str]):
         self.plan, self.records, self.def_values, self.facts, self.compact = plan, records, def_values, facts, compact
+        self.message = message      # rule i's message for item (-1: the dossier) with these values
         self._nodes: tuple | None = None
 
     def _trees(self, make):
@@ -374,15 +377,15 @@ class _Run:
     def dicts(self) -> dict[str, Any]:
         plan = self.plan
         heads, labels, citations, spans, infos = plan.heads, plan.labels, plan.citations, plan.spans, plan.infos
-        message = plan.message
+        message = self.message
 
         def make(i, rec, kids):
-            _, _, outcome, reads, values, by = rec
+            _, item, outcome, reads, values, by = rec
             return {**heads[i], "outcome": LABELS[outcome],
                     "overridden_by": infos[by].name if by >= 0 else None,
                     "reads": [{"name": label, "value": v if type(v) in _PLAIN else jsonable(v)}
                               for label, v in zip(labels[i], reads, strict=True)],
-                    "message": message(i, values) if values is not None else None,
+                    "message": message(i, item, values) if values is not None else None,
                     "citation": citations[i], "span": spans[i].copy(), "children": kids}
 
         defs, top, items = self._trees(make)
@@ -399,18 +402,18 @@ class _Run:
         policy: only what the dossier decides (outcomes, values, messages) is encoded here."""
         plan = self.plan
         heads, reads_, tails, by_ = plan.json_heads, plan.json_reads, plan.json_tails, plan.json_by
-        message, leaves = plan.message, plan.json_leaves
+        message, leaves = self.message, plan.json_leaves
         no_by = ', "overridden_by": null, "reads": ['
 
         def make(i, rec, kids):
-            _, _, outcome, reads, values, by = rec
+            _, item, outcome, reads, values, by = rec
             if values is None and by < 0 and not kids:
                 return leaves[i][outcome] % tuple([_value_json(v) for v in reads])
             return "".join((
                 heads[i], _OUTCOMES[outcome], by_[by] if by >= 0 else no_by,
                 ", ".join([pre + _value_json(v) + "}" for pre, v in zip(reads_[i], reads, strict=True)]),
                 '], "message": ',
-                _encode(message(i, values)) if values is not None else "null",
+                _encode(message(i, item, values)) if values is not None else "null",
                 tails[i], ", ".join(kids), "]}"))
 
         defs, top, items = self._trees(make)
@@ -427,16 +430,16 @@ class _Run:
         if self._nodes is not None:
             return self._nodes
         plan = self.plan
-        infos, labels, nulls, message = plan.infos, plan.labels, plan.nulls, plan.message
+        infos, labels, nulls, message = plan.infos, plan.labels, plan.nulls, self.message
 
         def make(i, rec, kids):
-            _, _, outcome, reads, values, by = rec
+            _, item, outcome, reads, values, by = rec
             info = infos[i]
             return RuleNode(
                 info.name, "exception" if info.target else "rule", info.code, info.level, info.severity,
                 LABELS[outcome], infos[by].name if by >= 0 else None,
                 tuple(FactRead(label, v, null) for label, v, null in zip(labels[i], reads, nulls[i], strict=True)),
-                message(i, values) if values is not None else None,
+                message(i, item, values) if values is not None else None,
                 info.source, tuple(kids), info.span, info.when, info.applies)
 
         defs, top, items = self._trees(make)
@@ -491,9 +494,11 @@ def _tree(i: int, item: int, got: dict, children: list, make):
     return make(i, rec, kids)
 
 
-def build_trace(policy, facts, traced, shape: str = "full") -> Trace:
+def build_trace(policy, facts, traced, shape: str = "full", message=None) -> Trace:
     """The trace of one run of the compiled "trace" (shape "full") or "compact" evaluator:
-    `traced` is its `runtime.TraceResult`, `facts` the validated facts it ran on."""
+    `traced` is its `runtime.TraceResult`, `facts` the validated facts it ran on; `message(i,
+    item, values)` words rule i's message (by default `Policy.message`; the decision's
+    `CompiledFindings.message`, so that a message is worded once for both)."""
     from . import __version__
 
     plan = _plan(policy)
@@ -501,4 +506,5 @@ def build_trace(policy, facts, traced, shape: str = "full") -> Trace:
     checked = plan.checked
     call = outs[plan.call] if plan.call is not None else None
     return Trace(checked.id, checked.sha256, __version__, ok, rec, shape, call, checked.header.get("programme"),
-                 _Run(plan, records, def_values, facts, shape == "compact"))
+                 _Run(plan, records, def_values, facts, shape == "compact",
+                      message or (lambda i, item, values: plan.message(i, values))))

@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import ROUND_HALF_EVEN, Context, DivisionByZero, InvalidOperation, Overflow, getcontext, setcontext
+from itertools import repeat
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import __version__
@@ -36,6 +37,7 @@ from .decision import (
 from .diagnostics import Diagnostic, DossierError, PolicyError, Problem
 from .explain import message_nulls, trace_shape
 from .french import french
+from .jsonio import number_json, str_json, value_json
 from .span import Span
 from .validate import Validator
 
@@ -124,8 +126,15 @@ class Policy:
         self.validator = Validator(checked.facts)
         self._compiled: dict[str, Callable[..., Any]] = {}
         self._output_names = tuple(checked.outputs)
-        # what a reason says of its rule, worked out once: (code, rule, source, level, severity)
+        # what a reason says of its rule, worked out once: (code, rule, source, level, severity);
+        # the last, index -1, is the engine's UNKNOWN_FIELD warning
         self._reason_parts = [(r.code, r.name, r.source or "", r.level, r.severity) for r in checked.all_rules]
+        self._reason_parts.append(("UNKNOWN_FIELD", "contract", CONTRACT_SOURCE, "dossier", "warning"))
+        # the same as the JSON text around the message (`CompiledFindings.json`)
+        self._reason_json = [(f'{{"code": {value_json(code)}, "rule": {value_json(rule)}, "message": ',
+                              f', "source": {value_json(source)}, "level": {value_json(level)}, '
+                              f'"severity": {value_json(severity)}}}')
+                             for code, rule, source, level, severity in self._reason_parts]
         self._message_nulls = [message_nulls(checked, r) for r in checked.all_rules]   # how a null reads
         # each message as a format string, `{}` for each value (speed: see `message`)
         self._message_formats = ["".join(part.replace("{", "{{").replace("}", "}}") if isinstance(part, str) else "{}"
@@ -304,7 +313,7 @@ class Policy:
         builder = None
         if traced is not None:
             from .explain import build_trace
-            builder = functools.partial(build_trace, self, facts, traced, shape or "full")
+            builder = functools.partial(build_trace, self, facts, traced, shape or "full", findings.message)
         return Decision(dossier.get("id"), self.id, self.sha256, rec, ok, outputs.get(CALL), outputs.get(AMOUNT),
                         None, None, None, outputs, __version__, builder, dossier, findings)
 
@@ -312,28 +321,36 @@ class Policy:
 class CompiledFindings:
     """`decision.Findings` of one compiled run: the rules that fired, as (rule index, item index or
     -1, message values), the unknown fields' paths, the items (structures) with their key field
-    and funded shares. Reasons are worded (`Policy.message`) when built, not before."""
+    and funded shares. Reasons are worded (`Policy.message`) when built, not before, and once:
+    the trace's nodes of the same rules read the same messages (`message`)."""
 
-    __slots__ = ("fired", "items", "key", "policy", "shares", "unknown")
+    __slots__ = ("fired", "items", "key", "policy", "said", "shares", "unknown")
 
     def __init__(self, policy: Policy, fired: list[Any], unknown: list[str], items: Sequence[dict[str, Any]],
                  key: str, shares: list[Any] | None):
         self.policy, self.fired, self.unknown, self.items, self.key, self.shares = \
             policy, fired, unknown, items, key, shares
+        self.said: dict[tuple[int, int], str] = {}
 
-    def _assemble(self, reason: Callable[..., _R], structure: Callable[[Any, bool, Any, list[_R], list[_R]], _S]) \
-            -> tuple[list[_S], list[_R], list[_R]]:
-        """The structures, reasons and warnings, made by `reason(*parts)` (code, rule, message,
-        source, level, severity) and `structure(key, eligible, share, blocking, warnings)`."""
-        policy = self.policy
-        parts, message = policy._reason_parts, policy.message
+    def message(self, idx: int, item: int, values: tuple[Any, ...]) -> str:
+        """The message of rule `idx` for `item` (-1: the dossier) with these values, worded once
+        per run (a rule is evaluated at most once per item)."""
+        said = self.said.get((idx, item))
+        if said is None:
+            said = self.said[idx, item] = self.policy.message(idx, values)
+        return said
+
+    def _grouped(self, reason: Callable[[int, str], _R]) -> tuple[dict[int, tuple[list[_R], list[_R]]], list[_R],
+                                                                   list[_R]]:
+        """The reasons made by `reason(rule index, message)` (index -1: the engine's UNKNOWN_FIELD):
+        each item's (blocking, warnings) by item index, the dossier's reasons, its warnings."""
+        parts, message = self.policy._reason_parts, self.message
         reasons: list[_R] = []
         warnings: list[_R] = []
         per_item: dict[int, tuple[list[_R], list[_R]]] = {}
         for idx, item, values in self.fired:
-            code, name, source, level, severity = parts[idx]
-            made = reason(code, name, message(idx, values), source, level, severity)
-            warning = severity == "warning"
+            made = reason(idx, message(idx, item, values))
+            warning = parts[idx][4] == "warning"
             if item >= 0:
                 per_item.setdefault(item, ([], []))[warning].append(made)
             elif warning:
@@ -341,8 +358,14 @@ class CompiledFindings:
             else:
                 reasons.append(made)
         for path in self.unknown:
-            warnings.append(reason("UNKNOWN_FIELD", "contract", f"Champ inconnu ignoré : {path}.", CONTRACT_SOURCE,
-                                   "dossier", "warning"))
+            warnings.append(reason(-1, f"Champ inconnu ignoré : {path}."))
+        return per_item, reasons, warnings
+
+    def _assemble(self, reason: Callable[[int, str], _R],
+                  structure: Callable[[Any, bool, Any, list[_R], list[_R]], _S]) -> tuple[list[_S], list[_R], list[_R]]:
+        """The structures, reasons and warnings, made by `reason` (see `_grouped`) and
+        `structure(key, eligible, share, blocking, warnings)`."""
+        per_item, reasons, warnings = self._grouped(reason)
         key, shares = self.key, self.shares
         structures = []
         for i, item in enumerate(self.items):
@@ -352,13 +375,56 @@ class CompiledFindings:
         return structures, reasons, warnings
 
     def build(self) -> tuple[tuple[StructureResult, ...], tuple[Reason, ...], tuple[Reason, ...]]:
-        structures, reasons, warnings = self._assemble(Reason, lambda key, eligible, share, blocking, warns:
+        parts = self.policy._reason_parts
+
+        def reason(idx: int, message: str) -> Reason:
+            code, rule, source, level, severity = parts[idx]
+            return Reason(code, rule, message, source, level, severity)
+
+        structures, reasons, warnings = self._assemble(reason, lambda key, eligible, share, blocking, warns:
                                                        StructureResult(key, eligible, share, tuple(blocking),
                                                                        tuple(warns)))
         return tuple(structures), tuple(reasons), tuple(warnings)
 
     def dicts(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
-        return self._assemble(reason_dict, structure_dict)
+        parts = self.policy._reason_parts
+
+        def reason(idx: int, message: str) -> dict[str, str]:
+            code, rule, source, level, severity = parts[idx]
+            return reason_dict(code, rule, message, source, level, severity)
+
+        return self._assemble(reason, structure_dict)
+
+    def json(self) -> tuple[str, str, str]:
+        """The JSON text of `dicts()`'s three lists (as `jsonio.dumps` writes them on one line),
+        written from fragments worked out once per policy: only keys, shares and messages are
+        encoded here."""
+        fragments = self.policy._reason_json
+
+        def reason(idx: int, message: str) -> str:
+            before, after = fragments[idx]
+            return before + str_json(message) + after
+
+        per_item, reasons, warnings = self._grouped(reason)
+        key, items = self.key, self.items
+        keys = [item[key] for item in items]
+        try:
+            keys = list(map(str_json, keys))
+        except TypeError:       # a key that is not text
+            keys = list(map(value_json, keys))
+        shares = list(map(number_json, self.shares, repeat(False))) if self.shares is not None \
+            else ["null"] * len(keys)
+        structures = []
+        for i, (k, share) in enumerate(zip(keys, shares, strict=True)):
+            found = per_item.get(i)
+            if found is None:
+                structures.append(f'{{"finess": {k}, "eligible": true, "funded_share": {share}, "reasons": []}}')
+                continue
+            blocking, warns = found
+            structures.append(f'{{"finess": {k}, "eligible": {"false" if blocking else "true"}, "funded_share": '
+                              f'{share}, "reasons": [{", ".join(blocking)}]'
+                              + (f', "warnings": [{", ".join(warns)}]}}' if warns else "}"))
+        return "[" + ", ".join(structures) + "]", "[" + ", ".join(reasons) + "]", "[" + ", ".join(warnings) + "]"
 
 
 def _summarised(policy: Policy, results: Iterator[Any]) -> Iterator[Any]:

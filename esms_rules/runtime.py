@@ -142,6 +142,8 @@ def coalesce(value: Any, fallback: Any) -> Any:
 
 
 _LUHN_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)   # digit d doubled, its two digits added
+# the same by byte: b"0".."9" -> their doubled digit's sum (`bytes.translate` table)
+_LUHN_DOUBLED_BYTES = bytes(_LUHN_DOUBLED[b - 48] if 48 <= b <= 57 else 0 for b in range(256))
 
 
 def luhn_valid(text: str) -> bool:
@@ -154,11 +156,10 @@ def luhn_valid(text: str) -> bool:
     """
     if len(text) < 2 or not text.isascii() or not text.isdigit():
         return False
-    total = 0
-    for k, c in enumerate(reversed(text)):
-        d = ord(c) - 48
-        total += _LUHN_DOUBLED[d] if k % 2 else d
-    return total % 10 == 0
+    # speed (a FINESS number per structure): sums over byte slices, no loop in Python
+    b = text.encode("ascii")
+    kept = b[-1::-2]
+    return (sum(kept) - 48 * len(kept) + sum(b[-2::-2].translate(_LUHN_DOUBLED_BYTES))) % 10 == 0
 
 
 def luhn_key(digits: str) -> str:
