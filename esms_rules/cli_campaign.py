@@ -9,8 +9,6 @@ import click
 
 from . import jsonio
 from .cli_common import (
-    EXIT_INPUT,
-    EXIT_OK,
     InputError,
     atomic_output,
     chosen_policy,
@@ -23,7 +21,7 @@ from .cli_common import (
     shown,
     stdin_once,
 )
-from .cli_rows import MAX_ERROR_MESSAGES, dossier_error_record, open_input, say_row_error, summary
+from .cli_rows import MAX_ERROR_MESSAGES, batch_exit_code, dossier_error_record, open_input, say_row_error, summary
 from .diagnostics import DossierError
 
 
@@ -127,4 +125,4 @@ def campaign_cmd(dossiers, history, policy_spec, fmt, trace, output, no_dossier_
     on_dossiers = len(result.findings) - len(result.campaign_findings)
     say(summary({**counts, "internal": 0}) + f"; {on_dossiers} campaign warning(s) on dossiers, "
         f"{len(result.campaign_findings)} about a whole campaign", quiet=quiet)
-    return exit_with(EXIT_INPUT if counts["errors"] else EXIT_OK)
+    return exit_with(batch_exit_code(counts))

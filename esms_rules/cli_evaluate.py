@@ -17,9 +17,7 @@ import click
 
 from . import jsonio
 from .cli_common import (
-    EXIT_FAIL,
     EXIT_INPUT,
-    EXIT_INTERNAL,
     EXIT_OK,
     atomic_output,
     chosen_policy,
@@ -35,7 +33,15 @@ from .cli_common import (
     stdin_once,
     warn,
 )
-from .cli_rows import MAX_ERROR_MESSAGES, dossier_error_record, error_record, open_input, say_row_error, summary
+from .cli_rows import (
+    MAX_ERROR_MESSAGES,
+    batch_exit_code,
+    dossier_error_record,
+    error_record,
+    open_input,
+    say_row_error,
+    summary,
+)
 from .diagnostics import DossierError, EsmsError
 
 GC_EVERY = 10_000   # rows between two runs of the cyclic garbage collector (see `evaluate`)
@@ -132,9 +138,7 @@ def evaluate(dossiers, example, policy_spec, fmt, trace_opt, no_trace, output, f
             return exit_with(EXIT_INPUT)
         say(f"esms-rules: {counts['rows']} dossiers: {counts['eligible']} eligible, "
             f"{counts['ineligible']} ineligible, {counts['errors']} errors", quiet=quiet)
-        if counts["errors"]:
-            return exit_with(EXIT_INPUT)
-        return exit_with(EXIT_FAIL if fail_on_ineligible and counts["ineligible"] else EXIT_OK)
+        return exit_with(batch_exit_code(counts, fail_on_ineligible))
     inputs = [(path, *open_input(path, fmt)) for path in dossiers]
     single = len(inputs) == 1 and inputs[0][1] == "single"
     out_fmt = fmt or ("json" if len(inputs) == 1 and inputs[0][1] != "jsonl" else "jsonl")
@@ -213,38 +217,40 @@ def evaluate(dossiers, example, policy_spec, fmt, trace_opt, no_trace, output, f
         # would find nothing and rescan the policies' objects each time. It is paused, and run
         # once every GC_EVERY rows, so that memory stays flat whatever the batch's length.
         with atomic_output(output, inputs=dossiers) as out, collector_paused():
-            if out_fmt == "jsonl":
-                batch: list[str] = []
-                for text in results():
-                    batch.append(text)
-                    if len(batch) >= 256:      # fewer, larger writes
-                        batch.append("")
-                        out.write("\n".join(batch))
-                        batch.clear()
-                if batch:
-                    batch.append("")
-                    out.write("\n".join(batch))
-            elif single:
-                for text in results():
-                    out.write(text + "\n")
-            else:
-                first = True
-                out.write("[")
-                for text in results():
-                    item = text.replace("\n", "\n  ")
-                    out.write(("\n  " if first else ",\n  ") + item)
-                    first = False
-                out.write("\n]\n" if not first else "]\n")
+            _write_records(out, results(), "single" if single else out_fmt)
     finally:
         if bar is not None:
             bar.close()
     if not single:
         say(summary(counts), quiet=quiet)
-    if counts["internal"]:
-        return exit_with(EXIT_INTERNAL)
-    if counts["errors"]:
-        return exit_with(EXIT_INPUT)
-    return exit_with(EXIT_FAIL if fail_on_ineligible and counts["ineligible"] else EXIT_OK)
+    return exit_with(batch_exit_code(counts, fail_on_ineligible))
+
+
+def _write_records(out, texts: Iterator[str], layout: str) -> None:
+    """Write the records' JSON texts as they come: one per line ("jsonl"), the one record
+    ("single"), or an indented JSON array ("json")."""
+    if layout == "jsonl":
+        batch: list[str] = []
+        for text in texts:
+            batch.append(text)
+            if len(batch) >= 256:      # fewer, larger writes
+                batch.append("")
+                out.write("\n".join(batch))
+                batch.clear()
+        if batch:
+            batch.append("")
+            out.write("\n".join(batch))
+    elif layout == "single":
+        for text in texts:
+            out.write(text + "\n")
+    else:
+        first = True
+        out.write("[")
+        for text in texts:
+            item = text.replace("\n", "\n  ")
+            out.write(("\n  " if first else ",\n  ") + item)
+            first = False
+        out.write("\n]\n" if not first else "]\n")
 
 
 # ---- explain ---------------------------------------------------------------------------

@@ -15,7 +15,19 @@ from collections.abc import Iterable, Iterator
 
 import click
 
-from .cli_common import InputError, os_message, parse_json, read_bytes, say, shown, stdin
+from .cli_common import (
+    EXIT_FAIL,
+    EXIT_INPUT,
+    EXIT_INTERNAL,
+    EXIT_OK,
+    InputError,
+    os_message,
+    parse_json,
+    read_bytes,
+    say,
+    shown,
+    stdin,
+)
 from .diagnostics import DossierError
 
 MAX_ERROR_MESSAGES = 20   # error rows reported on stderr during a batch; the records hold them all
@@ -67,6 +79,16 @@ def summary(counts: dict) -> str:
             + click.style(f"{counts['ineligible']} ineligible", fg="yellow" if counts["ineligible"] else None) + ", "
             + click.style(errors, fg="red" if counts["errors"] else None)
             + (f", {counts['undecided']} undecided (--partial)" if counts.get("undecided") else ""))
+
+
+def batch_exit_code(counts: dict, fail_on_ineligible: bool = False) -> int:
+    """A batch's exit code: 3 if a row met a bug, else 2 if a row was in error, else 1 if asked to
+    fail on an ineligible decision and there is one, else 0."""
+    if counts.get("internal"):
+        return EXIT_INTERNAL
+    if counts["errors"]:
+        return EXIT_INPUT
+    return EXIT_FAIL if fail_on_ineligible and counts["ineligible"] else EXIT_OK
 
 
 # ---- reading rows --------------------------------------------------------------------------------
