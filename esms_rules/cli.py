@@ -33,6 +33,7 @@ import json
 import sys
 import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -65,6 +66,9 @@ from .cli_evaluate import GC_EVERY, CampaignCheck, evaluate, explain
 from .cli_rows import MAX_ERROR_MESSAGES, Row, open_input
 from .diagnostics import EsmsError, PolicyError
 
+if TYPE_CHECKING:
+    from .policy import Policy
+
 __all__ = [
     "CONTEXT", "EXIT_FAIL", "EXIT_INPUT", "EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_OK", "GC_EVERY",
     "MAX_ERROR_MESSAGES", "CampaignCheck", "InputError", "Row", "atomic_output", "cli", "color", "default_policy",
@@ -77,7 +81,7 @@ __all__ = [
 class _Cli(click.Group):
     """The command group; maps the library's errors to clean messages and exit codes."""
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
@@ -106,7 +110,7 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 @click.group(cls=_Cli, context_settings=CONTEXT)
 @click.version_option(__version__, "--version", prog_name="esms-rules")
-def cli():
+def cli() -> None:
     """Rules engine for the French « ESMS numérique » funding instructions.
 
     Start with `esms-rules explain --example dossier-2025`. Policy authors: `check`, `fmt`,
@@ -116,7 +120,7 @@ def cli():
     """
 
 
-def main(argv: list[str] | None = None):
+def main(argv: list[str] | None = None) -> Any:
     """The console script: `esms-rules …` (exits with the command's exit code). Standard output
     and error are UTF-8 whatever the locale; SIGTERM and SIGHUP end it as an interruption, so that
     no temporary output file is left behind."""
@@ -132,7 +136,7 @@ def main(argv: list[str] | None = None):
 @cli.command()
 @click.option("--copy", "target", metavar="DIR", type=click.Path(file_okay=False),
               help="Copy the examples into DIR (created if needed; existing files are left as they are).")
-def examples(target):
+def examples(target: str | None) -> None:
     """List the bundled example dossiers, or copy them out with --copy DIR.
 
     Any command that reads a dossier takes `--example NAME` instead of a path, e.g.
@@ -142,7 +146,7 @@ def examples(target):
     if target is None:
         for p in files:
             click.echo(f"{p.stem:<28} {p.name}")
-        return exit_with(EXIT_OK)
+        exit_with(EXIT_OK)
     out = Path(target)
     out.mkdir(parents=True, exist_ok=True)
     for p in files:
@@ -153,11 +157,11 @@ def examples(target):
         with atomic_output(str(dest)) as f:
             f.write(p.read_text(encoding="utf-8"))
         click.echo(str(dest))
-    return exit_with(EXIT_OK)
+    exit_with(EXIT_OK)
 
 
 # ---- schema --------------------------------------------------------------------------------------
-def default_policy():
+def default_policy() -> Policy:
     """The newest bundled policy of the esms-numerique programme (any, failing that)."""
     import esms_rules
     policies = list(esms_rules.bundled_policies())
@@ -172,7 +176,7 @@ def default_policy():
 @click.option("--decision", "what", flag_value="decision", help="The schema of a decision instead.")
 @click.option("--error", "what", flag_value="error", help="The schema of an error record instead.")
 @output_option()
-def schema(policy_spec, what, output):
+def schema(policy_spec: str | None, what: str | None, output: str | None) -> None:
     """Print a JSON Schema (draft 2020-12): of the dossiers a policy reads (default), of a
     decision (--decision) or of an error record (--error)."""
     from . import jsonschema
@@ -184,16 +188,16 @@ def schema(policy_spec, what, output):
         doc = jsonschema.dossier_schema(load_policy_or_exit(policy_spec) if policy_spec else default_policy())
     with atomic_output(output) as out:
         out.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
-    return exit_with(EXIT_OK)
+    exit_with(EXIT_OK)
 
 
 # ---- policies ------------------------------------------------------------------------------
 @cli.command()
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def policies(fmt):
+def policies(fmt: str) -> None:
     """List the bundled policies: id, programme, campaign, effective date, sha256, instruction."""
     import esms_rules
-    rows = []
+    rows: list[dict[str, Any]] = []
     for p in esms_rules.bundled_policies():
         h = p.header
         rows.append({"id": p.id, "programme": h.get("programme"), "campaign": h.get("campaign"),
@@ -201,18 +205,18 @@ def policies(fmt):
                      "sha256": p.sha256, "instruction": h.get("instruction")})
     if fmt == "json":
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
-        return exit_with(EXIT_OK)
+        exit_with(EXIT_OK)
     cols = [("id", "id"), ("programme", "programme"), ("campaign", "campaign"), ("effective", "effective"),
             ("sha256", "sha256"), ("instruction", "instruction")]
     table = [[("" if r[k] is None else (r[k][:12] if k == "sha256" else str(r[k]))) for k, _ in cols] for r in rows]
     widths = [max([len(title)] + [len(row[i]) for row in table]) for i, (_, title) in enumerate(cols)]
 
-    def line(cells):
+    def line(cells: list[str]) -> str:
         return "  ".join(c.ljust(w) for c, w in zip(cells[:-1], widths[:-1], strict=True)) + "  " + cells[-1]
     click.echo(line([title for _, title in cols]))
     for row in table:
         click.echo(line(row))
-    return exit_with(EXIT_OK)
+    exit_with(EXIT_OK)
 
 
 # ---- serve -------------------------------------------------------------------------------------
@@ -231,7 +235,8 @@ def policies(fmt):
               help="Also write each dossier in full into the decision log (personal data: off by default).")
 @click.option("--log-file", metavar="FILE", type=click.Path(dir_okay=False),
               help="Append the JSON-lines access and decision logs here instead of stderr.")
-def serve(host, port, workers, policy_specs, max_body, max_batch, log_dossiers, log_file):
+def serve(host: str, port: int, workers: int, policy_specs: tuple[str, ...], max_body: int, max_batch: int,
+          log_dossiers: bool, log_file: str | None) -> None:
     """Serve decisions over HTTP (needs the `server` extra: Starlette and uvicorn).
 
     Endpoints: POST /v1/decisions, POST /v1/explanations, GET /v1/policies, GET /healthz, and
@@ -246,7 +251,7 @@ def serve(host, port, workers, policy_specs, max_body, max_batch, log_dossiers, 
         server.run(config, host=host, port=port, workers=workers)
     except server.MissingExtra as e:
         raise InputError(str(e)) from None
-    return exit_with(EXIT_OK)
+    exit_with(EXIT_OK)
 
 
 # ---- compile --------------------------------------------------------------------------------
@@ -257,13 +262,13 @@ def serve(host, port, workers, policy_specs, max_body, max_batch, log_dossiers, 
 @click.option("--mode", type=click.Choice(["decision", "reasons", "trace", "compact"]), default="decision",
               show_default=True, help="decision: verdict only; reasons: with the rules that fired; trace: with "
                                       "every rule's record; compact: the records of the deciding path.")
-def compile_cmd(policy_spec, emit, mode):
+def compile_cmd(policy_spec: str, emit: str, mode: str) -> None:
     """Print the Python source the compiler generates for POLICY (a bundled name or a file)."""
     from .compile import emit as emit_source
     policy = load_policy_or_exit(policy_spec)
     source = emit_source(policy.checked, mode)[0]
     click.echo(source, nl=not source.endswith("\n"))
-    return exit_with(EXIT_OK)
+    exit_with(EXIT_OK)
 
 
 for _command in (check, fmt, test_cmd, lsp, evaluate, explain, campaign_cmd, replay, source):

@@ -27,7 +27,7 @@ from .cli_common import (
 @click.argument("dossier", metavar="DOSSIER.json", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @policy_option("Replay with this policy (e.g. an archived .esms file) instead of the bundled one "
                "the decision names.")
-def replay(decision, dossier, policy_spec):
+def replay(decision: str, dossier: str, policy_spec: str | None) -> None:
     """Re-run a recorded decision on its dossier and compare.
 
     DECISION.json is a decision written by `esms-rules evaluate` (or `Decision.to_json()`).
@@ -44,7 +44,7 @@ def replay(decision, dossier, policy_spec):
     result = replayer.replay(recorded, data, policy=chosen_policy(policy_spec))
     for line in result.lines:
         click.echo(jsonio.terminal_safe(line))
-    return exit_with(EXIT_OK if result.same else EXIT_FAIL)
+    exit_with(EXIT_OK if result.same else EXIT_FAIL)
 
 
 # ---- source ----------------------------------------------------------------------------------
@@ -77,7 +77,7 @@ def parse_span(span: str) -> tuple[str, int | None]:
               help="Lines shown before and after LINE.")
 @click.option("--path", "path_only", is_flag=True,
               help="Print only the file's path on this machine, e.g. to open it in an editor.")
-def source(span, context, path_only):
+def source(span: str, context: int, path_only: bool) -> None:
     """Show the policy text a span points to, as reports print them.
 
     SPAN is `esms_rules:policies/common.esms:308` (a bundled module, wherever the package is
@@ -88,7 +88,7 @@ def source(span, context, path_only):
     path = source_file(name)
     if path_only:
         click.echo(str(path.resolve()))
-        return exit_with(EXIT_OK)
+        exit_with(EXIT_OK)
     lines = path.read_text(encoding="utf-8").splitlines()
     if line is not None and not 1 <= line <= len(lines):
         raise InputError(f"{name} has {len(lines)} lines, not {line}")
@@ -97,4 +97,4 @@ def source(span, context, path_only):
     for n in range(low, high + 1):
         text = f"{'>' if n == line else ' '} {n:>{width}} | {lines[n - 1]}"
         click.echo(click.style(text, bold=True) if n == line else text, color=color())
-    return exit_with(EXIT_OK)
+    exit_with(EXIT_OK)

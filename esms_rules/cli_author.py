@@ -55,7 +55,7 @@ def policy_files(paths: tuple[str, ...], command: str) -> list[Path]:
                    "json: an object with every diagnostic.")
 @click.option("--analyze", is_flag=True, help="Also warn about overlapping exceptions, rules that never fire and "
                                               "conditions always true (docs/diff.md); warnings do not fail the check.")
-def check(paths, fmt, analyze):
+def check(paths: tuple[str, ...], fmt: str, analyze: bool) -> None:
     """Parse and check policy files.
 
     PATHS are `.esms` files, directories (every `.esms` file in them) or names of bundled
@@ -68,6 +68,14 @@ def check(paths, fmt, analyze):
     files = policy_files(paths, "check")
     seen: set = set()
     results, diagnostics = [], []
+
+    def show_once(d, sources) -> None:
+        """List a diagnostic unless it is listed already (an imported module's errors are shown once)."""
+        key = (d.code, d.message, str(d.span))
+        if key not in seen:
+            seen.add(key)
+            diagnostics.append((d, sources))
+
     for path in files:
         errors = []
         policy_id = None
@@ -79,15 +87,10 @@ def check(paths, fmt, analyze):
             if analyze and checked.program.header is not None:
                 from .analyze import analyze as analyze_policy
                 for d in analyze_policy(checked):
-                    if (d.code, d.message, str(d.span)) not in seen:
-                        seen.add((d.code, d.message, str(d.span)))
-                        diagnostics.append((d, checked.program.sources))
+                    show_once(d, checked.program.sources)
         except PolicyError as e:
             for d in e.diagnostics:
-                key = (d.code, d.message, str(d.span))
-                if key not in seen:         # an imported module's errors are shown once
-                    seen.add(key)
-                    diagnostics.append((d, e.sources))
+                show_once(d, e.sources)
                 errors.append(d)
         results.append({"file": shown(rel(path)), "policy": policy_id, "ok": not errors, "errors": len(errors)})
     n_errors = sum(d.severity == "error" for d, _ in diagnostics)
@@ -109,7 +112,7 @@ def check(paths, fmt, analyze):
                    + (f"{n_errors} error{'s' * (n_errors != 1)} in {bad} file{'s' * (bad != 1)}"
                       if n_errors or bad else "no errors")
                    + (f", {n_warnings} warning{'s' * (n_warnings != 1)}" if n_warnings else ""))
-    return exit_with(EXIT_FAIL if any(not r["ok"] for r in results) else EXIT_OK)
+    exit_with(EXIT_FAIL if any(not r["ok"] for r in results) else EXIT_OK)
 
 
 # ---- fmt -----------------------------------------------------------------------------
@@ -118,7 +121,7 @@ def check(paths, fmt, analyze):
 @click.option("--check", "check_only", is_flag=True,
               help="Change nothing; list the files that would change, exit 1 if any.")
 @click.option("--diff", is_flag=True, help="With --check, also show what would change, as a unified diff.")
-def fmt(paths, check_only, diff):
+def fmt(paths: tuple[str, ...], check_only: bool, diff: bool) -> None:
     """Format policy files in the canonical layout.
 
     PATHS as for `check` (default: the bundled policies). Files are rewritten in place,
@@ -162,13 +165,13 @@ def fmt(paths, check_only, diff):
     verb = "would be reformatted" if check_only else "reformatted"
     click.echo(f"{len(changed)} file{'s' * (len(changed) != 1)} {verb}, {unchanged} unchanged"
                + (f", {broken} with errors" if broken else ""), err=True)
-    return exit_with(EXIT_FAIL if broken or (check_only and changed) else EXIT_OK)
+    exit_with(EXIT_FAIL if broken or (check_only and changed) else EXIT_OK)
 
 
 # ---- test ----------------------------------------------------------------------------
 @click.command("test")
 @PATHS
-def test_cmd(paths):
+def test_cmd(paths: tuple[str, ...]) -> None:
     """Run policy tests and report rule coverage.
 
     PATHS are test files, directories or policies (their NAME.test.json; default: the bundled
@@ -183,12 +186,12 @@ def test_cmd(paths):
     for line in report.failures:
         click.echo(line)
     click.echo(report.summary())          # rule coverage, then `N passed, N failed` as the last line
-    return exit_with(EXIT_OK if report.ok else EXIT_FAIL)
+    exit_with(EXIT_OK if report.ok else EXIT_FAIL)
 
 
 # ---- lsp -------------------------------------------------------------------------------
 @click.command()
-def lsp():
+def lsp() -> None:
     """Run the language server over stdin/stdout (for editors; needs the `lsp` extra).
 
     Diagnostics as you type, hover, go to definition, references, completion, symbols,

@@ -75,7 +75,8 @@ def _campaign_report(fmt: str, outcomes: list, dossiers: list, findings: list, r
                "the folder FILE's name with `.dossiers`, beside it.")
 @click.option("--no-dossier-reports", is_flag=True, help="html: do not write each dossier's own report.")
 @quiet_option("No per-row errors or summary on stderr.")
-def campaign_cmd(dossiers, history, policy_spec, fmt, trace, output, no_dossier_reports, quiet):
+def campaign_cmd(dossiers: tuple[str, ...], history: str | None, policy_spec: str | None, fmt: str, trace: bool,
+                 output: str | None, no_dossier_reports: bool, quiet: bool) -> None:
     """Decide a campaign of dossiers, then check across them (docs/campaign.md).
 
     DOSSIERS are .jsonl, .json or .parquet files (or `-`). Each dossier is decided by its policy
@@ -125,4 +126,4 @@ def campaign_cmd(dossiers, history, policy_spec, fmt, trace, output, no_dossier_
     on_dossiers = len(result.findings) - len(result.campaign_findings)
     say(summary({**counts, "internal": 0}) + f"; {on_dossiers} campaign warning(s) on dossiers, "
         f"{len(result.campaign_findings)} about a whole campaign", quiet=quiet)
-    return exit_with(batch_exit_code(counts))
+    exit_with(batch_exit_code(counts))

@@ -16,12 +16,15 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
 from . import __version__, jsonio
 from .diagnostics import PolicyError
+
+if TYPE_CHECKING:
+    from .policy import Policy
 
 EXIT_OK, EXIT_FAIL, EXIT_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -147,7 +150,7 @@ def atomic_output(path: str | None, inputs: Iterable[str] = ()) -> Iterator:
 
 
 # ---- policies ------------------------------------------------------------------------------------
-def load_policy_or_exit(spec: str):
+def load_policy_or_exit(spec: str) -> Policy:
     """A policy by bundled name or path; a clean exit-2 error when it is unknown or does not load."""
     import esms_rules
     try:
@@ -162,7 +165,7 @@ def load_policy_or_exit(spec: str):
         raise InputError(f"policy `{spec}` has errors (shown above); `esms-rules check {spec}` lists them") from None
 
 
-def chosen_policy(spec: str | None):
+def chosen_policy(spec: str | None) -> Policy | None:
     """The policy --policy names, or None (each dossier then decided by the one in force)."""
     return load_policy_or_exit(spec) if spec else None
 

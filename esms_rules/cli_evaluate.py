@@ -107,8 +107,9 @@ def _progress(quiet: bool):
 @click.option("--partial", is_flag=True,
               help="Dossiers still being written: a fact absent, or null where null is not allowed, is unknown; "
                    "each decision says what is certain and what depends on which facts (docs/partial.md). No trace.")
-def evaluate(dossiers, example, policy_spec, fmt, trace_opt, no_trace, output, fail_on_ineligible, quiet,
-             partial):
+def evaluate(dossiers: tuple[str, ...], example: str | None, policy_spec: str | None, fmt: str | None,
+             trace_opt: str | None, no_trace: bool, output: str | None, fail_on_ineligible: bool, quiet: bool,
+             partial: bool) -> None:
     """Evaluate dossiers and print the decisions as JSON.
 
     Each DOSSIER is a .json file holding one dossier or a JSON array of dossiers, a .jsonl
@@ -135,10 +136,10 @@ def evaluate(dossiers, example, policy_spec, fmt, trace_opt, no_trace, output, f
         counts, problem = evaluate_parquet_cli(dossiers, policy, output)
         if problem:
             click.echo(f"esms-rules: {problem}", err=True)
-            return exit_with(EXIT_INPUT)
+            exit_with(EXIT_INPUT)
         say(f"esms-rules: {counts['rows']} dossiers: {counts['eligible']} eligible, "
             f"{counts['ineligible']} ineligible, {counts['errors']} errors", quiet=quiet)
-        return exit_with(batch_exit_code(counts, fail_on_ineligible))
+        exit_with(batch_exit_code(counts, fail_on_ineligible))
     inputs = [(path, *open_input(path, fmt)) for path in dossiers]
     single = len(inputs) == 1 and inputs[0][1] == "single"
     out_fmt = fmt or ("json" if len(inputs) == 1 and inputs[0][1] != "jsonl" else "jsonl")
@@ -223,7 +224,7 @@ def evaluate(dossiers, example, policy_spec, fmt, trace_opt, no_trace, output, f
             bar.close()
     if not single:
         say(summary(counts), quiet=quiet)
-    return exit_with(batch_exit_code(counts, fail_on_ineligible))
+    exit_with(batch_exit_code(counts, fail_on_ineligible))
 
 
 def _write_records(out, texts: Iterator[str], layout: str) -> None:
@@ -270,7 +271,8 @@ def _write_records(out, texts: Iterator[str], layout: str) -> None:
 @quiet_option("No warning on stderr.")
 @click.option("--partial", is_flag=True, help="A dossier still being written (docs/partial.md): each value and reason "
                                                 "acquis, exclu or dépend de the unknown facts; text or json only.")
-def explain(dossier, example, policy_spec, fmt, suggest, shape, output, quiet, partial):
+def explain(dossier: str | None, example: str | None, policy_spec: str | None, fmt: str, suggest: bool, shape: str,
+            output: str | None, quiet: bool, partial: bool) -> None:
     """Explain the decision on one dossier: each rule, the facts it read, its outcome.
 
     DOSSIER is a .json file or `-` for stdin; --example NAME takes a bundled example instead.
@@ -282,7 +284,9 @@ def explain(dossier, example, policy_spec, fmt, suggest, shape, output, quiet, p
     if (dossier is None) == (example is None):
         raise click.UsageError("give one DOSSIER (a file, or - for stdin) or --example NAME")
     policy = chosen_policy(policy_spec)
-    data = read_json(dossier or example_path(example))
+    path = example_path(example) if example is not None else dossier
+    assert path is not None     # one of DOSSIER and --example: checked above
+    data = read_json(path)
     CampaignCheck(policy, quiet)(data)
     policy = policy or esms_rules.policy_for(data)
     if partial and (fmt not in ("text", "json") or suggest):
@@ -290,7 +294,7 @@ def explain(dossier, example, policy_spec, fmt, suggest, shape, output, quiet, p
     text = _explanation(policy, data, fmt, suggest, shape, partial)
     with atomic_output(output, inputs=[dossier] if dossier else []) as out:
         out.write(text if text.endswith("\n") else text + "\n")
-    return exit_with(EXIT_OK)
+    exit_with(EXIT_OK)
 
 
 def _explanation(policy, data, fmt: str, suggest: bool, shape: str, partial: bool) -> str:
