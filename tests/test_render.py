@@ -1,4 +1,4 @@
-"""Renderings of decisions (esms_rules/render.py).
+"""Renderings of decisions (the esms_rules/render/ package).
 
 Golden files pin the text and Markdown renderings of four decisions; the inputs sit in
 tests/golden/render/inputs/. Regenerate after an intended change (a policy edit changes the

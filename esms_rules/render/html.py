@@ -102,6 +102,17 @@ def h(s) -> str:
     return html.escape(str(s), quote=True)
 
 
+def page_head(title: str, csp: str, css: str, script: str | None = None) -> list[str]:
+    """The lines of a self-contained French page up to its title <h1>: its Content-Security-Policy
+    `csp`, its inline style `css` and, if any, its one inline `script`."""
+    return ["<!DOCTYPE html>", '<html lang="fr">', "<head>", '<meta charset="utf-8">',
+            f'<meta http-equiv="Content-Security-Policy" content="{h(csp)}">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">', '<link rel="icon" href="data:,">',
+            f"<title>{h(title)}</title>", f"<style>{css}</style>",
+            *([f"<script>{script}</script>"] if script is not None else []),
+            "</head>", "<body>", f"<h1>{h(title)}</h1>"]
+
+
 def _html_code(s) -> str:
     return f"<code>{h(s)}</code>"
 
@@ -124,19 +135,7 @@ def render(v: View) -> str:
     w = out.append
     csp = (f"default-src 'none'; style-src {csp_hash(CSS)}; script-src {csp_hash(_SCRIPT)}; "
            "img-src data:; base-uri 'none'; form-action 'none'")
-    w("<!DOCTYPE html>")
-    w('<html lang="fr">')
-    w("<head>")
-    w('<meta charset="utf-8">')
-    w(f'<meta http-equiv="Content-Security-Policy" content="{h(csp)}">')
-    w('<meta name="viewport" content="width=device-width, initial-scale=1">')
-    w('<link rel="icon" href="data:,">')
-    w(f"<title>{h(v.title)}</title>")
-    w(f"<style>{CSS}</style>")
-    w(f"<script>{_SCRIPT}</script>")
-    w("</head>")
-    w("<body>")
-    w(f"<h1>{h(v.title)}</h1>")
+    out.extend(page_head(v.title, csp, CSS, _SCRIPT))
     w('<p class="identity">' + "".join(f'<span id="{h("id-" + label.lower())}"><strong>{h(label)}</strong> '
                                        f'<span class="mono">{h(value)}</span></span>'
                                        for label, value in v.identity) + "</p>")
