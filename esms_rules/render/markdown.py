@@ -26,6 +26,11 @@ def _md_outcome(node) -> str:
     return outcome_label(node, text=md, name=_code)
 
 
+def _where(r) -> str:
+    """Which rule gave a reason, and where it is written."""
+    return f"règle {_code(r['rule'])}" + (f", {_code(r['span'])}" if r["span"] else "")
+
+
 def _md_cond(parts) -> str:
     return condition_text(parts, name=_code, value=lambda x: f"\\[{md(x)}\\]", lit=lambda x: f"« {md(x)} »", op=md)
 
@@ -58,8 +63,7 @@ def render(v: View) -> str:
 
     def reason(k, r, lines):
         """A numbered reason: its head, `lines` (what it says), its conditions, its source."""
-        where = f"règle {_code(r['rule'])}" + (f", {_code(r['span'])}" if r["span"] else "")
-        w(f"{k}. **{_code(r['code'])}** — {r['severity_label']} ({where})  ")
+        w(f"{k}. **{_code(r['code'])}** — {r['severity_label']} ({_where(r)})  ")
         for line in lines:
             w(f"   {line}  ")
         for label, parts in r["conditions"]:
@@ -155,8 +159,7 @@ def render(v: View) -> str:
         w("")
         for r in v.structure_reasons:
             sev = "" if r["severity"] != "warning" else " (avertissement)"
-            where = f"règle {_code(r['rule'])}" + (f", {_code(r['span'])}" if r["span"] else "")
-            w(f"- {md(r['finess'])} — **{_code(r['code'])}**{sev} ({where})  ")
+            w(f"- {md(r['finess'])} — **{_code(r['code'])}**{sev} ({_where(r)})  ")
             w(f"  {md(r['message'])}  ")
             for label, parts in r["conditions"]:
                 w(f"  *{label.capitalize()}* : {_md_cond(parts)}  ")

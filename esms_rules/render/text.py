@@ -10,6 +10,11 @@ def _reads_inline(reads) -> str:
     return " ; ".join(f"{r.name} = {one_line(value_label(r.value, r.null))}" for r in reads)
 
 
+def _where(r) -> str:
+    """Which rule gave a reason, and where it is written."""
+    return f"règle {r['rule']}" + (f", {r['span']}" if r["span"] else "")
+
+
 def _rule_head(node) -> str:
     return f"{node.rule} [{head_parts(node)}]"
 
@@ -42,8 +47,7 @@ def render(v: View) -> str:
 
     def reason(k, r, lines):
         """A numbered reason: its head, `lines` (what it says), its conditions, its source."""
-        where = f"règle {r['rule']}" + (f", {r['span']}" if r["span"] else "")
-        w(f"  {k}. {r['code']} — {r['severity_label']} ({where})")
+        w(f"  {k}. {r['code']} — {r['severity_label']} ({_where(r)})")
         for line in lines:
             w(f"     {line}")
         for label, parts in r["conditions"]:
@@ -128,7 +132,7 @@ def render(v: View) -> str:
         w("MOTIFS PAR STRUCTURE")
         for r in v.structure_reasons:
             sev = "" if r["severity"] != "warning" else " (avertissement)"
-            w(f"  {t(r['finess'])} — {r['code']}{sev} (règle {r['rule']}{', ' + r['span'] if r['span'] else ''})")
+            w(f"  {t(r['finess'])} — {r['code']}{sev} ({_where(r)})")
             w(f"     {t(r['message'])}")
             for label, parts in r["conditions"]:
                 w(f"     {label.capitalize()} : {cond(parts)}")
