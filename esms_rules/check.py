@@ -39,11 +39,13 @@ module leaves `program` None (no declarations), with the syntax diagnostics.
 from __future__ import annotations
 
 import collections
+from collections.abc import Iterable
+from typing import Any
 
 from . import ast
 from . import types as T
 from .check_campaign import CampaignStage
-from .check_result import CampaignRuleInfo, CheckedPolicy, CheckResult, DefInfo, OutputInfo, RuleInfo, TableInfo
+from .check_result import CampaignRuleInfo, CheckedPolicy, CheckResult, DefInfo, Node, OutputInfo, RuleInfo, TableInfo
 from .check_rules import EXCEPTION_CLAUSES, RULE_CLAUSES
 from .cite import Citations
 from .diagnostics import Diagnostic, PolicyError, did_you_mean
@@ -60,7 +62,7 @@ class Checker(CampaignStage):
     infer.ExprChecker, the stages `rules` and `campaign` from check_rules.py and
     check_campaign.py, the others are here."""
 
-    def __init__(self, program: Program):
+    def __init__(self, program: Program) -> None:
         self.program = program
         self.errors: list[Diagnostic] = []
         self.citations = Citations(program.sources)
@@ -90,14 +92,15 @@ class Checker(CampaignStage):
         self.errors += errors
         return text
 
-    def error(self, code, message, span, help=None, related=()):
+    def error(self, code: str, message: str, span: Span, help: str | None = None,
+              related: Iterable[Any] = ()) -> None:
         self.errors.append(Diagnostic(code, message, span, help, related=tuple(related)))
 
-    def decls(self, kind):
+    def decls(self, kind: Any) -> list[Any]:
         return [d for d, _ in self.program.decls if isinstance(d, kind)]
 
     # ---- stage: schema ----------------------------------------------------
-    def stage_schema(self):
+    def stage_schema(self) -> None:
         for d in self.decls(ast.EnumDecl):
             twice = sorted(v for v, k in collections.Counter(d.values).items() if k > 1)   # linear in the enum
             if twice:
@@ -150,14 +153,15 @@ class Checker(CampaignStage):
         return T.Field(d.name, t if t is not None else T.NEVER, c, d.default, d.default is not None)
 
     # ---- stage: tables ------------------------------------------------------
-    def stage_tables(self):
+    def stage_tables(self) -> None:
         for d in self.decls(ast.TableDecl):
             kt, vt = self.resolve_type(d.key_type), self.resolve_type(d.value_type)
             if kt is None or vt is None:
                 continue
             if not (T.is_textual(kt) or kt == T.INT):
                 self.error("bad-table-key", f"table keys must be text, an enum or int, not {kt}", d.key_type.span)
-            mapping, first = {}, {}
+            mapping: dict[Any, Any] = {}
+            first: dict[Any, Span] = {}
             for e in d.entries:
                 ok = self.literal_fits(e.key, kt, f"a key of table `{d.name}`")
                 ok = self.literal_fits(e.value, vt, f"a value of table `{d.name}`") and ok
@@ -178,7 +182,7 @@ class Checker(CampaignStage):
             self.tables[d.name] = TableInfo(d.name, kt, vt, mapping, total, self.cited(d.source, d.span), d.span)
 
     # ---- stage: definitions -------------------------------------------------
-    def stage_defs(self):
+    def stage_defs(self) -> None:
         for d in self.decls((ast.DefDecl, ast.ParamDecl)):
             if d.name in self.facts or d.name in self.tables or d.name in BUILTINS:
                 self.error("duplicate-name", f"`{d.name}` is already a fact, table or built-in", d.span)
@@ -239,7 +243,7 @@ class Checker(CampaignStage):
         return info
 
     # ---- stage: outputs ----------------------------------------------------
-    def stage_outputs(self):
+    def stage_outputs(self) -> None:
         for d in self.decls(ast.OutputDecl):
             env = Env({"eligible": T.BOOL})   # outputs are computed after every rule
             if d.binder is not None:
@@ -256,7 +260,7 @@ class Checker(CampaignStage):
                 self.outputs[d.name] = OutputInfo(d.name, d.binder, t, d.expr, d.span)
 
     # ---- stage: header ----------------------------------------------------
-    def stage_header(self):
+    def stage_header(self) -> None:
         header = self.program.header
         if header is not None and any(c < " " or c == "\x7f" for c in header.name):
             shown = header.name.encode("unicode_escape").decode("ascii")
@@ -264,7 +268,7 @@ class Checker(CampaignStage):
                        header.span, "a policy id names files, hashes and decisions: use letters, digits and `-`")
 
     # ---- stages: params and cycles ------------------------------------------
-    def stage_params(self):
+    def stage_params(self) -> None:
         if self.program.header is None:
             return  # a library module may leave parameters for the policies that import it
         for name, d in self.def_decls.items():
@@ -274,19 +278,19 @@ class Checker(CampaignStage):
                            f"add `def {name} = …` (use `null` for a value the sources do not give)",
                            related=(("declared", d.span),))
 
-    def stage_cycles(self):
+    def stage_cycles(self) -> None:
         # nodes: definitions, and ("passes", record) standing for the item rules of that record
-        graph: dict = {name: set(deps) for name, deps in self.def_deps.items()}
+        graph: dict[Node, set[Node]] = {name: set(deps) for name, deps in self.def_deps.items()}
         for r in self.rules:
             if r.binder is not None and r.item_type is not None:
                 key = ("passes", r.item_type.name)
                 for x in r.walk():
                     graph.setdefault(key, set()).update(self.rule_deps.get(x.name, ()))
-        spans = {name: self.def_decls[name].span for name in self.def_decls}
-        state: dict = {}
+        spans: dict[Node, Span] = {name: self.def_decls[name].span for name in self.def_decls}
+        state: dict[Node, int] = {}
         reported = set()
 
-        def visit(node, stack):
+        def visit(node: Node, stack: list[Node]) -> None:
             state[node] = 1
             stack.append(node)
             for nxt in sorted(graph.get(node, ()), key=str):
@@ -313,7 +317,7 @@ class Checker(CampaignStage):
                 visit(node, [])
         self.graph = graph
 
-    def _closing_rule_span(self, node, nxt) -> Span:
+    def _closing_rule_span(self, node: Node, nxt: Node) -> Span:
         """For ("passes", record): the item rule through which it depends on `nxt`."""
         for r in self.rules:
             if r.binder is not None and r.item_type is not None and ("passes", r.item_type.name) == node:
@@ -321,16 +325,16 @@ class Checker(CampaignStage):
                     return r.span
         return self.rules[0].span
 
-    def _closes(self, cycle: list, at: dict):
+    def _closes(self, cycle: list[Node], at: dict[Node, Span]) -> Node:
         """The node of a cycle to report it at: the one declared in the latest loaded module
         (the file being written: the root policy rather than a module it imports)."""
         order = {m.file: i for i, m in enumerate(self.program.modules)}
         return max(cycle, key=lambda n: (order.get(at[n].file, -1), -cycle.index(n)))
 
-    def def_order(self) -> tuple:
+    def def_order(self) -> tuple[Node, ...]:
         order, done = [], set()
 
-        def visit(node):
+        def visit(node: Node) -> None:
             if node in done:
                 return
             done.add(node)
@@ -375,7 +379,7 @@ class Checker(CampaignStage):
         """Warnings: two rules (or exceptions) that raise the same code, which a reader of the
         decision then cannot tell apart."""
         first: dict[str, RuleInfo] = {}
-        out = []
+        out: list[Diagnostic] = []
         for r in self.all_rules:
             if r.code is None:
                 continue

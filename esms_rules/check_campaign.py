@@ -24,7 +24,7 @@ class CampaignStage(RuleStage):
     campaign_rules: list[CampaignRuleInfo]
     history: T.Record | None
 
-    def stage_campaign(self):
+    def stage_campaign(self) -> None:
         histories = [d for d in self.decls(ast.RecordDecl) if d.history]
         for extra in histories[1:]:
             self.error("duplicate-history", f"`history record {extra.name}`: the history is already "

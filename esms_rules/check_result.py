@@ -8,6 +8,7 @@ keeps working.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Iterator
 
 import attrs
 
@@ -17,6 +18,10 @@ from .diagnostics import Diagnostic
 from .infer import Read
 from .load import Program
 from .span import Span
+
+Node = str | tuple[str, str]
+"""A node of the definitions' dependency graph: a definition's name, or ("passes", record)
+standing for the item rules over that record (`passes(s)` depends on them)."""
 
 
 @attrs.frozen
@@ -63,7 +68,7 @@ class RuleInfo:
     def level(self) -> str:
         return "structure" if self.binder else "dossier"
 
-    def walk(self):
+    def walk(self) -> Iterator[RuleInfo]:
         yield self
         for e in self.exceptions:
             yield from e.walk()
@@ -115,7 +120,7 @@ class CheckedPolicy:
     codes: dict
     tables: dict
     defs: dict
-    def_order: tuple[str, ...]
+    def_order: tuple[Node, ...]           # definitions and item-rule nodes, each after what it uses
     rules: tuple[RuleInfo, ...]
     all_rules: tuple[RuleInfo, ...]
     outputs: dict
@@ -128,10 +133,10 @@ class CheckedPolicy:
     def sha256(self) -> str:
         return self.program.sha256
 
-    def type_of(self, expr) -> T.Type:
+    def type_of(self, expr: ast.Expr) -> T.Type:
         return self.types[id(expr)]
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Callable[[Program], CheckedPolicy], tuple[Program]]:
         # `types` is keyed by the identity of this program's nodes, which a copy does not keep:
         # a copy (pickle, cloudpickle, deepcopy) is checked again from the program it copies
         from .check import check

@@ -31,7 +31,6 @@ _MISSING_HELP = {
 }
 
 
-
 class RuleStage(ExprChecker):
     """Rules and exceptions -> `rules`, `all_rules` and what each depends on (`rule_deps`)."""
 
@@ -49,7 +48,7 @@ class RuleStage(ExprChecker):
     def decls(self, kind: Any) -> list[Any]: ...
 
     # ---- stage: rules ------------------------------------------------------
-    def stage_rules(self):
+    def stage_rules(self) -> None:
         decls = self.decls((ast.RuleDecl, ast.ExceptionDecl))
         by_name = {d.name: d for d in decls}
         children: dict[str, list] = {}
@@ -62,7 +61,8 @@ class RuleStage(ExprChecker):
                 children.setdefault(d.target, []).append(d)
         # exception chains must end at a rule: refuse cycles of exceptions
         for d in decls:
-            seen, cur = [], d
+            seen: list[str] = []
+            cur = d
             while isinstance(cur, ast.ExceptionDecl) and cur.target in by_name:
                 if cur.name in seen:
                     self.error("exception-cycle", "exceptions form a cycle: "
@@ -80,19 +80,19 @@ class RuleStage(ExprChecker):
         index = {x.name: i for i, x in enumerate(x for top in self.rules for x in top.walk())}
         self.rules = [self._renumber(r, index) for r in self.rules]
         self.all_rules = [x for top in self.rules for x in top.walk()]
-        lists = {}
+        lists: dict[str, ast.Binder] = {}   # list name -> the binder of its first rule
         for r in self.rules:
             if r.binder is not None:
-                lists.setdefault(r.binder.list_name, r)
+                lists.setdefault(r.binder.list_name, r.binder)
         if len(lists) > 1:  # a decision reports the items of one list (the contract's `structures`)
             first, second = list(lists.values())[:2]
-            self.error("multiple-item-lists", f"rules `for … in` go over `{first.binder.list_name}` and "
-                       f"`{second.binder.list_name}`: a policy checks the items of one list", second.binder.span,
+            self.error("multiple-item-lists", f"rules `for … in` go over `{first.list_name}` and "
+                       f"`{second.list_name}`: a policy checks the items of one list", second.span,
                        "check the other list with an aggregate in a dossier-level rule, e.g. "
-                       f"`any(… for x in {second.binder.list_name})`",
-                       related=(("the first list", first.binder.span),))
+                       f"`any(… for x in {second.list_name})`",
+                       related=(("the first list", first.span),))
 
-    def _renumber(self, r, idx):
+    def _renumber(self, r: RuleInfo, idx: dict[str, int]) -> RuleInfo:
         return attrs.evolve(r, index=idx[r.name], exceptions=tuple(self._renumber(x, idx) for x in r.exceptions))
 
     def check_clauses(self, d, allowed) -> None:

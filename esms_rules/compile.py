@@ -446,7 +446,8 @@ class _Gen(ast.ExprVisitor[Scope, str]):
             if isinstance(node, tuple):
                 for lst in p.item_lists:
                     rules = p.item_rules(lst)
-                    if rules and rules[0].item_type.name == node[1] and lst not in self.fused_items:
+                    item_type = rules[0].item_type if rules else None
+                    if item_type is not None and item_type.name == node[1] and lst not in self.fused_items:
                         self.items_loop(lst, 1)
             elif not p.defs[node].params:
                 self.emit(f"{self.names[node]} = {self.expr(p.defs[node].expr, {})}", 1)
