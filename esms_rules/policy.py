@@ -128,7 +128,9 @@ class Policy:
         self._output_names = tuple(checked.outputs)
         # what a reason says of its rule, worked out once: (code, rule, source, level, severity);
         # the last, index -1, is the engine's UNKNOWN_FIELD warning
-        self._reason_parts = [(r.code, r.name, r.source or "", r.level, r.severity) for r in checked.all_rules]
+        # an exception that only lifts its rule has no code nor severity: it never gives a reason
+        self._reason_parts: list[tuple[str, str, str, str, str]] = [
+            (r.code or "", r.name, r.source or "", r.level, r.severity or "") for r in checked.all_rules]
         self._reason_parts.append(("UNKNOWN_FIELD", "contract", CONTRACT_SOURCE, "dossier", "warning"))
         # the same as the JSON text around the message (`CompiledFindings.json`)
         self._reason_json = [(f'{{"code": {value_json(code)}, "rule": {value_json(rule)}, "message": ',
