@@ -7,13 +7,15 @@ rows combine (group, join, count), and its clauses typed in the scope of one row
 """
 from __future__ import annotations
 
+import re
+
 import attrs
 
 from . import ast
 from . import types as T
 from .check_result import CampaignRuleInfo
 from .check_rules import _MISSING_HELP, RULE_CLAUSES, RuleStage
-from .diagnostics import did_you_mean
+from .diagnostics import Diagnostic, did_you_mean
 from .infer import Env, null_tests
 
 
@@ -23,6 +25,7 @@ class CampaignStage(RuleStage):
     records: dict[str, T.Record]
     campaign_rules: list[CampaignRuleInfo]
     history: T.Record | None
+    def_deps: dict[str, set]
 
     def stage_campaign(self) -> None:
         histories = [d for d in self.decls(ast.RecordDecl) if d.history]
@@ -100,7 +103,7 @@ class CampaignStage(RuleStage):
             clause_env = Env({"total": T.INT})
         saved, before = (self.facts, self.def_decls), len(self.errors)
         if d.form == "count":
-            self.facts, self.def_decls = {}, {}
+            self.facts, self.def_decls = {}, self.constants()
         try:
             when = d.get("when")
             if when is not None:
@@ -110,10 +113,9 @@ class CampaignStage(RuleStage):
         finally:
             self.facts, self.def_decls = saved
         if d.form == "count":   # say why a fact or definition is not in scope there
-            self.errors[before:] = [
-                attrs.evolve(e, help="the clauses of a `count` rule see `total`, the number of rows over the "
-                             "campaign, never one dossier's facts or definitions")
-                if e.code == "unknown-name" and e.help is None else e for e in self.errors[before:]]
+            self.errors[before:] = [self.outside_dossier(e, "the clauses of a `count` rule see `total`, the number "
+                                                         "of rows over the campaign")
+                                    for e in self.errors[before:]]
         source = self.cited(d.get("source"), (d.clause("source") or d).span)
         severity = d.get("severity")
         if code is None or when is None or severity not in ("warning", "info"):
@@ -121,6 +123,37 @@ class CampaignStage(RuleStage):
         return CampaignRuleInfo(d.name, d.form, rows.var, rows.list_name, item_type, rows.condition, keys,
                                 d.join_var, history_keys, d.join_where, code, severity, when, message, source,
                                 d.span)
+
+    def constants(self) -> dict[str, ast.DefDecl | ast.ParamDecl]:
+        """The definitions that read nothing of a dossier (no fact, no `passes`, only such
+        definitions): those a campaign's clauses may use outside a dossier's row."""
+        known: dict[str, bool] = {}
+
+        def constant(name: str) -> bool:
+            if name not in known:
+                known[name] = False       # a cycle is no constant (stage_cycles reports it)
+                d = self.def_decls[name]
+                free = set() if isinstance(d, ast.ParamDecl) else _free_names(d.expr) - {p.name for p in d.params}
+                known[name] = not (free & self.facts.keys()) and all(
+                    isinstance(n, str) and (n not in self.def_decls or constant(n))
+                    for n in self.def_deps.get(name, ()))
+            return known[name]
+        return {n: d for n, d in self.def_decls.items() if constant(n)}
+
+    def outside_dossier(self, e: Diagnostic, sees: str) -> Diagnostic:
+        """An unknown name where no dossier is in scope: say so when it is a fact or a definition
+        that reads one."""
+        m = re.fullmatch(r"unknown (?:name|function) `(\w+)`", e.message)
+        if e.code not in ("unknown-name", "unknown-function") or m is None:
+            return e
+        name = m.group(1)
+        what = (f"`{name}` is a fact of one dossier" if name in self.facts else
+                f"definition `{name}` reads the facts of one dossier" if name in self.def_decls else None)
+        if what is None:
+            return e if e.help is not None else attrs.evolve(e, help=sees + " and the policy's constants")
+        return attrs.evolve(e, message=what + ", and no dossier is in scope here",
+                            help=sees + " and the definitions that read no dossier (constants, tables), never "
+                            "one dossier's facts or the definitions that read them")
 
     def campaign_key(self, e: ast.Expr, env: Env) -> T.Type | None:
         """A key rows are grouped or joined on: a value that is never null, compared with `==`."""
@@ -149,17 +182,20 @@ class CampaignStage(RuleStage):
                            "this row: the join is one look-up in a hash table, never a scan")
                 return None
             hist, row = (sides[0], sides[1]) if mentions[0] else (sides[1], sides[0])
-            outside = _free_names(hist) - {d.join_var}
+            constants = self.constants()
+            outside = _free_names(hist) - {d.join_var} - constants.keys() - self.tables.keys()
             if outside:
-                self.error("bad-join", f"the history side of `==` may only read `{d.join_var}`, not "
-                           + ", ".join(f"`{n}`" for n in sorted(outside)), hist.span)
+                self.error("bad-join", f"the history side of `==` may only read `{d.join_var}` and the policy's "
+                           "constants, not " + ", ".join(f"`{n}`" for n in sorted(outside)), hist.span)
                 return None
-            saved = self.facts, self.def_decls
-            self.facts, self.def_decls = {}, {}
+            saved, before = (self.facts, self.def_decls), len(self.errors)
+            self.facts, self.def_decls = {}, constants
             try:
                 ht = self.campaign_key(hist, history_env)
             finally:
                 self.facts, self.def_decls = saved
+            self.errors[before:] = [self.outside_dossier(e, f"the history side of `on` sees the history row "
+                                                         f"`{d.join_var}`") for e in self.errors[before:]]
             rt = self.campaign_key(row, env)
             if ht is not None and rt is not None and T.join(ht, rt) is None \
                     and not (T.is_textual(ht) and T.is_textual(rt)):

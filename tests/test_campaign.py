@@ -170,6 +170,37 @@ def test_pilots_cap_is_an_information_above_56():
     assert all(not codes(r, "PILOTS_OVER_CAP") for r in over.rows)    # about the campaign, not a dossier
     at_cap = evaluate_campaign([pilot(k) for k in range(56)] + [pilot(k, eligible=False) for k in range(60, 70)])
     assert at_cap.findings == []
+    assert "au-delà des 56 de l'expérimentation" in finding.message
+
+
+def test_the_pilots_cap_is_the_policys_definition(tmp_path):
+    """The count rule reads `pilots` (cited once, where the 56 is): a copy of the policy with
+    another value moves the cap, with no other edit."""
+    from esms_rules.load import bundled_dir
+    checked = load_policy("mes-pilotes-2023").checked
+    rule = next(r for r in checked.campaign_rules if r.name == "pilots_over_cap")
+    assert "pilots" in {n.name for n in _names(rule.when)} and "« Au nombre de 56" in checked.defs["pilots"].source
+    for f in bundled_dir().glob("*.esms"):
+        (tmp_path / f.name).write_text(f.read_text(encoding="utf-8"), encoding="utf-8")
+    copy_ = tmp_path / "mes-pilotes-2023.esms"
+    text = copy_.read_text(encoding="utf-8")
+    assert text.count("def pilots: int = 56\n") == 1
+    copy_.write_text(text.replace("def pilots: int = 56\n", "def pilots: int = 2\n"), encoding="utf-8")
+    three = evaluate_campaign([pilot(k) for k in range(3)], policy=copy_)
+    (finding,) = three.campaign_findings
+    assert finding.message.startswith("3 ESMS pilotes") and "au-delà des 2 de l'expérimentation" in finding.message
+    assert evaluate_campaign([pilot(k) for k in range(2)], policy=copy_).findings == []
+
+
+def _names(e):
+    from esms_rules import ast
+    stack, out = [e], []
+    while stack:
+        x = stack.pop()
+        if isinstance(x, ast.Name):
+            out.append(x)
+        stack += ast.children(x)
+    return out
 
 
 # ---- order, error rows, several policies ---------------------------------------------------

@@ -224,3 +224,74 @@ def test_highlighting_of_a_campaign_rule():
     assert Operator.Word in kinds["group by"] and Operator.Word in kinds["join"]
     assert Name.Builtin in kinds["count"] and Operator.Word in kinds["count"]
     assert Keyword.Pseudo in kinds["info"]
+
+
+# ---- definitions in campaign rules --------------------------------------------------------
+CONSTANTS = """
+def cap: int = 56
+def doubled = cap * 2
+def first_campaign(c: int): bool = c < 2021
+def size = count(structures)
+"""
+
+
+def test_a_count_rule_and_the_history_side_use_the_policys_constants():
+    text = SCHEMA + CONSTANTS + COUNT.replace("total > 56", "total > cap and total < doubled") \
+        .replace("au-delà de 56", "au-delà de {cap}") \
+        + JOIN.replace("f.campaign < campaign", "first_campaign(f.campaign)") \
+            .replace("f.finess == s.finess", "f.finess == s.finess and f.campaign + cap == campaign + 56")
+    policy = checked(text)
+    by_name = {r.name: r for r in policy.campaign_rules}
+    assert ast.Binary(">", ast.Name("total"), ast.Name("cap")) == by_name["over_cap"].when.left
+    assert ast.Name("cap") in by_name["over_cap"].message
+    assert by_name["funded_before"].join_where == ast.Call("first_campaign", (ast.Attribute(ast.Name("f"), "campaign"),))
+
+
+@pytest.mark.parametrize("snippet, message, where", [
+    # a fact, or a definition that reads one (directly or through another), is one dossier's
+    (COUNT.replace("total > 56", "total > size"), "definition `size` reads the facts of one dossier",
+     "size"),
+    (COUNT.replace("total > 56", "total > count(structures)"), "`structures` is a fact of one dossier",
+     "structures)"),
+    (COUNT.replace("au-delà de 56", "au-delà de {size}"), "definition `size` reads", "size}"),
+    (COUNT.replace("total > 56", "total > capp"), "unknown name `capp`", "capp"),
+    (JOIN.replace("f.finess == s.finess", "f.finess == s.finess and f.campaign + size == campaign"),
+     "may only read `f` and the policy's constants, not `size`", "f.campaign + size"),
+])
+def test_a_count_rule_sees_no_dossier(snippet, message, where):
+    text = SCHEMA + CONSTANTS + snippet
+    found = [d for d in errors(text) if d.code in ("unknown-name", "bad-join")]
+    assert found and message in found[0].message, [d.header() for d in found]
+    line = text.splitlines()[found[0].span.line - 1]
+    assert line[found[0].span.column - 1:].startswith(where), (line, found[0].span)
+    if "capp" in snippet:
+        assert "did you mean `cap`" in (found[0].help or ""), found[0].help
+    elif found[0].code != "bad-join":
+        assert "constants" in found[0].help
+
+
+def test_definitions_of_one_dossier_are_still_seen_by_a_row():
+    # a group rule's row is one dossier: its facts and every definition stay in scope
+    text = SCHEMA + CONSTANTS + GROUP.replace("count(others) > 0", "count(others) > 0 and size < cap")
+    assert len(checked(text).campaign_rules) == 1
+
+
+def test_format_keeps_a_count_rule_with_a_definition():
+    text = SCHEMA + CONSTANTS + COUNT.replace("total > 56", "total > cap")
+    out = format_source(text)
+    assert "  when     total > cap\n" in out and format_source(out) == out
+
+
+def test_the_language_server_finds_a_constant_used_by_a_count_rule():
+    pytest.importorskip("pygls")
+    from esms_rules.lsp import Analysis
+    from esms_rules.load import bundled_dir
+    path = bundled_dir() / "mes-pilotes-2023.esms"
+    text = path.read_text(encoding="utf-8")
+    analysis = Analysis.of(text, path)
+    assert [d for d in analysis.diagnostics if d.severity == "error"] == []
+    (target,) = analysis.definition("pilots", before="  when     total > ")
+    assert text.splitlines()[target.line - 1].startswith("def pilots: int = 56")
+    uses = [text.splitlines()[s.line - 1] for s in analysis.references("pilots") if s.file == str(path)]
+    assert any("total > pilots" in line for line in uses)
+    assert "56" in (analysis.hover("pilots") or "")
