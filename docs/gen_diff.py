@@ -15,7 +15,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from esms_rules.diff import KIND_FR, METHOD_TEXT, _decision_line, diff, witness_lines  # noqa: E402
+from esms_rules.diff import KIND_FR, METHOD_TEXT, diff, witness_lines  # noqa: E402
+from esms_rules.diff_render import _decision_line  # noqa: E402
 from esms_rules.load import bundled_names  # noqa: E402
 
 DOC = ROOT / "docs" / "diff.md"

@@ -34,14 +34,25 @@ from typing import Any
 import attrs
 
 import esms_rules
-from esms_rules import __version__, jsonio
+from esms_rules import __version__
 from esms_rules.diagnostics import DossierError, Problem
+from esms_rules.server_openapi import docs_page, openapi_document
+from esms_rules.server_requests import (
+    DIFF_TYPES,
+    EXPLANATION_TYPES,
+    JSON,
+    JSON_LINES,
+    BadRequest,
+    _bool_param,
+    _jsonl_rows,
+    _parse,
+    _problem,
+    _trace_param,
+    diff_request,
+    has_diff,
+)
 
 ENV_CONFIG = "ESMS_RULES_SERVER_CONFIG"    # how `serve --workers N` hands its options to each worker
-JSON = "application/json"
-JSON_LINES = ("application/x-ndjson", "application/jsonl", "application/x-jsonlines", "application/jsonlines")
-EXPLANATION_TYPES = {"text": "text/plain; charset=utf-8", "markdown": "text/markdown; charset=utf-8",
-                     "html": "text/html; charset=utf-8"}
 
 access_log = logging.getLogger("esms_rules.server.access")
 decision_log = logging.getLogger("esms_rules.server.decisions")
@@ -69,25 +80,6 @@ class ServerConfig:
             return cls()
         data = json.loads(raw)
         return cls(**{**data, "policies": tuple(data.get("policies", ()))})
-
-
-# ---- errors as bodies ----------------------------------------------------------------------
-class BadRequest(Exception):
-    """A 4xx answer: {"error": kind, "problems": [{"path", "message"}, …]} (and "dossier")."""
-
-    def __init__(self, status: int, error: str, problems: list[dict], dossier=None):
-        super().__init__(error)
-        self.status, self.error, self.problems, self.dossier = status, error, problems, dossier
-
-    def body(self) -> dict:
-        out = {"error": self.error, "problems": self.problems}
-        if self.dossier is not None:
-            out = {"dossier": self.dossier, **out}
-        return out
-
-
-def _problem(path: str, message: str) -> list[dict]:
-    return [{"path": path, "message": message}]
 
 
 # ---- the policies served ----------------------------------------------------------------------
@@ -181,45 +173,6 @@ def log_decision(result, dossier, policy, seconds: float, log_dossiers: bool) ->
 
 
 # ---- the work, off the event loop ------------------------------------------------------------------
-def _bool_param(params, name: str, default: bool) -> bool:
-    raw = params.get(name)
-    if raw is None:
-        return default
-    if raw.lower() in ("1", "true", "yes"):
-        return True
-    if raw.lower() in ("0", "false", "no"):
-        return False
-    raise BadRequest(400, "invalid_parameter", _problem(f"?{name}", f"expected true or false, found {raw!r}"))
-
-
-def _trace_param(params) -> bool | str:
-    """`?trace`: true or compact (the default: the compact trace), full (the full tree), false or
-    none (no trace), as `Policy.evaluate`'s `trace` takes them (docs/trace.md)."""
-    raw = params.get("trace")
-    if raw is None or raw.lower() in ("1", "true", "yes", "compact"):
-        return True
-    if raw.lower() == "full":
-        return "full"
-    if raw.lower() in ("0", "false", "no", "none"):
-        return False
-    raise BadRequest(400, "invalid_parameter",
-                     _problem("?trace", f"expected true, false, compact, full or none, found {raw!r}"))
-
-
-def _parse(data: bytes, line: int | None = None):
-    """One JSON text, strictly (`jsonio.loads`: a duplicate key, a lone surrogate, NaN or an
-    over-long integer refused at its path); `line`: its line in a JSON Lines body."""
-    try:
-        return jsonio.loads(data)
-    except jsonio.JsonInputError as e:
-        problems = []
-        for p in e.problems:
-            where = p.path if line is None else f"$[{line - 1}]" + ("" if p.path == "$" else
-                                                                    ("" if p.path.startswith("[") else ".") + p.path)
-            problems.extend(_problem(where, p.message))
-        raise BadRequest(400, "invalid_json", problems) from None
-
-
 class Engine:
     """What the routes call: decisions and explanations, with their decision-log lines."""
 
@@ -269,56 +222,6 @@ class Engine:
             policy = self.policies.for_dossier(dossier, policy_id)
             suggestions = counterfactual.suggest(policy, dossier, decision=result)
         return render.render(result, fmt, suggestions=suggestions)
-
-
-DIFF_TYPES = {"json": JSON, "text": "text/plain; charset=utf-8", "html": "text/html; charset=utf-8"}
-DIFF_LIMITS = {"searches": (1, 3000, 300), "seed": (0, 2**31 - 1, 0), "max_structures": (0, 200, 60)}
-
-
-def has_diff() -> bool:
-    """Whether this installation has the semantic diff (`esms_rules.diff`)."""
-    import importlib.util
-    return importlib.util.find_spec("esms_rules.diff") is not None
-
-
-def diff_request(policies: Policies, value) -> tuple:
-    """(old policy, new policy, options of diff()) from a body {"old", "new", "searches", "seed",
-    "max_structures"}, or a 4xx listing every problem by path. Only served policies: a client
-    never names a file of the server."""
-    if not isinstance(value, dict):
-        raise BadRequest(422, "invalid_request", _problem("$", "expected an object {\"old\": id, \"new\": id}"))
-    problems, chosen = [], {}
-    for side in ("old", "new"):
-        ident = value.get(side)
-        if not isinstance(ident, str) or ident not in policies.by_id:
-            problems += _problem(side, f"expected the id of a served policy ({', '.join(sorted(policies.by_id))}), "
-                                       f"found {json.dumps(ident)}")
-        else:
-            chosen[side] = policies.by_id[ident]
-    options = {}
-    for name, (low, high, default) in DIFF_LIMITS.items():
-        v = value.get(name, default)
-        if isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high:
-            problems += _problem(name, f"expected a whole number from {low} to {high}, found {json.dumps(v)}")
-        options["max_items" if name == "max_structures" else name] = v
-    unknown = sorted(set(value) - {"old", "new", *DIFF_LIMITS})
-    problems += [{"path": k, "message": "unknown field"} for k in unknown]
-    if problems:
-        raise BadRequest(422, "invalid_request", problems)
-    return chosen["old"], chosen["new"], options
-
-
-def _jsonl_rows(data: bytes) -> list:
-    """(dossier, None) or (None, error record) for each non-blank line."""
-    rows: list[tuple[Any, dict[str, Any] | None]] = []
-    for n, raw in enumerate(data.split(b"\n"), start=1):
-        if not raw.strip():
-            continue
-        try:
-            rows.append((_parse(raw), None))
-        except BadRequest as e:
-            rows.append((None, {"line": n, "dossier": None, "error": e.error, "problems": e.problems}))
-    return rows
 
 
 # ---- the ASGI application ---------------------------------------------------------------------------
@@ -521,112 +424,3 @@ def run(config: ServerConfig, host: str = "127.0.0.1", port: int = 8000, workers
           f"OpenAPI at /openapi.json", file=sys.stderr, flush=True)
     uvicorn.run("esms_rules.server:app_from_env", factory=True, host=host, port=port, workers=workers,
                 access_log=False, log_level="warning", timeout_graceful_shutdown=5)
-
-
-# ---- OpenAPI ----------------------------------------------------------------------------------------
-def openapi_document(engine: Engine) -> dict:
-    """OpenAPI 3.1 (whose schemas are JSON Schema 2020-12: ours go in as they are)."""
-    from esms_rules.jsonschema import decision_schema, dossier_schema, error_schema
-    newest = max(engine.policies.by_id.values(), key=lambda p: (p.programme == "esms-numerique", p.campaign or 0))
-
-    def bare(schema: dict) -> dict:
-        return {k: v for k, v in schema.items() if k not in ("$schema", "$id")}
-
-    error = {"description": "every problem by its JSON path",
-             "content": {JSON: {"schema": {"$ref": "#/components/schemas/Error"}}}}
-    dossier_body = {"required": True, "content": {
-        JSON: {"schema": {"oneOf": [{"$ref": "#/components/schemas/Dossier"},
-                                    {"type": "array", "items": {"$ref": "#/components/schemas/Dossier"}}]}},
-        JSON_LINES[0]: {"schema": {"type": "string", "description": "one dossier per line"}}}}
-    params = [
-        {"name": "policy", "in": "query", "required": False, "schema": {"type": "string"},
-         "description": "decide with this policy (an id of GET /v1/policies) instead of the one in force"},
-        {"name": "trace", "in": "query", "required": False,
-         "schema": {"enum": ["true", "false", "compact", "full", "none"], "default": "true"},
-         "description": "the explanation trace: true or compact (the deciding path), full (every rule "
-                        "evaluated), false or none (no trace)"},
-    ]
-    paths = openapi_paths(engine, newest, params, dossier_body, error)
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": "esms-rules", "version": __version__,
-                 "description": "Decisions on « ESMS numérique » funding dossiers, with reasons and citations. "
-                                "The Dossier schema shown is that of " + newest.id + "; "
-                                "GET /v1/policies/{id}/schema gives each policy's."},
-        "paths": paths,
-        "components": {"schemas": {"Dossier": bare(dossier_schema(newest)), "Decision": bare(decision_schema()),
-                                   "Error": bare(error_schema())}},
-    }
-
-
-def openapi_paths(engine: Engine, newest, params: list, dossier_body: dict, error: dict) -> dict:
-    paths = {
-            "/v1/decisions": {"post": {
-                "summary": "Decide one dossier, or a batch (a JSON array, or JSON Lines)",
-                "parameters": params, "requestBody": dossier_body,
-                "responses": {
-                    "200": {"description": "the decision (exactly Decision.to_json()), or one per row for a batch, "
-                                           "a bad row giving an error record with its index",
-                            "content": {JSON: {"schema": {"oneOf": [
-                                {"$ref": "#/components/schemas/Decision"},
-                                {"type": "array", "items": {"oneOf": [{"$ref": "#/components/schemas/Decision"},
-                                                                      {"$ref": "#/components/schemas/Error"}]}}]}},
-                                        JSON_LINES[0]: {"schema": {"type": "string"}}}},
-                    "400": error, "404": error, "413": error, "422": error}}},
-            "/v1/explanations": {"post": {
-                "summary": "Explain the decision on one dossier in French",
-                "parameters": [params[0],
-                               {"name": "format", "in": "query", "required": False,
-                                "schema": {"enum": list(EXPLANATION_TYPES), "default": "text"}},
-                               {"name": "suggest", "in": "query", "required": False,
-                                "schema": {"type": "boolean", "default": False},
-                                "description": "add the smallest changes that would lift each blocking reason"}],
-                "requestBody": {"required": True,
-                                "content": {JSON: {"schema": {"$ref": "#/components/schemas/Dossier"}}}},
-                "responses": {"200": {"description": "the explanation",
-                                      "content": {t: {"schema": {"type": "string"}}
-                                                  for t in EXPLANATION_TYPES.values()}},
-                              "400": error, "404": error, "413": error, "422": error}}},
-            "/v1/policies": {"get": {"summary": "The policies served", "responses": {"200": {
-                "description": "id, programme, campaign, effective date, sha256, instruction",
-                "content": {JSON: {"schema": {"type": "array", "items": {"type": "object"}}}}}}}},
-            "/v1/policies/{policy_id}/schema": {"get": {
-                "summary": "The JSON Schema of the dossiers a policy reads",
-                "parameters": [{"name": "policy_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-                "responses": {"200": {"description": "a JSON Schema (2020-12)",
-                                      "content": {JSON: {"schema": {"type": "object"}}}}, "404": error}}},
-            "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "ok"}}}},
-    }
-    if has_diff():
-        paths["/v1/diff"] = {"post": {
-            "summary": "What changed between two served policies: difference classes with verified witnesses",
-            "parameters": [{"name": "format", "in": "query", "required": False,
-                            "schema": {"enum": list(DIFF_TYPES), "default": "json"}}],
-            "requestBody": {"required": True, "content": {JSON: {"schema": {
-                "type": "object", "required": ["old", "new"], "additionalProperties": False,
-                "properties": {"old": {"enum": sorted(engine.policies.by_id)},
-                               "new": {"enum": sorted(engine.policies.by_id)},
-                               **{k: {"type": "integer", "minimum": lo, "maximum": hi, "default": d}
-                                  for k, (lo, hi, d) in DIFF_LIMITS.items()}}}}}},
-            "responses": {"200": {"description": "the report (docs/diff.md)",
-                                  "content": {t: {"schema": {"type": "object" if t == JSON else "string"}}
-                                              for t in DIFF_TYPES.values()}},
-                          "400": error, "413": error, "422": error}}}
-    return paths
-
-
-def docs_page(openapi: dict) -> str:
-    """A self-contained HTML page listing the routes (no script, nothing fetched from elsewhere)."""
-    from html import escape
-    rows = []
-    for path, methods in openapi["paths"].items():
-        for method, op in methods.items():
-            params = ", ".join(p["name"] for p in op.get("parameters", []))
-            rows.append(f"<tr><td><code>{method.upper()}</code></td><td><code>{escape(path)}</code></td>"
-                        f"<td>{escape(op['summary'])}</td><td>{escape(params)}</td></tr>")
-    return ("<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>esms-rules API</title>"
-            "<style>body{font-family:sans-serif;margin:2em}td,th{padding:.3em .8em;text-align:left}</style>"
-            f"<h1>esms-rules {escape(openapi['info']['version'])}</h1><p>{escape(openapi['info']['description'])}</p>"
-            "<table><tr><th>method</th><th>path</th><th>does</th><th>query</th></tr>" + "".join(rows) +
-            "</table><p>The full description, with the JSON Schemas: <a href=\"/openapi.json\">/openapi.json</a>.</p>"
-            "</html>")
