@@ -10,6 +10,12 @@ interpreter is run with every rule condition and every exception's `applies` eva
   code that never applied, within the bound (number of dossiers tried, list sizes);
 - ``always-true``: a `when` or `applies` condition that held on every evaluation within the bound.
 
+The campaign rules (docs/campaign.md) get the last two: `never-fires` and `always-true` of
+their `when`, over campaigns made of the drawn dossiers (of 1, 2, 3, 5, 8, 13 and 21 dossiers,
+in turn), a join's history drawn at the constants too, one history row in two taking its keys
+from a row so that the join can match; a `count` rule's `when` is evaluated at totals drawn
+like any whole number (0, and the policy's constants ± 1).
+
 These are warnings (the policy still checks), each with its witness or its bound: a search
 is not a proof. An author silences one with a comment on the line above the declaration or
 inside it: ``# analyze: allow overlap`` (or ``allow never``, ``allow always``; several kinds
@@ -21,6 +27,9 @@ import json
 import re
 from itertools import combinations
 
+from . import ast
+from . import types as T
+from .campaign import _Campaign, _dossier, _group, _join, _Plan, _rows, _typed_rows
 from .check import CheckedPolicy, RuleInfo
 from .diagnostics import Diagnostic, DossierError
 from .interpret import _Interpreter
@@ -83,7 +92,7 @@ def allowed(policy: CheckedPolicy) -> dict:
                 kinds = {k for k in re.split(r"[ ,]+", found.group(1).strip()) if k}
                 comments.setdefault(m.file, []).append((c.span.line, kinds))
     out: dict[str, set] = {}
-    for r in policy.all_rules:
+    for r in [*policy.all_rules, *policy.campaign_rules]:
         s = r.span
         for line, kinds in comments.get(s.file, ()):
             if s.line - 1 <= line <= s.end_line:
@@ -101,12 +110,15 @@ def analyze(policy: CheckedPolicy, *, searches: int = 800, seed: int = 0, max_it
     applied: set = set()
     overlaps: dict = {}
     tried = 0
+    valid: list[dict] = []
     for _ in range(searches):
         d = space.draw()
         p = _probe(policy, validator, d)
         if p is None:
             continue
         tried += 1
+        if policy.campaign_rules and len(valid) < CAMPAIGN_DOSSIERS:
+            valid.append(d)
         for k, v in p.seen.items():
             seen.setdefault(k, set()).update(v)
         fired |= p.fired_names
@@ -147,4 +159,65 @@ def analyze(policy: CheckedPolicy, *, searches: int = 800, seed: int = 0, max_it
             if seen.get((r.name, clause)) == {True}:
                 warn("always-true", r, f"the `{clause}` condition of `{r.name}` held on every evaluation ({bound})",
                      "no dossier within the bound makes it false; `# analyze: allow always` silences this")
+    held = campaign_outcomes(policy, valid, space)
+    for c in policy.campaign_rules:
+        within = (f"totals {', '.join(map(str, _totals(space)))}" if c.form == "count" else
+                  f"{len(valid)} dossiers in campaigns of {CAMPAIGN_SIZES[0]} to {max(CAMPAIGN_SIZES)} dossiers")
+        if True not in held.get(c.name, set()):
+            warn("never-fires", c, f"campaign rule `{c.name}` never fired ({within})",
+                 "no campaign within the bound makes it fire; `# analyze: allow never` silences this")
+        elif held[c.name] == {True}:
+            warn("always-true", c, f"the `when` condition of campaign rule `{c.name}` held on every evaluation "
+                 f"({within})", "no campaign within the bound makes it false; `# analyze: allow always` silences this")
     return out
+
+
+# ---- campaign rules -------------------------------------------------------------------------------
+CAMPAIGN_SIZES = (1, 2, 3, 5, 8, 13, 21)
+CAMPAIGN_DOSSIERS = 2 * sum(CAMPAIGN_SIZES)    # each size twice
+
+
+def _totals(space: Space) -> list[int]:
+    return sorted({0, *space.constants.near_ints(0)})
+
+
+def campaign_outcomes(policy: CheckedPolicy, dossiers: list[dict], space: Space) -> dict[str, set[bool]]:
+    """Campaign rule name -> the values its `when` took: a `count` rule's at the drawn totals,
+    the others' on every row of campaigns made of `dossiers` (see the module docstring)."""
+    from .policy import Policy
+    seen: dict[str, set[bool]] = {}
+    reader = _Interpreter(policy, {})
+    plans = [_Plan.of(policy, r) for r in policy.campaign_rules]
+    for plan in plans:
+        if plan.rule.form == "count":
+            seen[plan.rule.name] = {bool(plan.when(reader, {"total": t})) for t in _totals(space)}
+    rows = [x for x in plans if x.rule.form != "count"]
+    if not rows or not dossiers:
+        return seen
+    compiled = Policy(policy)
+    start, k = 0, 0
+    while start < len(dossiers):
+        chunk = dossiers[start:start + CAMPAIGN_SIZES[k % len(CAMPAIGN_SIZES)]]
+        start, k = start + len(chunk), k + 1
+        c = _Campaign(compiled, compiled.programme, compiled.campaign)
+        c.dossiers = [_dossier(compiled, i, d, compiled.evaluate(d, trace=False)) for i, d in enumerate(chunk)]
+        for plan in rows:
+            pairs = _group(c, plan) if plan.rule.form == "group" else _join(c, plan, _history(c, plan, space))
+            seen.setdefault(plan.rule.name, set()).update(f is not None for _, f in pairs)
+    return seen
+
+
+def _history(c: _Campaign, plan: _Plan, space: Space) -> list[dict]:
+    """History rows drawn at the constants; one in two takes its join keys from a row of the
+    campaign (where the history side of `==` is a field of the history row)."""
+    record, var = c.policy.checked.history, plan.rule.join_var
+    assert record is not None and var is not None
+    fields = [k.name if isinstance(k, ast.Attribute) and k.obj == ast.Name(var) else None
+              for k in plan.rule.history_keys]
+    out = []
+    for n, (d, _, env) in enumerate(_rows(c, plan)):
+        h = space.value(T.Field(var, record))
+        if n % 2 == 0:
+            h.update({f: key(d.interp, env) for f, key in zip(fields, plan.keys, strict=True) if f is not None})
+        out.append(h)
+    return _typed_rows(out, record)

@@ -32,7 +32,7 @@ import time
 import attrs
 
 from .diagnostics import DossierError
-from .diff_causes import Change, causes, changes, closure, reads
+from .diff_causes import CAMPAIGN_KINDS, Change, causes, changes, closure, reads
 from .diff_change import DERIVED, change, class_key, elementary, noise
 from .diff_corpus import corpus_impact, diff_command, read_corpus
 from .diff_render import (
@@ -100,13 +100,25 @@ class Report:
             text += f" ; {self.invalid} dossiers tirés, invalides pour l'une des politiques, n'ont pas été comparés"
         return text
 
+    @property
+    def campaign_changes(self) -> tuple[Change, ...]:
+        """The campaign rules (and history record) that differ: they change findings across
+        dossiers, never a dossier's own decision."""
+        return tuple(c for c in self.changes if c.kind in CAMPAIGN_KINDS)
+
+    @property
+    def differs(self) -> bool:
+        """A difference found in the decisions, or a campaign rule changed (exit code 1)."""
+        return bool(self.differences or self.campaign_changes)
+
     def to_dict(self) -> dict:
         d = {"old": self.old, "new": self.new, "method": METHOD, "method_description": METHOD_TEXT,
              "bound": {"searches": self.searches, "max_structures": self.max_items, "invalid": self.invalid},
              "complete": False, "guarantee": self.guarantee,
              "differences": [x.to_dict() for x in self.differences],
              "combinations": list(self.combinations),
-             "declarations_changed": [c.to_dict() for c in self.changes]}
+             "declarations_changed": [c.to_dict() for c in self.changes],
+             "campaign_rules_changed": [c.to_dict() for c in self.campaign_changes]}
         if self.corpus is not None:
             d["corpus"] = self.corpus
         return d

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 import attrs
 
 from . import ast
-from .check import CheckedPolicy, RuleInfo
+from .check import CampaignRuleInfo, CheckedPolicy, RuleInfo
 from .evaluate import Decision, Policy
 from .explain import Trace
 from .interpret import _Interpreter
@@ -27,16 +27,20 @@ _ABSENT = object()
 class Change:
     """A declaration that differs between the two policies."""
 
-    kind: str          # parameter | definition | table | rule | exception | output | schema
+    kind: str          # parameter | definition | table | rule | exception | output | schema | campaign rule | history
     name: str
     detail: str        # French
     old_span: Span | None = attrs.field(default=None, eq=False)
     new_span: Span | None = attrs.field(default=None, eq=False)
     key: object = attrs.field(default=None, eq=False)   # a table row's key (_ABSENT: the whole table)
+    source: str | None = attrs.field(default=None, eq=False)   # a campaign rule's citation (the new one's)
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "name": self.name, "detail": self.detail,
-                "old_span": _span(self.old_span), "new_span": _span(self.new_span)}
+        d = {"kind": self.kind, "name": self.name, "detail": self.detail,
+             "old_span": _span(self.old_span), "new_span": _span(self.new_span)}
+        if self.kind == "campaign rule":
+            d["source"] = self.source
+        return d
 
 
 def _span(s: Span | None):
@@ -133,7 +137,7 @@ def changes(old: CheckedPolicy, new: CheckedPolicy) -> list[Change]:
                               a.span if a else None, b.span if b else None))
     if old.facts != new.facts or [f for f in old.facts.fields] != [f for f in new.facts.fields]:
         out.append(Change("schema", "facts", "schéma du dossier modifié"))
-    return out
+    return out + campaign_changes(old, new, out)
 
 
 
@@ -256,6 +260,8 @@ def causes(all_changes: list[Change], old: Policy, new: Policy, dossier: dict,
     vb = {n.name: n.value for n in _trace(b).definitions}
     found = []
     for c in all_changes:
+        if c.kind in CAMPAIGN_KINDS:
+            continue          # a dossier's decision never depends on the campaign rules
         if c.kind == "schema" or c.name in moved or (c.kind == "output" and c.name in outputs):
             found.append(c)
         elif c.name in deps and c.kind in ("parameter", "definition") and c.name in read:
@@ -264,3 +270,73 @@ def causes(all_changes: list[Change], old: Policy, new: Policy, dossier: dict,
         elif c.name in deps and c.kind == "table" and (c.key is _ABSENT or (c.name, c.key) in read):
             found.append(c)
     return found
+
+
+# ---- campaign rules (docs/campaign.md) --------------------------------------------------------
+_CAMPAIGN_FR = {"form": "forme", "rows": "lignes", "where": "condition `where` des lignes",
+                "group by": "regroupement `group by`", "join": "jointure `on`",
+                "join where": "condition `where` de la jointure", "code": "code", "severity": "gravité",
+                "when": "condition `when`"}
+
+
+def _campaign_fields(r: CampaignRuleInfo) -> dict[str, str | None]:
+    """What a campaign rule decides, as canonical text: its head (rows, grouping, join) and clauses."""
+    from .fmt import expr
+
+    def text(e: ast.Expr | None) -> str | None:
+        return None if e is None else expr(e)
+    return {"form": r.form, "rows": f"{r.var} in {r.list_name}" if r.var is not None else "dossiers",
+            "where": text(r.where), "group by": text(r.keys[0]) if r.form == "group" else None,
+            "join": " and ".join(f"{expr(h)} == {expr(k)}" for k, h in zip(r.keys, r.history_keys, strict=True))
+            if r.form == "join" else None,
+            "join where": text(r.join_where), "code": r.code, "severity": r.severity, "when": text(r.when)}
+
+
+def _campaign_reads(p: CheckedPolicy, r: CampaignRuleInfo) -> set:
+    """The definitions and tables a campaign rule's expressions depend on."""
+    found: set = set()
+    for e in (r.where, *r.keys, *r.history_keys, r.join_where, r.when,
+              *(x for x in r.message if not isinstance(x, str))):
+        _names_in(e, p, found)
+    rules = {x.name for x in p.all_rules}
+    return closure(p, found - rules) - rules
+
+
+def campaign_changes(old: CheckedPolicy, new: CheckedPolicy, declared: list[Change]) -> list[Change]:
+    """The campaign rules added, removed or changed: head (rows, grouping, join), code, severity,
+    `when`, and the definitions they read that changed (`declared`: the other changes). Their
+    citations go with them; messages and citations alone are not a change."""
+    out = []
+    ra = {r.name: r for r in old.campaign_rules}
+    rb = {r.name: r for r in new.campaign_rules}
+    read_changes: dict[str, list[Change]] = {}
+    for c in declared:
+        if c.kind in ("parameter", "definition", "table"):
+            read_changes.setdefault(c.name, []).append(c)
+    for name in list(dict.fromkeys(list(ra) + list(rb))):
+        a, b = ra.get(name), rb.get(name)
+        if a is None or b is None:
+            r = a or b
+            assert r is not None
+            out.append(Change("campaign rule", name, "ajoutée" if a is None else "supprimée",
+                              a.span if a else None, b.span if b else None, source=r.source))
+            continue
+        fa, fb = _campaign_fields(a), _campaign_fields(b)
+        diffs = [f"{_CAMPAIGN_FR[k]} {_quoted(fa[k])} → {_quoted(fb[k])}" for k in fa if fa[k] != fb[k]]
+        reads = sorted((_campaign_reads(old, a) | _campaign_reads(new, b)) & read_changes.keys())
+        diffs += [f"lit {_KIND_THE[read_changes[n][0].kind]} `{n}` ({', '.join(c.detail for c in read_changes[n])})"
+                  for n in reads]
+        if diffs:
+            out.append(Change("campaign rule", name, " ; ".join(diffs), a.span, b.span, source=b.source))
+    if old.history != new.history:
+        out.append(Change("history", "history", "colonnes du fichier des structures financées (`history record`) "
+                          "modifiées"))
+    return out
+
+
+CAMPAIGN_KINDS = ("campaign rule", "history")
+_KIND_THE = {"parameter": "le paramètre", "definition": "la définition", "table": "la table"}
+
+
+def _quoted(v: str | None) -> str:
+    return "—" if v is None else f"`{v}`"

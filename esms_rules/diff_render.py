@@ -106,7 +106,9 @@ def _where(s: Span | None) -> str:
 
 
 KIND_FR = {"parameter": "paramètre", "definition": "définition", "table": "table", "rule": "règle",
-           "exception": "exception", "output": "sortie", "schema": "schéma"}
+           "exception": "exception", "output": "sortie", "schema": "schéma", "campaign rule": "règle de campagne",
+           "history": "fichier des structures financées"}
+CAMPAIGN_TITLE = "Règles de campagne (entre les dossiers d'une campagne ; aucune ne change la décision d'un dossier)"
 
 
 NONE_FOUND = "Aucune différence trouvée : les deux politiques décident de même tous les dossiers essayés."
@@ -145,9 +147,20 @@ def render_text(r: Report) -> str:
         lines.append("")
     if r.combinations:
         lines += [_combinations(r), ""]
+    if r.campaign_changes:
+        lines += [CAMPAIGN_TITLE + " :"] + [f"  - {line}" for line in campaign_lines(r)] + [""]
     if r.corpus is not None:
         lines += render_corpus_text(r)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def campaign_lines(r: Report) -> list[str]:
+    """Each campaign rule changed, with where it is and its citation."""
+    out = []
+    for c in r.campaign_changes:
+        what, where = _cause(c)
+        out.append(f"{what} {where}" + (f" ; source : {c.source}" if c.source else ""))
+    return out
 
 
 def render_corpus_text(r: Report) -> list[str]:
@@ -162,7 +175,22 @@ def render_corpus_text(r: Report) -> list[str]:
                      + ", ".join(f"{x['id']} ({'+'.join(map(str, x['classes']))})" for x in c["combined"][:20]))
     lines.append(f"  Dossiers changés qu'aucune classe n'explique : {len(c['unexplained'])}"
                  + (" — " + ", ".join(str(x["id"]) for x in c["unexplained"][:20]) if c["unexplained"] else ""))
+    found = c.get("campaign")
+    if found is not None:
+        lines.append(f"  Constats entre dossiers (règles de campagne) : {found['old']} selon {r.old}, {found['new']} "
+                     f"selon {r.new} ; {len(found['gained'])} apparu(s), {len(found['lost'])} disparu(s), "
+                     f"{len(found['changed'])} modifié(s).")
+        for label, rows in (("apparu", found["gained"]), ("disparu", found["lost"]), ("modifié", found["changed"])):
+            lines += [f"    {label} : {_finding(f)}" for f in rows[:20]]
     return lines
+
+
+def _finding(f: dict) -> str:
+    where = "la campagne" if f["dossier"] is None else f"dossier {f['dossier']}" + (
+        f", structure {f['finess']}" if f["finess"] is not None else "")
+    others = f" (autres : {', '.join(f['others'])})" if f["others"] else ""
+    before = f" ; avant : {', '.join(f['old_others']) or 'aucun'}" if "old_others" in f else ""
+    return f"{f['code']} ({f['rule']}), {where}{others}{before}"
 
 
 def render_json(r: Report) -> str:
@@ -216,6 +244,10 @@ def render_html(r: Report) -> str:
         out.append("</section>")
     if r.combinations:
         out.append(f"<p>{h(_combinations(r))}</p>")
+    if r.campaign_changes:
+        out.append(f'<section class="diff" id="campaign-rules"><h2>{h(CAMPAIGN_TITLE)}</h2><ul>')
+        out += [f"<li>{h(line)}</li>" for line in campaign_lines(r)]
+        out.append("</ul></section>")
     if r.corpus is not None:
         out.append('<section class="diff" id="corpus"><h2>Corpus</h2><ul>')
         out += [f"<li>{h(line.strip())}</li>" for line in render_corpus_text(r)]

@@ -3,6 +3,7 @@ conditions always true, and the comment that silences one."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import pytest
@@ -56,3 +57,46 @@ def test_check_analyze_warns_without_failing(capsys):
     assert out["errors"] == 0
     assert {d["code"] for d in out["diagnostics"]} >= {"exception-overlap", "never-fires"}
     assert all(d["severity"] == "warning" for d in out["diagnostics"])
+
+
+# ---- campaign rules ----------------------------------------------------------------------------
+def _copy_with(tmp_path, file: str, edits: list[tuple[str, str]]) -> None:
+    for f in bundled_dir().glob("*.esms"):
+        shutil.copy(f, tmp_path / f.name)
+    p = tmp_path / file
+    text = p.read_text(encoding="utf-8")
+    for old, new in edits:
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    p.write_text(text, encoding="utf-8")
+
+
+def test_bundled_campaign_rules_fire_and_not_always():
+    for name in ("esms-numerique-2025", "mes-pilotes-2023"):
+        warnings = analyze(load_policy(name).checked, searches=300)
+        assert not [w for w in warnings if "campaign rule" in w.message], name
+
+
+def test_campaign_rules_that_never_fire_or_always_hold(tmp_path):
+    _copy_with(tmp_path, "common.esms",
+                        [("when     count(others) > 0", "when     count(others) > 500"),     # a group of 500
+                         ("when     count(matches) > 0", "when     count(matches) >= 0")])   # always
+    pilots = tmp_path / "mes-pilotes-2023.esms"
+    pilots.write_text(pilots.read_text(encoding="utf-8").replace("when     total > pilots", "when     total >= 0"),
+                      encoding="utf-8")
+    policy = check(load_program(pilots))
+    warnings = analyze(policy, searches=300)
+    by = {(w.code, re.search(r"campaign rule `(\w+)`", w.message).group(1)) for w in warnings
+          if "campaign rule" in w.message}
+    assert by == {("never-fires", "finess_in_other_dossier"), ("always-true", "already_funded"),
+                  ("always-true", "pilots_over_cap")}, by
+    never = next(w for w in warnings if "finess_in_other_dossier" in w.message)
+    assert "dossiers in campaigns of 1 to 21 dossiers" in never.message and never.span.file.endswith("common.esms")
+    total = next(w for w in warnings if "pilots_over_cap" in w.message)
+    assert "totals 0, 1, 2" in total.message and "55, 56, 57" in total.message
+    # the comment silences one, as for the rules of a dossier
+    pilots.write_text(pilots.read_text(encoding="utf-8").replace(
+        "campaign rule pilots_over_cap", "# analyze: allow always\ncampaign rule pilots_over_cap"), encoding="utf-8")
+    again = analyze(check(load_program(pilots)), searches=300)
+    assert not [w for w in again if "pilots_over_cap" in w.message]
+    assert [w for w in again if "finess_in_other_dossier" in w.message]

@@ -7,6 +7,7 @@ import re
 import shutil
 from pathlib import Path
 
+import attrs
 import pytest
 
 from esms_rules import load_policy
@@ -195,3 +196,93 @@ def test_cli_unknown_policy_or_corpus_is_an_input_error(tmp_path, capsys):
         main(["diff", "esms-numerique-2025", "esms-numerique-2025", "--searches", "10", "--corpus", str(bad)])
     err = capsys.readouterr().err
     assert e.value.code == 2 and "bad.jsonl:1" in err and "Traceback" not in err
+
+
+# ---- campaign rules ----------------------------------------------------------------------------
+CAMPAIGN_EDITS = {
+    "common.esms": [("group by s.finess", "group by s.name"),
+                    ("f.programme == programme\n",
+                     "f.programme == programme and f.software_action == software.action\n")],
+    "mes-pilotes-2023.esms": [("def pilots: int = 56", "def pilots: int = 57"),
+                              ("where eligible and passes(s)", "where eligible")],
+}
+
+
+def test_campaign_rules_changed_are_reported_with_what_changed_and_their_citation(tmp_path, capsys):
+    edited = _copy(tmp_path, PIL, CAMPAIGN_EDITS)
+    old, new = load_policy(PIL), load_policy(edited)
+    report = diff(old, new, searches=40, shrink_budget=20)
+    by = {c.name: c for c in report.campaign_changes}
+    assert set(by) == {"finess_in_other_dossier", "already_funded", "pilots_over_cap"}
+    assert by["finess_in_other_dossier"].detail == "regroupement `group by` `s.finess` → `s.name`"
+    assert "jointure `on`" in by["already_funded"].detail and "f.software_action == software.action" \
+        in by["already_funded"].detail
+    cap = by["pilots_over_cap"].detail         # the threshold moved through the constant it reads
+    assert "condition `where` des lignes `eligible and passes(s)` → `eligible`" in cap
+    assert "lit la définition `pilots` (valeur 56 → 57)" in cap
+    assert "« Au nombre de 56" in by["pilots_over_cap"].source
+    assert all(c.old_span and c.new_span for c in by.values())
+    # never the cause of a dossier's difference: a dossier's decision does not read them
+    assert not any(c.kind == "campaign rule" for x in report.differences for c in x.causes)
+    out = json.loads(render_json(report))
+    assert [c["name"] for c in out["campaign_rules_changed"]] == list(by)
+    assert all(c["source"] for c in out["campaign_rules_changed"])
+    text = render_text(report)
+    assert "Règles de campagne" in text and "règle de campagne `pilots_over_cap`" in text and "source : [C]" in text
+    with pytest.raises(SystemExit) as e:         # a campaign rule changed is a difference: exit 1
+        main(["diff", PIL, str(edited), "--searches", "20"])
+    assert e.value.code == 1
+
+
+def test_campaign_rule_added_or_removed_and_the_threshold(tmp_path):
+    removed = re.compile(r"\ncampaign rule pilots_over_cap .*?\n\}\n", re.S)
+    new = load_policy(_copy(tmp_path, PIL, {"mes-pilotes-2023.esms": [(removed, "\n")]}))
+    (gone,) = diff(PIL, new, searches=20).campaign_changes
+    assert (gone.name, gone.detail, gone.new_span) == ("pilots_over_cap", "supprimée", None)
+    assert "« Au nombre de 56" in gone.source
+    (added,) = diff(new, PIL, searches=20).campaign_changes
+    assert (added.detail, added.old_span) == ("ajoutée", None)
+    literal = load_policy(_copy(tmp_path, PIL, {"mes-pilotes-2023.esms": [("total > pilots", "total > 60")]}))
+    (threshold,) = diff(PIL, literal, searches=20).campaign_changes
+    assert threshold.detail == "condition `when` `total > pilots` → `total > 60`"
+
+
+def test_campaign_rule_messages_and_citations_are_not_a_change(tmp_path):
+    edits = {"mes-pilotes-2023.esms": [("ESMS pilotes sont retenus", "ESMS pilotes retenus"),
+                                       ("plafond des pilotes :", "plafond :")]}
+    report = diff(PIL, load_policy(_copy(tmp_path, PIL, edits)), searches=20)
+    assert report.campaign_changes == () and not report.differs
+
+
+def test_corpus_lists_the_campaign_findings_that_change(tmp_path):
+    example = json.loads((Path(__file__).resolve().parents[1] / "examples" / "dossier-2025.json")
+                         .read_text(encoding="utf-8"))
+    corpus = [{**example, "id": "A"}, {**example, "id": "B"}]       # the same 16 structures twice
+    stricter = {"common.esms": [("when     count(others) > 0", "when     count(others) > 1")]}
+    old, new = load_policy(C25), load_policy(_copy(tmp_path, C25, stricter))
+    report = diff(old, new, searches=20)
+    history = [{"finess": example["structures"][0]["finess"], "programme": "esms-numerique", "campaign": "2023",
+                "software_action": "acquisition", "dossier": "OLD-1"}]
+    found = corpus_impact(report, old, new, corpus, history)["campaign"]
+    assert (found["old"], found["new"]) == (34, 2)        # 2 × 16 FINESS in the other dossier, 2 already funded
+    assert len(found["lost"]) == 32 and found["gained"] == [] and found["changed"] == []
+    assert {f["code"] for f in found["lost"]} == {"FINESS_IN_OTHER_DOSSIER"}
+    assert found["lost"][0]["others"] == ["B"] and found["lost"][0]["dossier"] == "A"
+    text = render_text(attrs.evolve(report, corpus=corpus_impact(report, old, new, corpus)))
+    assert "Constats entre dossiers (règles de campagne) : 32 selon esms-numerique-2025, 0 selon" in text
+    assert "disparu : FINESS_IN_OTHER_DOSSIER (finess_in_other_dossier), dossier A, structure" in text
+    # the command: --history goes with --corpus
+    path = tmp_path / "corpus.jsonl"
+    path.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in corpus), encoding="utf-8")
+    funded = tmp_path / "funded.csv"
+    funded.write_text("finess,programme,campaign,software_action,dossier\n"
+                      f"{example['structures'][0]['finess']},esms-numerique,2023,acquisition,OLD-1\n", encoding="utf-8")
+    with pytest.raises(SystemExit) as e:
+        main(["diff", C25, str(_copy(tmp_path, C25, stricter)), "--searches", "20", "--format", "json",
+              "--corpus", str(path), "--history", str(funded), "-o", str(tmp_path / "out.json")])
+    assert e.value.code == 1
+    out = json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))["corpus"]["campaign"]
+    assert (out["old"], out["new"], len(out["lost"])) == (34, 2, 32)
+    with pytest.raises(SystemExit) as e:
+        main(["diff", C25, C25, "--searches", "5", "--history", str(funded)])
+    assert e.value.code == 2
