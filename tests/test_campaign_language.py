@@ -244,7 +244,8 @@ def test_a_count_rule_and_the_history_side_use_the_policys_constants():
     by_name = {r.name: r for r in policy.campaign_rules}
     assert ast.Binary(">", ast.Name("total"), ast.Name("cap")) == by_name["over_cap"].when.left
     assert ast.Name("cap") in by_name["over_cap"].message
-    assert by_name["funded_before"].join_where == ast.Call("first_campaign", (ast.Attribute(ast.Name("f"), "campaign"),))
+    assert by_name["funded_before"].join_where == ast.Call("first_campaign",
+                                                           (ast.Attribute(ast.Name("f"), "campaign"),))
 
 
 @pytest.mark.parametrize("snippet, message, where", [
@@ -284,8 +285,8 @@ def test_format_keeps_a_count_rule_with_a_definition():
 
 def test_the_language_server_finds_a_constant_used_by_a_count_rule():
     pytest.importorskip("pygls")
-    from esms_rules.lsp import Analysis
     from esms_rules.load import bundled_dir
+    from esms_rules.lsp import Analysis
     path = bundled_dir() / "mes-pilotes-2023.esms"
     text = path.read_text(encoding="utf-8")
     analysis = Analysis.of(text, path)
