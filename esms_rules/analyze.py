@@ -30,7 +30,7 @@ from itertools import combinations
 from . import ast
 from . import types as T
 from .campaign import _Campaign, _dossier, _group, _join, _Plan, _rows, _typed_rows
-from .check import CheckedPolicy, RuleInfo
+from .check import CampaignRuleInfo, CheckedPolicy, RuleInfo
 from .diagnostics import Diagnostic, DossierError
 from .interpret import _Interpreter
 from .search import Space, shrink
@@ -92,7 +92,8 @@ def allowed(policy: CheckedPolicy) -> dict:
                 kinds = {k for k in re.split(r"[ ,]+", found.group(1).strip()) if k}
                 comments.setdefault(m.file, []).append((c.span.line, kinds))
     out: dict[str, set] = {}
-    for r in [*policy.all_rules, *policy.campaign_rules]:
+    named: list[RuleInfo | CampaignRuleInfo] = [*policy.all_rules, *policy.campaign_rules]
+    for r in named:
         s = r.span
         for line, kinds in comments.get(s.file, ()):
             if s.line - 1 <= line <= s.end_line:
