@@ -4,22 +4,35 @@ as exact decimals by Arrow casts), and a per-record result as a row of that sche
 (`_decision_row`)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import MAX_PREC, ROUND_HALF_EVEN, Context, Decimal
+from typing import TYPE_CHECKING, Any
 
 from ..diagnostics import DossierError
 from .messages import _messages
 from .schema import PLACES, _libs, decision_schema
 
+if TYPE_CHECKING:
+    import polars
+    import pyarrow
+
+    from ..check import RuleInfo
+    from ..columnar import Plan
+    from ..columnar.run import Frames
+    from ..decision import Decision
+
 _WIDE = Context(prec=MAX_PREC)
 
 
-def _reason_lists(pln, frame, fired, keep):
+def _reason_lists(pln: Plan, frame: polars.DataFrame, fired: list[tuple[RuleInfo, str]],
+                  keep: Callable[[str | None], bool]) -> pyarrow.ListArray:
     """An Arrow list of reasons per row of `frame`: those of the rules of `fired` (in order)
     whose severity `keep` accepts, with their messages."""
     import numpy as np
     pl, pa = _libs()
     n = frame.height
-    pos, msgs, which, infos = [], [], [], []
+    pos, msgs, which = [], [], []
+    infos: list[RuleInfo] = []
     for r, col in fired:
         if not keep(r.severity):
             continue
@@ -41,7 +54,7 @@ def _reason_lists(pln, frame, fired, keep):
     k = pa.array(np.concatenate(which)[order])
     message = pl.concat(msgs).to_arrow().take(pa.array(order))
 
-    def const(attribute):        # what a reason says of its rule
+    def const(attribute: str) -> pyarrow.Array:        # what a reason says of its rule
         return pa.array([getattr(r, attribute) or "" for r in infos], pa.string()).take(k)
     reasons = pa.StructArray.from_arrays([const("code"), const("name"), message.cast(pa.string()), const("source"),
                                           const("level"), const("severity")], fields=list(reason_type))
@@ -50,7 +63,7 @@ def _reason_lists(pln, frame, fired, keep):
     return pa.ListArray.from_arrays(pa.array(offsets), reasons)
 
 
-def _number(pln, frame, col, scale):
+def _number(pln: Plan, frame: polars.DataFrame, col: str | None, scale: int | None) -> pyarrow.Array:
     """An output column as exact decimals of the decision schema (18 places): an integer of
     10**-scale becomes the integer of 10**-18 of the same value, by Arrow casts."""
     pl, pa = _libs()
@@ -70,14 +83,14 @@ def _number(pln, frame, col, scale):
     return pa.Array.from_buffers(t, len(wide), wide.buffers(), wide.null_count, wide.offset)
 
 
-def _quantized(v):
+def _quantized(v: Decimal | int | None) -> Decimal | None:
     """A decision's decimal (or int) at the schema's 18 places (half-even beyond them)."""
     if v is None:
         return None
     return Decimal(v).quantize(Decimal(1).scaleb(-PLACES), rounding=ROUND_HALF_EVEN, context=_WIDE)
 
 
-def columnar_decisions(pln, d, items):
+def columnar_decisions(pln: Plan, d: polars.DataFrame, items: Frames) -> pyarrow.Table:
     """The decisions of the rows decided over columns, as an Arrow table of the decision schema
     in row order (`__row` of `d`)."""
     import numpy as np
@@ -126,14 +139,14 @@ def columnar_decisions(pln, d, items):
     return pa.Table.from_arrays([_cast(cols[f.name], f.type) for f in schema], schema=schema)
 
 
-def _cast(arr, t):
+def _cast(arr: Any, t: pyarrow.DataType) -> pyarrow.Array:
     """An Arrow array (a polars column's, maybe chunked) as one array of type `t`."""
     if hasattr(arr, "combine_chunks"):
         arr = arr.combine_chunks()
     return arr if arr.type == t else arr.cast(t)
 
 
-def _decision_row(result):
+def _decision_row(result: Decision | DossierError) -> dict[str, Any]:
     """A per-record result (Decision or DossierError) as a row of the decision schema."""
     if isinstance(result, DossierError):
         return {"dossier": result.dossier_id if isinstance(getattr(result, "dossier_id", None), str) else None,

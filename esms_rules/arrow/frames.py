@@ -4,7 +4,10 @@ JSON form of those rows (`json_rows`), as a JSON decoder gives them to `Policy.e
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from decimal import Decimal
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from .. import ast
 from .. import types as T
@@ -12,27 +15,36 @@ from ..batch import _DATE_SHAPE, _DATETIME_SHAPE
 from ..columnar import FACT_SCALE, _dtype
 from .schema import _libs
 
+if TYPE_CHECKING:
+    import polars
+    import pyarrow
+
+    from ..columnar import Plan
+    from ..columnar.run import Frames
+    from ..policy import Policy
+
 LIMIT = 2 ** 62
 
 
 class _In:
     """The masks of the rows (or items) that must go per record."""
 
-    def __init__(self):
-        self.bad = []            # row masks (expressions over the input frame)
-        self.pre = []            # columns computed once before the masks and typed columns read them
+    def __init__(self) -> None:
+        self.bad: list[polars.Expr] = []   # row masks (expressions over the input frame)
+        self.pre: list[polars.Expr] = []   # columns computed once before the masks and typed columns read them
 
-    def flag(self, mask):
+    def flag(self, mask: polars.Expr) -> None:
         self.bad.append(mask.fill_null(False))
 
-    def once(self, e):
+    def once(self, e: polars.Expr) -> polars.Expr:
         """`e` computed once, as a column (a Python function over a column is never shared)."""
         name = f"__pre{len(self.pre)}"
         self.pre.append(e.alias(name))
         return _libs()[0].col(name)
 
 
-def _typed(pl, col, t, constraint, chk: _In, dtype):
+def _typed(pl: ModuleType, col: polars.Expr, t: T.Type, constraint: ast.Constraint | None, chk: _In,
+           dtype: Any) -> polars.Expr | None:
     """`col` (an expression of dtype `dtype`) typed for the plan, flagging bad rows in `chk`.
     Returns None when the column's type cannot hold `t` (every row then goes per record)."""
     optional = isinstance(t, T.Optional)
@@ -133,7 +145,7 @@ def _typed(pl, col, t, constraint, chk: _In, dtype):
     return out
 
 
-def _float_to_scaled(s):
+def _float_to_scaled(s: polars.Series) -> polars.Series:
     """Floats as integers of 10**-9, where that is exactly `Decimal(repr(x))` (the per-record
     reading of a JSON number), else null: the nearest multiple of 10**-9 must round back to
     the float, and be the only one within its precision (|x| < 2**23). numpy divides exactly
@@ -147,7 +159,8 @@ def _float_to_scaled(s):
     return pl.Series(s.name, np.where(ok, scaled, np.nan), dtype=pl.Float64, nan_to_null=True).cast(pl.Int64)
 
 
-def _struct_fields(pl, col, rec: T.Record, dtype, chk: _In):
+def _struct_fields(pl: ModuleType, col: polars.Expr, rec: T.Record, dtype: Any,
+                   chk: _In) -> dict[str, polars.Expr] | None:
     """The typed fields of a struct column, or None when its shape is not the record's."""
     if not isinstance(dtype, pl.Struct):
         return None
@@ -169,7 +182,7 @@ def _struct_fields(pl, col, rec: T.Record, dtype, chk: _In):
     return out
 
 
-def _compact(batch):
+def _compact(batch: pyarrow.RecordBatch) -> pyarrow.RecordBatch:
     """`batch` itself, or a compact copy when it is a slice of much larger buffers (a Dask or
     Spark partition, `table.slice`): polars reads the whole buffers of a sliced nested column,
     so that ten rows of a large table cost as much as the table."""
@@ -179,7 +192,7 @@ def _compact(batch):
     return batch
 
 
-def frames_from_arrow(pln, batch):
+def frames_from_arrow(pln: Plan, batch: Any) -> tuple[polars.DataFrame, Frames, list[int], list[int]] | None:
     """(dossier frame, item frames, columnar rows, per-record rows) of an Arrow batch."""
     pl = pln.pl
     p = pln.p
@@ -192,9 +205,10 @@ def frames_from_arrow(pln, batch):
     d_cols = [pl.col("__in").cast(pl.Int64).alias("__row")]
     item_chk = {}
     for f in p.facts.fields:
+        default = f.default.value if f.default is not None else None     # when f.has_default
         if f.name not in schema:
             if f.has_default:
-                d_cols.append(pl.lit(f.default.value).alias(f.name))
+                d_cols.append(pl.lit(default).alias(f.name))
                 continue
             return None
         col = pl.col(f.name)
@@ -207,7 +221,7 @@ def frames_from_arrow(pln, batch):
             continue
         base = T.strip(f.type)
         if f.has_default:
-            col = pl.coalesce(col, pl.lit(f.default.value))
+            col = pl.coalesce(col, pl.lit(default))
         if isinstance(base, T.Record):
             if not isinstance(f.type, T.Optional):
                 chk.flag(col.is_null())
@@ -265,7 +279,7 @@ def frames_from_arrow(pln, batch):
 
 
 # ---- JSON form of one Arrow row (rows decided per record) ------------------------------------
-def _json_value(v):
+def _json_value(v: Any) -> Any:
     if isinstance(v, dict):
         return {k: _json_value(x) for k, x in v.items()}
     if isinstance(v, list):
@@ -277,7 +291,7 @@ def _json_value(v):
     return v
 
 
-def _drop_absent(d: dict, rec: T.Record) -> dict:
+def _drop_absent(d: dict[str, Any], rec: T.Record) -> dict[str, Any]:
     """Nulls that mean "absent": unknown keys, and facts with a default."""
     out = {}
     for k, v in d.items():
@@ -295,7 +309,7 @@ def _drop_absent(d: dict, rec: T.Record) -> dict:
     return out
 
 
-def json_rows(policy, batch, rows):
+def json_rows(policy: Policy, batch: Any, rows: Iterable[int]) -> list[dict[str, Any]]:
     """The JSON dossiers (dicts, as a JSON decoder gives them) of some rows of an Arrow batch."""
     facts = policy.checked.facts
     out = []

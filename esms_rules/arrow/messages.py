@@ -4,23 +4,32 @@ placeholder included) by polars expressions where its type has one, by the per-r
 for each distinct value otherwise."""
 from __future__ import annotations
 
+from types import ModuleType
+from typing import TYPE_CHECKING
+
 from ..columnar import _python
 from ..french import french, render_message
 from .schema import _libs
 
+if TYPE_CHECKING:
+    import polars
+
+    from ..check import RuleInfo
+    from ..columnar import Plan, Shown
+
 _USUAL_INSTANT = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$"
 
 
-def _two(e):
+def _two(e: polars.Expr) -> polars.Expr:
     return e.cast(_libs()[0].String).str.zfill(2)
 
 
-def _day_text(pl, year, month, day):
+def _day_text(pl: ModuleType, year: polars.Expr, month: polars.Expr, day: polars.Expr) -> polars.Expr:
     """`french._day`: dd/mm/yyyy."""
     return pl.concat_str([_two(day), pl.lit("/"), _two(month), pl.lit("/"), year.cast(pl.String).str.zfill(4)])
 
 
-def _instant_texts(pl, raw):
+def _instant_texts(pl: ModuleType, raw: polars.Series) -> polars.Series:
     """`french.datetime_label` of ISO instants (a String series: the raw text a dossier gave),
     over columns, in stages (each intermediate column computed once); null where the text is
     not of the usual shape or the year is outside 1900–2199 (the time zone tables of polars
@@ -53,7 +62,7 @@ def _instant_texts(pl, raw):
     return f.select(pl.when(c("usual") & c("instant").is_not_null()).then(text).alias(raw.name)).to_series()
 
 
-def _decimal_text(pl, k, scale):
+def _decimal_text(pl: ModuleType, k: polars.Expr, scale: int) -> polars.Expr:
     """`french.french` of a decimal held as an integer of 10**-scale: digits without trailing
     zeros, a decimal comma, "0" for zero."""
     if not scale:
@@ -65,7 +74,7 @@ def _decimal_text(pl, k, scale):
     return pl.when(k == 0).then(pl.lit("0")).when(k < 0).then(pl.concat_str([pl.lit("-"), body])).otherwise(body)
 
 
-def _plain_text(pl, e, dtype):
+def _plain_text(pl: ModuleType, e: polars.Expr, dtype: polars.DataType) -> polars.Expr | None:
     """`french.french` over columns for the types that have a columnar spelling, else None."""
     if dtype == pl.Boolean:
         return pl.when(e).then(pl.lit("oui")).otherwise(pl.lit("non"))
@@ -82,7 +91,7 @@ def _plain_text(pl, e, dtype):
     return None
 
 
-def _shown_text(pl, sub, m, null):
+def _shown_text(pl: ModuleType, sub: polars.DataFrame, m: Shown, null: str) -> polars.Series:
     """The French text of message value `m` on the rows of `sub`: a String series."""
     s = sub.get_column(m.col)
     e = pl.col(m.col)
@@ -110,7 +119,7 @@ def _shown_text(pl, sub, m, null):
     return out
 
 
-def _messages(pln, sub, r):
+def _messages(pln: Plan, sub: polars.DataFrame, r: RuleInfo) -> polars.Series:
     """The rendered message of rule `r` on each row of `sub` (the rows where it fired)."""
     pl = pln.pl
     shown = pln.messages[r.index]

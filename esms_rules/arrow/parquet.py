@@ -2,18 +2,27 @@
 the `esms-rules evaluate x.parquet -o y.parquet` branch), and dossiers written as Parquet."""
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
 from ..diagnostics import DossierError
 from .decisions import _decision_row
 from .run import evaluate_arrow
 from .schema import _libs, decision_schema, dossier_schema
 
+if TYPE_CHECKING:
+    import pyarrow
 
-def evaluate_parquet(policy, source, target, *, batch_size: int = 20_000) -> dict:
+    from ..policy import Policy
+
+
+def evaluate_parquet(policy: Policy | None, source: str | os.PathLike[str], target: str | os.PathLike[str], *,
+                     batch_size: int = 20_000) -> dict[str, int]:
     """Decide a Parquet file of dossiers into a Parquet file of decisions, batch by batch, so
     that memory stays flat whatever the file's size; the target is written to a temporary file
     moved into place at the end. `policy=None`: each row with the bundled policy in force for
     its programme and campaign. Returns counts: rows, eligible, ineligible, errors."""
-    import os
     pl, pa = _libs()
     import pyarrow.parquet as pq
     src = pq.ParquetFile(source)
@@ -38,7 +47,7 @@ def evaluate_parquet(policy, source, target, *, batch_size: int = 20_000) -> dic
     return counts
 
 
-def _by_policy(batch):
+def _by_policy(batch: pyarrow.RecordBatch) -> pyarrow.RecordBatch:
     """`evaluate_arrow` with the bundled policy in force for each row's programme and campaign."""
     from ..evaluate import policy_for
     _, pa = _libs()
@@ -68,13 +77,13 @@ def _by_policy(batch):
     return table.combine_chunks().to_batches()[0] if n else pa.RecordBatch.from_pylist([], schema=decision_schema(pa))
 
 
-def evaluate_parquet_cli(dossiers, policy, output) -> tuple[dict, str | None]:
+def evaluate_parquet_cli(dossiers: Sequence[str], policy: Policy | None,
+                         output: str | None) -> tuple[dict[str, int], str | None]:
     """The `esms-rules evaluate x.parquet -o y.parquet` branch: (counts, or an error message)."""
     if len(dossiers) != 1:
         return {}, "a Parquet input is decided alone: give one .parquet file"
     if not output or not str(output).endswith(".parquet"):
         return {}, "a Parquet input needs `-o FILE.parquet` (decisions are written as Parquet)"
-    import os
     if os.path.exists(output) and os.path.samefile(output, dossiers[0]):
         return {}, "-o names the input file"
     try:
@@ -85,7 +94,7 @@ def evaluate_parquet_cli(dossiers, policy, output) -> tuple[dict, str | None]:
         return {}, f"cannot read {dossiers[0]} as Parquet ({type(e).__name__}: {e})"
 
 
-def write_dossiers_parquet(dossiers, path, policy):
+def write_dossiers_parquet(dossiers: Iterable[dict[str, Any]], path: Any, policy: Policy) -> None:
     """JSON dossiers to a Parquet file of the dossier schema (for tests and benchmarks)."""
     pl, pa = _libs()
     import pyarrow.parquet as pq

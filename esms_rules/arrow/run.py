@@ -3,6 +3,8 @@ record from their JSON form, put back at their place (`evaluate_arrow`, `evaluat
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from ..columnar import plan, run
 from ..diagnostics import DossierError
@@ -10,8 +12,13 @@ from .decisions import _decision_row, columnar_decisions
 from .frames import frames_from_arrow, json_rows
 from .schema import _libs, decision_schema
 
+if TYPE_CHECKING:
+    import pyarrow
 
-def evaluate_arrow(policy, record_batch):
+    from ..policy import Policy
+
+
+def evaluate_arrow(policy: Policy, record_batch: Any) -> pyarrow.RecordBatch:
     """The decisions of an Arrow record batch (or table) of dossiers: one row per dossier, in
     order, in the decision schema (docs/columnar.md). The garbage collector is paused meanwhile."""
     pl, pa = _libs()
@@ -22,8 +29,9 @@ def evaluate_arrow(policy, record_batch):
     try:
         n = record_batch.num_rows
         got = frames_from_arrow(pln, record_batch)
+        rows: list[int] = []
         if got is None:        # the columns are not the schema's: every row per record
-            parts, rows, per_record = None, [], list(range(n))
+            parts, per_record = None, list(range(n))
         else:
             d, items, rows, per_record = got
             d, items = run(pln, d, items)
@@ -64,7 +72,7 @@ def evaluate_arrow(policy, record_batch):
             gc.enable()
 
 
-def evaluate_batches(policy, batches):
+def evaluate_batches(policy: Policy, batches: Iterable[Any]) -> Iterator[pyarrow.RecordBatch]:
     """`evaluate_arrow` over an iterator of record batches: one batch of decisions each, in order."""
     for b in batches:
         yield evaluate_arrow(policy, b)

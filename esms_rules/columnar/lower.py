@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from .. import ast
 from .. import types as T
@@ -27,37 +28,48 @@ from .values import (
     _scaled,
 )
 
+if TYPE_CHECKING:
+    import polars
+
+    from ..check import CheckedPolicy
+    from ..policy import Policy
+    from .values import IsInt
+
+Env: TypeAlias = dict[str, V]        # a name (a binder's item, a parameter, `eligible`) -> its value
+
 
 class Lowering:
     """Expressions to steps: the half of a `Plan` that knows expressions, not rules."""
 
-    def __init__(self, policy):
+    def __init__(self, policy: Policy) -> None:
         self.pl = _polars()
         self.policy = policy
-        self.p = policy.checked
+        self.p: CheckedPolicy = policy.checked
         self.lists: dict[str, T.Record] = {}     # list of records -> its record type (the plan's schema)
         # ("d", col, expr) | ("i", lst, col, expr) | ("agg", lst, col, expr, fill) | ("need", lst, col)
-        self.steps: list = []
+        self.steps: list[tuple[Any, ...]] = []
         self.counter = 0
         self.def_vals: dict[str, V] = {}
-        self.flags_d: list = []          # overflow estimates, dossier frame
-        self.flags_i: dict[str, list] = {}
+        self.flags_d: list[polars.Expr] = []          # overflow estimates, dossier frame
+        self.flags_i: dict[str, list[polars.Expr]] = {}
         self.raw_datetimes: set[str] = set()
 
     # -- naming and steps
-    def fresh(self, prefix):
+    def fresh(self, prefix: str) -> str:
         self.counter += 1
         return f"__{prefix}{self.counter}"
 
-    def d_step(self, col, e):
+    def d_step(self, col: str, e: polars.Expr) -> str:
         self.steps.append(("d", col, e))
         return col
 
-    def i_step(self, lst, col, e):
+    def i_step(self, lst: str, col: str, e: polars.Expr) -> str:
         self.steps.append(("i", lst, col, e))
         return col
 
-    def agg_step(self, lst, col, e, fill):
+    def agg_step(self, lst: str, col: str, e: polars.Expr, fill: Any) -> str:
+        """A group-by of item frame `lst` joined to the dossier frame; `fill`: the value of a
+        dossier without items ([] for a list, None to leave null)."""
         self.steps.append(("agg", lst, col, e, fill))
         return col
 
@@ -66,11 +78,11 @@ class Lowering:
             raise AssertionError("not a dossier value")
         return self.d_step(self.fresh("d"), v.e)
 
-    def i_col(self, lst, v: V) -> str:
+    def i_col(self, lst: str, v: V) -> str:
         v = self.in_ctx(v, lst)
         return self.i_step(lst, self.fresh("i"), v.e)
 
-    def in_ctx(self, v: V, lst):
+    def in_ctx(self, v: V, lst: str | None) -> V:
         """`v` as an expression of frame `lst` (a dossier value read in an item frame is joined)."""
         if v.kind != "value" or v.lst == lst:
             return v
@@ -91,13 +103,14 @@ class Lowering:
             isint = self.pl.col("__D" + icol)
         return V(self.pl.col("__D" + col), v.scale, lst, isint=isint)
 
-    def isint_col(self, v, lst):
+    def isint_col(self, v: V, lst: str | None) -> IsInt | str:
+        """Whether output value `v` is an int per record: a constant, or the column that says."""
         x = _ii(v)
         if isinstance(x, bool) or v.scale is None:
             return x
         return self.d_step(self.fresh("isint"), x) if lst is None else self.i_step(lst, self.fresh("isint"), x)
 
-    def raw_datetime(self, e, env, lst) -> V:
+    def raw_datetime(self, e: ast.Expr, env: Env, lst: str | None) -> V:
         """A date-time as the text it was written with (a fact's column as given, a literal's
         ISO form), for messages: the per-record path shows it at its own UTC offset."""
         pl = self.pl
@@ -119,11 +132,11 @@ class Lowering:
         raise ColumnarUnsupported("a date-time shown in a message must be a fact, a literal, or a choice "
                                   "among them", e.span)
 
-    def cond(self, e, env, lst):
+    def cond(self, e: ast.Expr, env: Env, lst: str | None) -> polars.Expr:
         return self.in_ctx(self.expr(e, env, lst), lst).e.fill_null(False)
 
     # -- expressions
-    def expr(self, e, env: dict, lst) -> V:
+    def expr(self, e: ast.Expr, env: Env, lst: str | None) -> V:
         pl = self.pl
         p = self.p
         if isinstance(e, ast.Literal):
@@ -173,19 +186,19 @@ class Lowering:
             return self.comprehension(e, env, lst)
         raise ColumnarUnsupported(f"{type(e).__name__.lower()} expressions have no columnar form here", e.span)
 
-    def value(self, e, env, lst) -> V:
+    def value(self, e: ast.Expr, env: Env, lst: str | None) -> V:
         v = self.expr(e, env, lst)
         if v.kind != "value":
             raise ColumnarUnsupported("a record or a list of records used as a value", e.span)
         return v
 
-    def same_frame(self, vs, lst):
+    def same_frame(self, vs: list[V], lst: str | None) -> list[V]:
         frames = {v.lst for v in vs}
         if len(frames) == 1:
             return vs
         return [self.in_ctx(v, lst) for v in vs]
 
-    def definition(self, name, e) -> V:
+    def definition(self, name: str, e: ast.Expr) -> V:
         got = self.def_vals.get(name)
         if got is not None:
             return got
@@ -193,7 +206,7 @@ class Lowering:
         v = self.expr(info.expr, {}, None)
         if v.kind == "rows":
             if v.mask is not None:
-                col = self.i_step(v.lst, self.fresh("mask"), v.mask.e if isinstance(v.mask, V) else v.mask)
+                col = self.i_step(v.items, self.fresh("mask"), v.mask.e)
                 v = V(None, lst=v.lst, kind="rows", mask=V(self.pl.col(col), None, v.lst))
         elif v.kind == "value":
             v = self.in_ctx(v, None)
@@ -204,7 +217,7 @@ class Lowering:
         self.def_vals[name] = v
         return v
 
-    def lit(self, value, t) -> V:
+    def lit(self, value: ast.LiteralValue, t: T.Type | None) -> V:
         pl = self.pl
         if value is None:
             return V(pl.lit(None))
@@ -237,20 +250,20 @@ class Lowering:
         self.overflow(v.lst, v.e.cast(self.pl.Float64).abs() * float(10 ** k))
         return V(v.e * (10 ** k), scale, v.lst, isint=_ii(v))
 
-    def align(self, a: V, b: V):
+    def align(self, a: V, b: V) -> tuple[V, V]:
         if a.scale is None and b.scale is None:
             return a, b
         s = max(a.scale or 0, b.scale or 0)
         return self.rescale(a, s), self.rescale(b, s)
 
-    def overflow(self, lst, estimate, limit=LIMIT):
+    def overflow(self, lst: str | None, estimate: polars.Expr, limit: float = LIMIT) -> None:
         flag = (estimate > limit).fill_null(False)
         if lst is None:
             self.flags_d.append(flag)
         else:
             self.flags_i.setdefault(lst, []).append(flag)
 
-    def binary(self, e, env, lst):
+    def binary(self, e: ast.Binary, env: Env, lst: str | None) -> V:
         pl = self.pl
         op = e.op
         if op in ("in", "not in"):
@@ -281,25 +294,26 @@ class Lowering:
         x, y = a.e, b.e
         return V({"<": x < y, "<=": x <= y, ">": x > y, ">=": x >= y}[op], None, a.lst)
 
-    def maybe_null(self, e):
+    def maybe_null(self, e: ast.Expr) -> bool:
         t = self.p.types.get(id(e))
         return t is None or isinstance(t, (T.Optional, T.Null))
 
-    def membership(self, e, env, lst):
+    def membership(self, e: ast.Binary, env: Env, lst: str | None) -> V:
         pl = self.pl
         a = self.value(e.left, env, lst)
         if isinstance(e.right, ast.ListExpr):
-            if not all(isinstance(i, ast.Literal) for i in e.right.items):
+            items = [i for i in e.right.items if isinstance(i, ast.Literal)]
+            if len(items) < len(e.right.items):
                 raise ColumnarUnsupported(f"`{e.op}` a list of expressions has no columnar form", e.span)
-            vals = [i.value for i in e.right.items if i.value is not None]
+            vals: list[Any] = [i.value for i in items if i.value is not None]
             if a.scale is not None:
-                vals = [_scaled(Decimal(v), a.scale) for v in vals]
-                if any(Decimal(i.value).scaleb(a.scale) != _scaled(Decimal(i.value), a.scale)
-                       for i in e.right.items if i.value is not None):
+                exact = [Decimal(v) for v in vals]      # checked: numbers compared with a decimal
+                vals = [_scaled(d, a.scale) for d in exact]
+                if any(d.scaleb(a.scale) != k for d, k in zip(exact, vals, strict=True)):
                     raise ColumnarUnsupported("a decimal literal with more places than the value it is compared with",
                                               e.span)
             test = a.e.is_in(pl.Series(vals, dtype=_lit_dtype(pl, vals)).implode()) if vals else pl.lit(False)
-            if any(i.value is None for i in e.right.items):
+            if any(i.value is None for i in items):
                 test = test | a.e.is_null()
             test = test.fill_null(False)
         else:
@@ -310,13 +324,14 @@ class Lowering:
             test = b.e.list.contains(a.e, nulls_equal=True).fill_null(False)
         return V(~test if e.op == "not in" else test, None, a.lst)
 
-    def lookup(self, e, env, lst):
+    def lookup(self, e: ast.Lookup, env: Env, lst: str | None) -> V:
         pl = self.pl
+        assert isinstance(e.obj, ast.Name)   # the checker allows only tables
         table = self.p.tables[e.obj.name]
         key = self.value(e.key, env, lst)
         vt = T.strip(table.value_type)
         mapping = dict(table.mapping)
-        kt = T.strip(table.key_type)
+        kt: T.Type | None = T.strip(table.key_type)
         if key.via is not None and vt != T.DECIMAL:       # a table of a table: one replacement
             inner, first = key.via
             mapping = {k: None if v is None else mapping.get(v) for k, v in first.items()}
@@ -346,7 +361,7 @@ class Lowering:
         return V(out, scale, key.lst, isint=isint, via=(key, mapping) if vt != T.DECIMAL else None)
 
     # -- aggregates and comprehensions
-    def generator(self, g, env, lst):
+    def generator(self, g: ast.Generator, env: Env, lst: str | None) -> tuple[str, V | None, Env]:
         """(list, mask V or None, element env) of a generator over a list of records."""
         if lst is not None:
             raise ColumnarUnsupported("a generator inside a rule or expression about one item", g.span)
@@ -358,17 +373,17 @@ class Lowering:
         if g.condition is not None:
             c = self.in_ctx(self.value(g.condition, inner, src.lst), src.lst)
             c = V(c.e.fill_null(False), None, src.lst)
-            mask = self.item_column(c if mask is None else V(mask.e & c.e, None, src.lst), src.lst)
-        return src.lst, mask, inner
+            mask = self.item_column(c if mask is None else V(mask.e & c.e, None, src.lst), src.items)
+        return src.items, mask, inner
 
-    def item_column(self, v: V, lst) -> V:
+    def item_column(self, v: V, lst: str) -> V:
         """`v` (an item expression) as a column of its item frame: aggregates then read plain
         columns (an expression inside a group-by runs group by group, far slower)."""
         if v.e.meta.is_column() or not v.e.meta.root_names():
             return v
         return V(self.pl.col(self.i_step(lst, self.fresh("el"), v.e)), v.scale, lst, isint=v.isint)
 
-    def comprehension(self, e, env, lst):
+    def comprehension(self, e: ast.Comprehension | ast.Generator, env: Env, lst: str | None) -> V:
         g = e.generator if isinstance(e, ast.Comprehension) else e
         if isinstance(g.element, ast.Name) and g.element.name == g.var:
             src_lst, mask, _ = self.generator(g, env, lst)
@@ -381,7 +396,7 @@ class Lowering:
         col = self.agg_step(src_lst, self.fresh("list"), x, [])
         return V(self.pl.col(col))
 
-    def elements(self, a, env, lst):
+    def elements(self, a: ast.Expr, env: Env, lst: str | None) -> tuple[str, V | None, V | None]:
         """An aggregate's argument: (list, element V, mask V or None)."""
         if isinstance(a, ast.Comprehension):
             a = a.generator
@@ -391,10 +406,10 @@ class Lowering:
             return src_lst, el, mask
         v = self.expr(a, env, lst)
         if v.kind == "rows":
-            return v.lst, None, v.mask
+            return v.items, None, v.mask
         raise ColumnarUnsupported("an aggregate of a list of values", a.span)
 
-    def call(self, e, env, lst):
+    def call(self, e: ast.Call, env: Env, lst: str | None) -> V:
         """A call: the policy's own functions inlined; built-ins by their columnar form
         (`builtins.TABLE[name].columnar(plan, call, env)`, the frame in `env["#frame"]`)."""
         f, args = e.func, e.args

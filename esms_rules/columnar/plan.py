@@ -4,28 +4,37 @@ flag of each row. Built once per policy (`plan`, cached)."""
 from __future__ import annotations
 
 import weakref
+from typing import TYPE_CHECKING
 
+from .. import ast
 from .. import types as T
 from ..batch.translate import firing
 from .lower import Lowering
 from .values import ColumnarUnsupported, Shown, V
 
+if TYPE_CHECKING:
+    from ..check import RuleInfo
+    from ..policy import Policy
+    from ..span import Span
+    from .lower import Env
+    from .values import IsInt
+
 
 class Plan(Lowering):
     """The steps that evaluate one policy over frames. Built once per policy (see `plan`)."""
 
-    def __init__(self, policy):
+    def __init__(self, policy: Policy) -> None:
         super().__init__(policy)
         pl = self.pl
         p = self.p
         for f in p.facts.fields:
             self._fact(f)
-        self.failed: dict[str, str] = {}  # list -> item column "has a blocking reason"
-        self.fired_d: list = []          # (RuleInfo, column) dossier rules with a code, per-record order
-        self.fired_i: dict[str, list] = {}   # list -> [(RuleInfo, column)]
+        self.failed: dict[str, str | None] = {}   # list -> item column "has a blocking reason"
+        self.fired_d: list[tuple[RuleInfo, str]] = []   # (rule, column): dossier rules with a code, in order
+        self.fired_i: dict[str, list[tuple[RuleInfo, str]]] = {}   # list -> its item rules, likewise
         self.messages: dict[int, list[Shown]] = {}  # rule index -> the values its message shows
-        self.outputs: list = []          # (name, column, scale, lst or None)
-        self.output_int: dict = {}       # output -> True | False | column: is the value an int per record
+        self.outputs: list[tuple[str, str, int | None, str | None]] = []   # (name, column, scale, list or None)
+        self.output_int: dict[str, IsInt | str] = {}   # output -> is its value an int per record (or the column)
         for r in p.rules:
             if r.binder is not None:
                 self.items_rules(r.binder.list_name)
@@ -58,22 +67,23 @@ class Plan(Lowering):
         self.d_step("__ovf", pl.any_horizontal(self.flags_d) if self.flags_d else false)
 
     # -- schema
-    def _fact(self, f):
+    def _fact(self, f: T.Field) -> None:
         base = T.strip(f.type)
         if isinstance(base, T.Record):
             for g in base.fields:
-                self._field_type(g.type, g.span if hasattr(g, "span") else None, f"{f.name}.{g.name}", record_ok=False)
+                self._field_type(g.type, None, f"{f.name}.{g.name}")
         elif isinstance(base, T.List) and isinstance(T.strip(base.element), T.Record):
             if isinstance(f.type, T.Optional) or isinstance(base.element, T.Optional):
                 raise ColumnarUnsupported(f"`{f.name}`: optional lists of records run per record")
             rec = base.element
+            assert isinstance(rec, T.Record)
             self.lists[f.name] = rec
             for g in rec.fields:
-                self._field_type(g.type, None, f"{f.name}[].{g.name}", record_ok=False)
+                self._field_type(g.type, None, f"{f.name}[].{g.name}")
         else:
-            self._field_type(f.type, None, f.name, record_ok=False)
+            self._field_type(f.type, None, f.name)
 
-    def _field_type(self, t, span, path, record_ok):
+    def _field_type(self, t: T.Type, span: Span | None, path: str) -> None:
         base = T.strip(t)
         if isinstance(base, T.List):
             el = T.strip(base.element)
@@ -86,7 +96,9 @@ class Plan(Lowering):
         raise ColumnarUnsupported(f"`{path}` is a {t}: nested records run per record", span)
 
     # -- rules: a boolean column per rule with a code, true where it fires
-    def items_rules(self, lst):
+    def items_rules(self, lst: str) -> str | None:
+        """The item column "has a blocking reason" of list `lst`, its rules made columns first
+        (None while they are: `passes` inside them)."""
         if lst in self.failed:
             return self.failed[lst]
         pl = self.pl
@@ -99,13 +111,12 @@ class Plan(Lowering):
         self.failed[lst] = col
         return col
 
-    def rule(self, r, lst):
+    def rule(self, r: RuleInfo, lst: str | None) -> None:
         """A boolean column for `r` and each of its exceptions with a code, true where it fires."""
         pl = self.pl
         env = {r.binder.var: V(None, lst=lst, kind="item")} if r.binder is not None else {}
-        for x, cond in firing(r, lambda e: self.cond(e, env, lst)):
-            if cond is None:
-                cond = pl.lit(True)
+        for x, when in firing(r, lambda e: self.cond(e, env, lst)):
+            cond = pl.lit(True) if when is None else when
             if lst is None:
                 col = self.d_step(self.fresh("fired"), cond)
                 self.fired_d.append((x, col))
@@ -115,7 +126,7 @@ class Plan(Lowering):
             self.messages[x.index] = [self.message_value(part, env, lst) for part in x.message
                                       if not isinstance(part, str)]
 
-    def message_value(self, e, env, lst) -> Shown:
+    def message_value(self, e: ast.Expr, env: Env, lst: str | None) -> Shown:
         t = T.strip(self.p.type_of(e))
         if t == T.DATETIME:     # shown with the offset it was given with: its raw text
             v = self.in_ctx(self.raw_datetime(e, env, lst), lst)
@@ -129,10 +140,10 @@ class Plan(Lowering):
         return Shown(col, v.scale, "decimal" if v.scale is not None else ("text" if simple else "value"), t)
 
 
-_PLANS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_PLANS: weakref.WeakKeyDictionary[Policy, Plan] = weakref.WeakKeyDictionary()
 
 
-def plan(policy) -> Plan:
+def plan(policy: Policy) -> Plan:
     """The columnar plan of a policy (cached); raises ColumnarUnsupported."""
     got = _PLANS.get(policy)
     if got is None:

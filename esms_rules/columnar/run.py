@@ -4,17 +4,30 @@ per-record evaluator's result tuples out; `evaluate_dossiers` puts them together
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from .. import types as T
 from ..diagnostics import DossierError
 from .plan import Plan, plan
 from .values import FACT_SCALE, UTC, _dtype
 
+if TYPE_CHECKING:
+    import polars
+
+    from ..check import RuleInfo
+    from ..decision import Decision
+    from ..policy import Policy
+
+Frames: TypeAlias = "dict[str, polars.DataFrame]"      # list of records -> its item frame
+# the per-record "reasons" evaluator's result: (eligible, recevable, outputs, fired rules as
+# (rule index, item position or -1, the values its message shows))
+Result: TypeAlias = "tuple[bool, bool, tuple[Any, ...], list[tuple[int, int, tuple[Any, ...]]]]"
+
 
 # ---- running a plan ------------------------------------------------------------------------
-def run(pln: Plan, d, items: dict):
+def run(pln: Plan, d: polars.DataFrame, items: Frames) -> tuple[polars.DataFrame, Frames]:
     """Apply the plan's steps to the dossier frame `d` (with `__row`) and the item frames
     (with `__row`, `__i`, sorted by both). Returns the frames with every step's column.
 
@@ -27,25 +40,25 @@ def run(pln: Plan, d, items: dict):
     items = {lst: f.with_columns(pl.col("__row").set_sorted()) for lst, f in items.items()}
     wanted: dict[str, list[str]] = {lst: [] for lst in items}     # dossier columns items may read
     joined: dict[str, set[str]] = {lst: set() for lst in items}
-    pending_d: list = []
-    pending_i: dict[str, list] = {lst: [] for lst in items}
+    pending_d: list[polars.Expr] = []
+    pending_i: dict[str, list[polars.Expr]] = {lst: [] for lst in items}
     d_pending: set[str] = set()
     i_pending: dict[str, set[str]] = {lst: set() for lst in items}
 
-    def flush():
+    def flush() -> None:
         nonlocal d
         if pending_d:
             d = d.with_columns(pending_d)
             pending_d.clear()
             d_pending.clear()
 
-    def flush_i(lst):
+    def flush_i(lst: str) -> None:
         if pending_i[lst]:
             items[lst] = items[lst].with_columns(pending_i[lst])
             pending_i[lst] = []
             i_pending[lst].clear()
 
-    def reads(lst, e):
+    def reads(lst: str, e: polars.Expr) -> list[str]:
         """Join the dossier columns that item expression `e` reads and that are not there yet."""
         roots = e.meta.root_names()
         if not any(r.startswith("__D") and r[3:] not in joined[lst] for r in roots):
@@ -106,7 +119,7 @@ def run(pln: Plan, d, items: dict):
 
 
 # ---- frames from validated facts (the per-record validator's output) ------------------------
-def _cell(v, t):
+def _cell(v: Any, t: T.Type) -> Any:
     """A validated value as its column value; raises _PerRecord when it has none."""
     if v is None:
         return None
@@ -133,7 +146,8 @@ class _PerRecord(Exception):
     """This row is decided per record (a value without an exact column form)."""
 
 
-def frames_from_facts(pln: Plan, facts: list):
+def frames_from_facts(pln: Plan, facts: list[dict[str, Any]]
+                      ) -> tuple[polars.DataFrame, Frames, list[int], list[int]]:
     """(dossier frame, item frames, rows to decide per record) of validated facts."""
     pl = pln.pl
     p = pln.p
@@ -181,7 +195,8 @@ def frames_from_facts(pln: Plan, facts: list):
 
 
 # ---- results: the per-record evaluator's tuples, row by row ----------------------------------
-def _python(v, scale, kind):
+def _python(v: Any, scale: int | None, kind: str) -> Any:
+    """A column's value as the per-record evaluator has it (a Decimal, a date-time…)."""
     if v is None:
         return None
     if kind == "text":
@@ -193,14 +208,14 @@ def _python(v, scale, kind):
     return v
 
 
-def _column_values(frame, col, scale, kind):
+def _column_values(frame: polars.DataFrame, col: str, scale: int | None, kind: str) -> list[Any]:
     vals = frame.get_column(col).to_list()
     if scale is None and kind in ("value", "text"):
         return vals
     return [_python(v, scale, kind) for v in vals]
 
 
-def _fired_rows(pln, frame, r, col):
+def _fired_rows(pln: Plan, frame: polars.DataFrame, r: RuleInfo, col: str) -> list[tuple[int, tuple[Any, ...]]]:
     """(row position, message values) where rule `r` fired in `frame`."""
     mask = frame.get_column(col)
     if not mask.any():
@@ -211,7 +226,7 @@ def _fired_rows(pln, frame, r, col):
     return [(pos, tuple(v[j] for v in vals)) for j, pos in enumerate(where.to_list())]
 
 
-def results(pln: Plan, d, items):
+def results(pln: Plan, d: polars.DataFrame, items: Frames) -> list[Result | None]:
     """For each row of the dossier frame, the per-record "reasons" evaluator's result:
     `(ok, rec, outputs, fired)` (see docs/architecture.md), or None for a row to decide per
     record (a result may not be exact over columns)."""
@@ -260,7 +275,7 @@ def results(pln: Plan, d, items):
     return out
 
 
-def evaluate_dossiers(policy, dossiers) -> list:
+def evaluate_dossiers(policy: Policy, dossiers: Iterable[Any]) -> list[Decision | DossierError]:
     """`Policy.evaluate_many(dossiers, mode="reasons")` over columns: one `Decision` or
     `DossierError` per dossier, in order, the same ones. Each dossier is checked by the
     per-record validator (so bad dossiers get its problems, in its order); the valid ones are

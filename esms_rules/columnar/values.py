@@ -5,10 +5,20 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any, NamedTuple
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
 from .. import types as T
 from ..batch import BatchUnsupported
+
+if TYPE_CHECKING:
+    import polars
+
+    from ..batch.translate import DType
+    from ..span import Span
+
+# a number's Python type per record: True (an int), False (a Decimal), or a boolean expression
+IsInt: TypeAlias = "bool | polars.Expr"
 
 FACT_SCALE = 9            # decimal places kept for decimal facts
 LIMIT = float(2 ** 62)     # beyond this magnitude (Float64 estimate), a row goes per record
@@ -18,7 +28,7 @@ UTC = dt.UTC
 class ColumnarUnsupported(BatchUnsupported):
     """A construct of the policy has no columnar form: evaluate per record."""
 
-    def __init__(self, message, span=None):
+    def __init__(self, message: str, span: Span | None = None) -> None:
         self.span = span
         super().__init__(f"{span}: {message}" if span is not None else message)
 
@@ -30,8 +40,10 @@ class V:
 
     __slots__ = ("e", "isint", "kind", "lst", "mask", "scale", "via")
 
-    def __init__(self, e, scale=None, lst=None, kind="value", mask=None, isint=None, via=None):
-        self.e = e            # polars expression (None for kind "item" and "rows")
+    def __init__(self, e: Any, scale: int | None = None, lst: str | None = None, kind: str = "value",
+                 mask: V | None = None, isint: IsInt | None = None,
+                 via: tuple[V, dict[Any, Any]] | None = None) -> None:
+        self.e = e            # a polars expression (None for kind "item" and "rows")
         self.scale = scale    # decimal places of a decimal (scaled integer), else None
         self.lst = lst        # frame: None (dossier) or the name of a list of records
         self.kind = kind      # "value" | "item" (the current item of `lst`) | "rows" (items of `lst` where `mask`)
@@ -43,19 +55,25 @@ class V:
         # (`minimum_size[territory_of[region_of[d]]]`) is one replacement of `d`
         self.via = via
 
+    @property
+    def items(self) -> str:
+        """The list of records whose item frame holds `self` (kinds "item" and "rows", item values)."""
+        assert self.lst is not None, "a dossier value"
+        return self.lst
 
-def _ii(v: V):
+
+def _ii(v: V) -> IsInt:
     return v.isint if v.isint is not None else v.scale is None
 
 
-def _all_int(pl, a, b):
+def _all_int(pl: ModuleType, a: V, b: V) -> IsInt:
     x, y = _ii(a), _ii(b)
     if isinstance(x, bool) and isinstance(y, bool):
         return x and y
     return (pl.lit(x) if isinstance(x, bool) else x) & (pl.lit(y) if isinstance(y, bool) else y)
 
 
-def _pick(pl, c, a, b):
+def _pick(pl: ModuleType, c: polars.Expr, a: V, b: V) -> IsInt:
     x, y = _ii(a), _ii(b)
     if isinstance(x, bool) and isinstance(y, bool) and x == y:
         return x
@@ -78,11 +96,11 @@ class Shown(NamedTuple):
     col: str
     scale: int | None
     kind: str
-    type: Any
+    type: T.Type
 
 
 
-def _lit_dtype(pl, vals):
+def _lit_dtype(pl: ModuleType, vals: list[Any]) -> DType:
     v = vals[0]
     if isinstance(v, bool):
         return pl.Boolean
@@ -95,7 +113,7 @@ def _lit_dtype(pl, vals):
     return pl.String
 
 
-def _dtype(pl, t, span=None):
+def _dtype(pl: ModuleType, t: T.Type, span: Span | None = None) -> DType:
     t = T.strip(t)
     if isinstance(t, T.Enum) or t == T.TEXT:
         return pl.String
