@@ -7,7 +7,7 @@
 - `python(gen, call, scope) -> str`: the generated Python expression (`compile._Gen`);
 - `value(interp, call, env) -> object`: the meaning, for the reference interpreter
   (`interpret._Interpreter`);
-- `columnar(plan, call, env) -> polars expression`: the column form for `batch.py`, or None
+- `columnar(plan, call, env) -> polars expression`: the column form for `esms_rules.columnar`, or None
   while the built-in runs per record only. A columnar form receives the plan, whose `pl` is the
   polars module, so this module never imports polars.
 

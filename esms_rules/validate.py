@@ -30,14 +30,14 @@ from .diagnostics import DossierError, EsmsError, Problem
 from .jsonio import lone_surrogate
 
 # The shapes of the strings a `date` and a `datetime` are written as: the one definition, which
-# jsonschema.py (patterns) and batch.py (polars shapes) derive theirs from. Python's `\d`: any
+# jsonschema.py (patterns) and batch/typed.py (polars shapes) derive theirs from. Python's `\d`: any
 # Unicode digit matches the shape (then fails to parse: "… is not a real date").
 DATE_SHAPE = r"\d{4}-\d{2}-\d{2}"
 TIME_SHAPE = r"[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?"
 # an offset is at most ±23:59 (Python would read "+00:99" as UTC+01:39)
 OFFSET_SHAPE = r"(Z|[+-]([01]\d|2[0-3]):?[0-5]\d)"
 # The usual date-time form, YYYY-MM-DDTHH:MM:SS±HH:MM: the one the fast path checks inline
-# (`_FastGen.value`, by its separators) and polars parses in batch.py; other forms go through DATETIME_RE.
+# (`_FastGen.value`, by its separators) and polars parses in batch/typed.py; other forms go through DATETIME_RE.
 DATETIME_USUAL_SHAPE = DATE_SHAPE + r"T\d{2}:\d{2}:\d{2}[+-]([01]\d|2[0-3]):[0-5]\d"
 
 DATE_RE = re.compile(DATE_SHAPE)
