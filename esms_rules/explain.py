@@ -11,6 +11,7 @@ per policy (`_Plan`), its nodes are built only when read. Renderings for people 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections.abc import Callable
 from decimal import Decimal
@@ -18,7 +19,7 @@ from typing import Any, NoReturn
 
 import attrs
 
-from . import ast, jsonio
+from . import __version__, ast, jsonio
 from . import types as T
 from .jsonio import json_number
 from .runtime import Outcome
@@ -187,8 +188,11 @@ class Trace:
         written from the records (`_Run.json`); indented, by json's encoder unless a value needs
         jsonio's exact writing (a long decimal, a huge integer)."""
         if indent is None and self._run is not None:
-            head = self.to_dict_head()
-            return json.dumps(head, ensure_ascii=False)[:-1] + ", " + self._run.json() + "}"
+            value = jsonio.value_json
+            return "".join((_head_json(self.shape, self.policy, self.sha256, self.engine), ', "eligible": ',
+                            value(self.eligible), ', "recevable": ', value(self.recevable),
+                            ', "call": ' + _value_json(self.call) if self.shape != "full" else "",
+                            ", ", self._run.json(), "}"))
         d = self.to_dict()
         try:
             return json.dumps(d, ensure_ascii=False, indent=indent, allow_nan=False, default=_not_plain)
@@ -212,6 +216,14 @@ class Trace:
                 if n.rule == rule and n.outcome == "fired":
                     return n
         return None
+
+
+@functools.lru_cache(maxsize=64)
+def _head_json(shape: str, policy: str, sha256: str, engine: str) -> str:
+    """The JSON text that starts a trace (`Trace.to_dict_head`'s fields up to `engine`)."""
+    head = {"shape": shape} if shape != "full" else {}
+    head.update(policy=policy, sha256=sha256, engine=engine)
+    return jsonio.dumps(head)[:-1]
 
 
 def _not_plain(v: object) -> NoReturn:
@@ -361,7 +373,7 @@ class _Run:
         plan, records = self.plan, self.records
         got = {(r[0], r[1]): r for r in records}
         children = plan.children
-        top = [n for n in (_tree(i, -1, got, children, make) for i in plan.top) if n is not None]
+        top = [_tree(i, -1, got, children, make) for i in plan.top if (i, -1) in got]
         blocks = plan.blocks
         blocked = {r[1] for r in records if r[2] == 1 and r[1] >= 0 and blocks[r[0]]}
         items = []
@@ -369,7 +381,7 @@ class _Run:
             facts = self.facts[lst]
             shown = sorted({r[1] for r in records if r[1] >= 0}) if self.compact else range(len(facts))
             for i in shown:
-                trees = [n for n in (_tree(r, i, got, children, make) for r in rules) if n is not None]
+                trees = [_tree(r, i, got, children, make) for r in rules if (r, i) in got]
                 items.append((i, facts[i][key], i not in blocked, trees))
         defs = plan.compact_defs if self.compact else range(len(plan.def_names))
         return defs, top, items
@@ -483,15 +495,12 @@ def _value_json(v: Any, depth: int = 0) -> str:
 
 def _tree(i: int, item: int, got: dict, children: list, make):
     """The node of rule `i` for `item` (-1: the dossier), made by `make(i, record, children)` from
-    its record, its exceptions' nodes below it; None when it has no record (not evaluated, or
-    not on a compact trace's deciding path). A plain function: a nested one calling itself
-    would make a reference cycle per trace (see cli.evaluate's paused collector)."""
-    rec = got.get((i, item))
-    if rec is None:
-        return None
-    kids = [c for c in (_tree(x, item, got, children, make) for x in children[i]) if c is not None] \
-        if children[i] else []
-    return make(i, rec, kids)
+    its record (`got[i, item]`, which the caller found), its exceptions' nodes below it (those
+    with a record: the others were not evaluated, or are not on a compact trace's deciding path).
+    A plain function: a nested one calling itself would make a reference cycle per trace (see
+    cli.evaluate's paused collector)."""
+    kids = [_tree(x, item, got, children, make) for x in children[i] if (x, item) in got] if children[i] else []
+    return make(i, got[i, item], kids)
 
 
 def build_trace(policy, facts, traced, shape: str = "full", message=None) -> Trace:
@@ -499,8 +508,6 @@ def build_trace(policy, facts, traced, shape: str = "full", message=None) -> Tra
     `traced` is its `runtime.TraceResult`, `facts` the validated facts it ran on; `message(i,
     item, values)` words rule i's message (by default `Policy.message`; the decision's
     `CompiledFindings.message`, so that a message is worded once for both)."""
-    from . import __version__
-
     plan = _plan(policy)
     ok, rec, outs, records, def_values = traced
     checked = plan.checked

@@ -296,21 +296,21 @@ def value_json(v: Any) -> str:
     return dumps(v)
 
 
-# number_json's results by value, as _NUMBERS (and for the same reasons: only a Decimal that
-# an int or a float holds, never zero)
-_NUMBER_TEXTS: tuple[dict[Decimal, str], dict[Decimal, str]] = ({}, {})
+# number_json's texts by the Decimal's own digits (`str`: cheaper than hashing a Decimal, and
+# the text depends on nothing else), for whole_as_int false and true
+_NUMBER_TEXTS: tuple[dict[str, str], dict[str, str]] = ({}, {})
 
 
 def number_json(v: Any, whole_as_int: bool = True) -> str:
-    """`dumps(json_number(v, whole_as_int))`, faster (`value_json`, and remembered by value)."""
-    if type(v) is Decimal and v.is_finite():
+    """`dumps(json_number(v, whole_as_int))`, faster (`value_json`, and remembered)."""
+    if type(v) is Decimal:
         cache = _NUMBER_TEXTS[whole_as_int]
-        text = cache.get(v)
+        digits = str(v)
+        text = cache.get(digits)
         if text is None:
-            n = json_number(v, whole_as_int)
-            text = value_json(n)
-            if n is not v and v and len(cache) < 4096:
-                cache[v] = text
+            text = value_json(json_number(v, whole_as_int))    # raises for NaN and infinities
+            if len(cache) < 4096:
+                cache[digits] = text
         return text
     return value_json(json_number(v, whole_as_int))
 

@@ -35,7 +35,7 @@ from .decision import (
     structure_dict,
 )
 from .diagnostics import Diagnostic, DossierError, PolicyError, Problem
-from .explain import message_nulls, trace_shape
+from .explain import build_trace, message_nulls, trace_shape
 from .french import french
 from .jsonio import number_json, str_json, value_json
 from .span import Span
@@ -314,7 +314,6 @@ class Policy:
                                     shares if isinstance(shares, list) else None)
         builder = None
         if traced is not None:
-            from .explain import build_trace
             builder = functools.partial(build_trace, self, facts, traced, shape or "full", findings.message)
         return Decision(dossier.get("id"), self.id, self.sha256, rec, ok, outputs.get(CALL), outputs.get(AMOUNT),
                         None, None, None, outputs, __version__, builder, dossier, findings)

@@ -170,6 +170,9 @@ def luhn_key(digits: str) -> str:
 
 def repeated_flags(keys: Iterable[Hashable]) -> list[bool]:
     """For each key, whether an earlier one was equal: one pass, linear time."""
+    keys = list(keys)
+    if len(set(keys)) == len(keys):       # speed: most lists have no repeated key
+        return [False] * len(keys)
     seen: set[Hashable] = set()
     out: list[bool] = []
     for k in keys:
