@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import gc
 import json
 import re
 import sys
@@ -367,15 +368,22 @@ def big_dossier(n: int) -> dict:
 
 
 def test_large_dossier_in_linear_time():
+    # CPU time, best of three, the collector paused: what grows with n is then the work itself,
+    # not how busy the machine is nor how many objects the collector walks
     timings = {}
     for n in (10_000, 100_000):
         d = big_dossier(n)
         best = float("inf")
-        for _ in range(2):
-            t = time.perf_counter()
-            facts, _ = POLICY.validator.convert(d)
-            decision = POLICY.evaluate(d, trace=False)
-            best = min(best, time.perf_counter() - t)
+        gc.collect()
+        gc.disable()
+        try:
+            for _ in range(3):
+                t = time.process_time()
+                facts, _ = POLICY.validator.convert(d)
+                decision = POLICY.evaluate(d, trace=False)
+                best = min(best, time.process_time() - t)
+        finally:
+            gc.enable()
         timings[n] = best
         assert len(facts["structures"]) == n
         # one region (Hauts-de-France): a regional grouping at any size
