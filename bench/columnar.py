@@ -167,6 +167,7 @@ def main(argv=None):
     ap.add_argument("--skip-throughput", action="store_true", help="only the CLI and Dask parts")
     ap.add_argument("--dask-n", type=int, default=0, help="also time Dask (2 worker processes) on this many dossiers")
     ap.add_argument("--dask-partitions", type=int, default=4, help="row groups of the Dask input (one task each)")
+    ap.add_argument("--dask-input", help="a Parquet file of dossiers for the Dask part (instead of --dask-n generated)")
     ap.add_argument("--dask-rounds", type=int, default=3, help="interleaved rounds (medians are printed)")
     ap.add_argument("--dask-gather", action="store_true", help="also time .compute() into the client")
     args = ap.parse_args(argv)
@@ -281,7 +282,7 @@ def cli(args, policy, tmp):
 def dask_part(args, policy, tmp):
     """4. Dask on a LocalCluster of 2 worker processes vs one process, same Parquet input and
     output, in interleaved rounds (the machine is shared: medians, and CPU times beside)."""
-    if not args.dask_n:
+    if not args.dask_n and not args.dask_input:
         return
     import statistics
 
@@ -289,14 +290,19 @@ def dask_part(args, policy, tmp):
     import distributed
 
     from esms_rules import dask as edask
-    path = tmp / "dask.parquet"
-    # one row group per partition, each worker reads its own
-    write_dossiers(policy, args.dask_n, path, seed=17, group=-(-args.dask_n // args.dask_partitions))
+    if args.dask_input:
+        path = Path(args.dask_input)
+        meta = pq.ParquetFile(path).metadata
+        args.dask_n, args.dask_partitions = meta.num_rows, meta.num_row_groups
+    else:
+        path = tmp / "dask.parquet"
+        # one row group per partition, each worker reads its own
+        write_dossiers(policy, args.dask_n, path, seed=17, group=-(-args.dask_n // args.dask_partitions))
+    load_before = os.getloadavg()
     single_out, direct_out, frame_out = tmp / "single.parquet", tmp / "dask-direct", tmp / "dask-frame"
     times: dict = {k: [] for k in ("default", "pinned", "direct", "frame")}
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
-                                  silence_logs=40, env={"POLARS_MAX_THREADS": "1"}) as cluster, \
-            distributed.Client(cluster) as client:
+    # 2 worker processes of one thread, one polars thread each, distributed's profiler off
+    with edask.local_cluster(2, silence_logs=40) as cluster, distributed.Client(cluster) as client:
         client.run(_warm, pickle.dumps(edask._PolicyRef(policy)))   # every worker: imports, policy, plan
 
         def on_workers(fn):
@@ -338,10 +344,25 @@ def dask_part(args, policy, tmp):
     for k in ("direct", "frame"):
         print(f"  {k}: {med['default'][0] / med[k][0]:.2f}x one process (target >= 1.5), "
               f"{med['pinned'][0] / med[k][0]:.2f}x one process on one thread")
+    share = {k: med[k][1] / med[k][0] for k in med}
+    print(f"  load average (1 min) {load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after; CPU the runs got: "
+          f"one process {share['default']:.2f} core, Dask {share['direct']:.2f} core(s) "
+          f"(one process's CPU over Dask's: {med['default'][1] / med['direct'][1]:.2f})")
+    if _autogroup():
+        print("  sched_autogroup is on: Linux shares the CPU between sessions, not processes, so on a busy machine "
+              "the two workers together get no more CPU than one process, and Dask can be no faster than the CPU "
+              "ratio above; the 1.5x needs a second core that is free")
     print(f"  same rows as one process: direct {same_direct}, frame {same_frame}")
     if gathered is not None:
         same = pa.Table.from_pandas(gathered, preserve_index=False).to_pylist() == want
         print(f"  gathering every decision into the client instead (.compute()): {t_gather:.2f} s; same rows: {same}")
+
+
+def _autogroup():
+    try:
+        return Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "1"
+    except OSError:
+        return False
 
 
 _SINGLE = ("import json, sys, time\n"

@@ -183,6 +183,26 @@ def evaluate_parquet(policy, source, target, *, row_groups_per_part: int = 1, ba
     return counts.compute() if compute else counts
 
 
+# Dask settings for workers that decide dossiers: distributed's statistical profiler samples
+# every worker thread's stack every 10 ms; it cost 10-40 % more CPU than the decisions
+# themselves took on the 2-core machine (bench/columnar.py), and 0.04 core per idle worker.
+WORKER_CONFIG = {"distributed.worker.profile.enabled": False}
+
+
+def local_cluster(n_workers: int = 2, **kwargs):
+    """A `distributed.LocalCluster` sized for `evaluate_parquet`: `n_workers` processes of one
+    thread each, one polars thread per worker (`POLARS_MAX_THREADS=1` in the workers'
+    environment, set before they import polars), the profiler off (`WORKER_CONFIG`). Keyword
+    arguments go to `LocalCluster` and win over these."""
+    import dask
+    import distributed
+    options = {"n_workers": n_workers, "threads_per_worker": 1, "processes": True, "dashboard_address": ":0",
+               "env": {"POLARS_MAX_THREADS": "1"}}
+    options.update(kwargs)
+    with dask.config.set(WORKER_CONFIG):     # the workers' processes start with this configuration
+        return distributed.LocalCluster(**options)
+
+
 def evaluate(data, policy):
     """Decisions of a dask DataFrame (Arrow-backed) or a dask Bag of JSON dossiers, lazily."""
     import dask.bag as db

@@ -36,12 +36,21 @@ def dossiers(n):
 
 @pytest.fixture(scope="module")
 def client():
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, silence_logs=40)
+    cluster = D.local_cluster(2, silence_logs=40)
     c = distributed.Client(cluster)
+    assert len(c.scheduler_info()["workers"]) == 2
+    # what local_cluster promises each worker: one polars thread, no profiler
+    assert set(c.run(_worker_settings).values()) == {("1", False)}
     yield c
     c.close()
     cluster.close()
+
+
+def _worker_settings():
+    import os
+
+    import dask
+    return os.environ.get("POLARS_MAX_THREADS"), dask.config.get("distributed.worker.profile.enabled")
 
 
 def test_dataframe_on_two_workers_same_as_single_process(client, tmp_path):
