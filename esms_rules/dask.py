@@ -2,13 +2,17 @@
 
     pip install "esms-rules[dask]"        # dask[dataframe], distributed, polars, pyarrow
 
-    import dask.dataframe as dd
+    from distributed import Client
     from esms_rules import load_policy
-    from esms_rules.dask import evaluate
+    from esms_rules.dask import evaluate_parquet, local_cluster
 
-    dossiers = dd.read_parquet("dossiers/*.parquet", dtype_backend="pyarrow")
-    decisions = evaluate(dossiers, load_policy("esms-numerique-2025"))
-    decisions.to_parquet("decisions/")
+    with local_cluster(2) as cluster, Client(cluster):
+        counts = evaluate_parquet(load_policy("esms-numerique-2025"), "dossiers/", "decisions/")
+
+`evaluate_parquet(policy, source, target)`: one task per row group (or per k of them); each
+task reads its own row groups from the Parquet files and writes its own part file
+`target/part-NNNNN.parquet`, so no dossier or decision travels through the client or the
+scheduler; the parts in name order are the decisions in the input's order.
 
 `evaluate(dataframe_or_bag, policy)` maps every partition through `arrow.evaluate_arrow` (a
 dask DataFrame, one decision row per dossier, the decision schema of docs/columnar.md,

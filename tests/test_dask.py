@@ -94,6 +94,11 @@ def test_parquet_parts_written_by_the_workers(client, tmp_path):
     assert counts["errors"] and counts["eligible"] and counts["ineligible"]
     with pytest.raises(FileExistsError, match="overwrite"):
         D.evaluate_parquet(policy, src, out)
+    # the policy is one key of the graph, which every task depends on: sent once per worker
+    graph = dict(D.evaluate_parquet(policy, src, tmp_path / "lazy", compute=False).__dask_graph__())
+    refs = [k for k, v in graph.items() if isinstance(getattr(v, "value", None), D._PolicyRef)]
+    assert len(refs) == 1
+    assert sum(1 for v in graph.values() if refs[0] in getattr(v, "dependencies", ())) == 7    # 7 row groups
     assert D.evaluate_parquet(policy, [src / "b.parquet"], out, overwrite=True)["rows"] == 40
     assert sorted(p.name for p in out.glob("part-*.parquet")) == ["part-00000.parquet", "part-00001.parquet"]
 
