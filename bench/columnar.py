@@ -14,6 +14,11 @@
 2. Time to build the columnar plan of every bundled policy (target < 50 ms).
 3. With `--cli-n M`: M dossiers from Parquet to Parquet through `esms-rules evaluate`, peak
    resident memory of the process (target < 2 GB for 1,000,000).
+4. With `--dask-n M` (or `--dask-input FILE`): M dossiers Parquet to Parquet in one process
+   (polars' default threads, then one polars thread: fresh processes) and on Dask,
+   `esms_rules.dask.local_cluster(2)` (`evaluate_parquet`, and `evaluate(...).to_parquet`),
+   in `--dask-rounds` interleaved rounds: medians, ratios (target >= 1.5 over the default
+   single process), CPU times, the load average, and every output row checked.
 """
 from __future__ import annotations
 
@@ -367,7 +372,7 @@ def _autogroup():
 
 _SINGLE = ("import json, sys, time\n"
            "import pyarrow.parquet as pq\n"
-           "from esms_rules import arrow, columnar, load_policy\n"
+           "from esms_rules import arrow, load_policy\n"
            "p = load_policy('esms-numerique-2025')\n"
            "arrow.evaluate_arrow(p, pq.ParquetFile(sys.argv[1]).read_row_group(0).slice(0, 200))  # warm: plan\n"
            "t, c = time.perf_counter(), time.process_time()\n"
