@@ -334,7 +334,8 @@ def dask_part(args, policy, tmp):
             t_gather = time.perf_counter() - t
     want = pq.read_table(single_out).to_pylist()
     same_direct = pq.read_table(sorted(direct_out.glob("part-*.parquet"))).to_pylist() == want
-    same_frame = pq.read_table(frame_out).to_pylist() == want
+    frame_parts = sorted(frame_out.glob("part.*.parquet"), key=lambda f: int(f.name.split(".")[1]))  # part.10 > part.9
+    same_frame = pq.read_table(frame_parts).to_pylist() == want
     med = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for k, v in times.items()}
     print(f"\nDask, {args.dask_n} dossiers, Parquet ({args.dask_partitions} row groups) to Parquet, "
           f"median of {args.dask_rounds} interleaved rounds (wall: elapsed; cpu: all threads of the process(es)):")
