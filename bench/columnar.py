@@ -308,14 +308,16 @@ def dask_part(args, policy, tmp):
     times: dict = {k: [] for k in ("default", "pinned", "direct", "frame")}
     # 2 worker processes of one thread, one polars thread each, distributed's profiler off
     with edask.local_cluster(2, silence_logs=40) as cluster, distributed.Client(cluster) as client:
-        client.run(_warm, pickle.dumps(edask._PolicyRef(policy)))   # every worker: imports, policy, plan
+        client.run(_warm, pickle.dumps(edask._PolicyRef(policy)), str(path))   # every worker: policy, plan, a run
 
         def on_workers(fn):
+            """(wall, CPU of both workers, CPU of the busier worker) of fn()"""
             before = client.run(time.process_time)
             t = time.perf_counter()
             fn()
             wall = time.perf_counter() - t
-            return wall, sum(client.run(time.process_time).values()) - sum(before.values())
+            used = [c - before[w] for w, c in client.run(time.process_time).items()]
+            return wall, sum(used), max(used)
 
         def frame_run():
             frame = dd.read_parquet(str(path), dtype_backend="pyarrow", split_row_groups=True)
@@ -336,7 +338,7 @@ def dask_part(args, policy, tmp):
     same_direct = pq.read_table(sorted(direct_out.glob("part-*.parquet"))).to_pylist() == want
     frame_parts = sorted(frame_out.glob("part.*.parquet"), key=lambda f: int(f.name.split(".")[1]))  # part.10 > part.9
     same_frame = pq.read_table(frame_parts).to_pylist() == want
-    med = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for k, v in times.items()}
+    med = {k: tuple(statistics.median(x) for x in zip(*v, strict=True)) for k, v in times.items()}
     print(f"\nDask, {args.dask_n} dossiers, Parquet ({args.dask_partitions} row groups) to Parquet, "
           f"median of {args.dask_rounds} interleaved rounds (wall: elapsed; cpu: all threads of the process(es)):")
     rows = [("one process, polars' default threads (evaluate_parquet)", "default"),
@@ -344,9 +346,9 @@ def dask_part(args, policy, tmp):
             ("Dask, 2 worker processes x 1 thread: esms_rules.dask.evaluate_parquet", "direct"),
             ("Dask, 2 worker processes x 1 thread: evaluate(read_parquet).to_parquet", "frame")]
     for label, k in rows:
-        wall, cpu = med[k]
+        wall, cpu = med[k][:2]
         print(f"  {label:72s} wall {wall:6.2f} s  cpu {cpu:6.2f} s  (cpu/wall {cpu / wall:.2f})  "
-              f"rounds: {', '.join(f'{w:.2f}' for w, _ in times[k])}")
+              f"rounds: {', '.join(f'{t[0]:.2f}' for t in times[k])}")
     for k in ("direct", "frame"):
         print(f"  {k}: {med['default'][0] / med[k][0]:.2f}x one process (target >= 1.5), "
               f"{med['pinned'][0] / med[k][0]:.2f}x one process on one thread")
@@ -358,6 +360,15 @@ def dask_part(args, policy, tmp):
         print("  sched_autogroup is on: Linux shares the CPU between sessions, not processes, so on a busy machine "
               "the two workers together get no more CPU than one process, and Dask can be no faster than the CPU "
               "ratio above; the 1.5x needs a second core that is free")
+    # From CPU times, which a busy machine changes far less than wall times: on two free cores,
+    # one process takes at least its busiest thread's CPU (and half its CPU) and at most all of
+    # it; Dask takes about its busier worker's CPU.
+    cpu, busiest = med["default"][1], med["default"][2]
+    worker = med["direct"][2]
+    print(f"  one process: its busiest thread did {busiest:.2f} s of its {cpu:.2f} s of CPU, so on two free cores it "
+          f"could use at most {cpu / max(busiest, cpu / 2):.2f} cores; the busier Dask worker did {worker:.2f} s. "
+          f"Projected from these CPU times for two free cores (not measured): Dask "
+          f"{max(busiest, cpu / 2) / worker:.2f}x to {cpu / worker:.2f}x one process")
     print(f"  same rows as one process: direct {same_direct}, frame {same_frame}")
     if gathered is not None:
         same = pa.Table.from_pandas(gathered, preserve_index=False).to_pylist() == want
@@ -371,35 +382,45 @@ def _autogroup():
         return False
 
 
-_SINGLE = ("import json, sys, time\n"
+_SINGLE = ("import json, os, sys, time\n"
            "import pyarrow.parquet as pq\n"
            "from esms_rules import arrow, load_policy\n"
+           "def threads():  # CPU seconds of each thread of this process (Linux)\n"
+           "    tick, out = os.sysconf('SC_CLK_TCK'), {}\n"
+           "    for t in os.listdir('/proc/self/task'):\n"
+           "        f = open(f'/proc/self/task/{t}/stat').read().rsplit(')', 1)[1].split()\n"
+           "        out[t] = (int(f[11]) + int(f[12])) / tick\n"
+           "    return out\n"
            "p = load_policy('esms-numerique-2025')\n"
            "arrow.evaluate_arrow(p, pq.ParquetFile(sys.argv[1]).read_row_group(0).slice(0, 200))  # warm: plan\n"
+           "before = threads() if os.path.isdir('/proc/self/task') else {}\n"
            "t, c = time.perf_counter(), time.process_time()\n"
            "arrow.evaluate_parquet(p, sys.argv[1], sys.argv[2])\n"
-           "print(json.dumps([time.perf_counter() - t, time.process_time() - c]))\n")
+           "wall, cpu = time.perf_counter() - t, time.process_time() - c\n"
+           "after = threads() if before else {}\n"
+           "busiest = max((after[k] - before.get(k, 0) for k in after), default=cpu)\n"
+           "print(json.dumps([wall, cpu, busiest]))\n")
 
 
 def _single(path, out, threads):
-    """(wall, cpu) of `arrow.evaluate_parquet` in a fresh process, polars' thread pool pinned
-    to `threads` (it is sized when polars is imported) or left to its default."""
+    """(wall, cpu, cpu of its busiest thread) of `arrow.evaluate_parquet` in a fresh process,
+    polars' thread pool pinned to `threads` (it is sized when polars is imported) or left to
+    its default."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     env.pop("POLARS_MAX_THREADS", None)
     if threads:
         env["POLARS_MAX_THREADS"] = threads
     run = subprocess.run([sys.executable, "-c", _SINGLE, str(path), str(out)], env=env,
                          capture_output=True, text=True, check=True)
-    wall, cpu = json.loads(run.stdout.strip().splitlines()[-1])
-    return wall, cpu
+    return tuple(json.loads(run.stdout.strip().splitlines()[-1]))
 
 
-def _warm(blob):
-    """On a Dask worker: the policy unpickled into esms_rules.dask's cache, its plan built."""
+def _warm(blob, path):
+    """On a Dask worker, as in the single process before it is timed: the policy unpickled
+    into esms_rules.dask's cache, its plan built and run once on 200 dossiers."""
     import pickle as pk
 
-    from esms_rules import columnar as col
-    col.plan(pk.loads(blob).policy)
+    arrow.evaluate_arrow(pk.loads(blob).policy, pq.ParquetFile(path).read_row_group(0).slice(0, 200))
     return True
 
 
