@@ -207,3 +207,131 @@ def test_amounts_and_shares_are_the_exact_decimals(data):
             exact = w.funded_share is None or -Decimal(w.funded_share).as_tuple().exponent <= 18
             # beyond 18 places (a share read from a float such as 5.960464477539063e-08): rounded
             assert s["funded_share"] == (w.funded_share if exact else A._quantized(w.funded_share))
+
+
+# ---- the item checks of list columns (no `list.eval`) -------------------------------------
+LISTS = '''policy "lists" { programme "x" campaign 1 effective 2025-01-01 instruction "i" }
+enum kind { "a", "b", "" }
+record item { tags: list of kind  ns: list of int }
+codes { K "k"  N "n"  F "f"  T "t" }
+fact id: text
+fact kinds: list of kind
+fact counts: list of int
+fact flags: list of bool
+fact items: list of item
+rule k { code K severity blocking when count(kinds) > 1 message "{kinds} / {counts} / {flags}" source "s" }
+rule n { code N severity warning when count(counts) > 0 message "{counts}" source "s" }
+rule f { code F severity warning when count(flags) == 0 message "{flags}" source "s" }
+rule t { code T severity warning when any(count(i.ns) > 1 for i in items) message "{kinds}" source "s" }
+'''
+ODD_KINDS = [["a"], ["zz"], ["a", None], [None], [], None, ["b", "", "a"], ["zz", None], ["", "zz"]]
+ODD_COUNTS = [[1], [2**62], [-(2**62)], [2**62 - 1, -(2**62) + 1], [None], [], None, [-(2**63)], [2**63 - 1],
+              [0, None, 5], [2**63, 1], [2**64 - 1], [2**31 - 1, -(2**31)]]
+ODD_FLAGS = [[True], [True, None], [None], [], None, [False, False]]
+
+
+def _odd_list_dossiers():
+    """One dossier for each odd value of each list (the others plain), at the dossier level and
+    inside the items."""
+    plain = {"kinds": ["a", "b"], "counts": [3, 4], "flags": [True, False], "items": [{"tags": ["b"], "ns": [1, 2]}]}
+    ds = [dict(plain, id="plain")]
+    for name, odd in [("kinds", ODD_KINDS), ("counts", ODD_COUNTS), ("flags", ODD_FLAGS)]:
+        ds += [dict(plain, id=f"{name}{j}", **{name: v}) for j, v in enumerate(odd)]
+    for name, odd in [("tags", ODD_KINDS), ("ns", ODD_COUNTS)]:
+        ds += [dict(plain, id=f"item.{name}{j}", items=[{"tags": ["a"], "ns": []}, {"tags": [], "ns": [], name: v}])
+               for j, v in enumerate(odd)]
+    return ds
+
+
+def _needs_record(d):
+    """What the list checks must send per record: a null list, a null item, an item out of the
+    enum, an integer of magnitude 2**62 or more (Python's abs, which does not wrap)."""
+    def bad(v, known=None):
+        return v is None or any(x is None or (known is not None and x not in known)
+                                or (isinstance(x, int) and not isinstance(x, bool) and abs(x) >= 2**62) for x in v)
+    kinds = {"a", "b", ""}
+    return (bad(d["kinds"], kinds) or bad(d["counts"]) or bad(d["flags"])
+            or any(bad(i["tags"], kinds) or bad(i["ns"]) for i in d["items"]))
+
+
+@pytest.mark.parametrize("counts_type", ["int64", "uint64", "int32"])
+def test_list_item_checks_send_exactly_the_odd_rows_per_record(counts_type):
+    """Null lists, empty lists, null items, unknown enum values and integers at ±2**62 (and
+    -2**63, where `abs` wraps): exactly the rows the per-record path must decide leave the
+    columnar path, and every row's decision is the per-record one."""
+    import pyarrow.compute as pc
+
+    from esms_rules import columnar
+    from esms_rules.evaluate import Policy
+    policy = Policy.from_text(LISTS)
+    lo, hi = {"int64": (-(2**63), 2**63), "uint64": (0, 2**64), "int32": (-(2**31), 2**31)}[counts_type]
+
+    def fits(xs, lo=-(2**63), hi=2**63):
+        return all(x is None or lo <= x < hi for x in xs or [])
+    ds = [d for d in _odd_list_dossiers()      # the integers a column cannot hold are left out
+          if fits(d["counts"], lo, hi) and all(fits(i["ns"]) for i in d["items"])]
+    schema = A.dossier_schema(policy)
+    schema = schema.set(schema.get_field_index("counts"), pa.field("counts", pa.list_(getattr(pa, counts_type)())))
+    table = pa.Table.from_pylist(ds, schema=schema)
+    assert pc.max(pc.list_value_length(table["counts"])).as_py() >= 1
+    got = A.frames_from_arrow(columnar.plan(policy), table.to_batches()[0])
+    assert got is not None
+    per_record = [d["id"] for d in (ds[i] for i in got[3])]
+    assert per_record == [d["id"] for d in ds if _needs_record(d)]
+    assert len(got[2]) >= 10          # the plain rows stay columnar
+    assert A.evaluate_arrow(policy, table).to_pylist() == expected_rows(policy, ds)
+
+
+def test_list_item_masks_on_nulls_empties_and_nan():
+    """The item tests of `batch.typed` (read by the Arrow frames too) row by row against Python:
+    true where some item is so, false for an empty list, null for a null list; a null item is
+    neither unknown nor non-finite; NaN of any sign and payload, +inf and -inf are non-finite,
+    1e308 and -0.0 are not."""
+    import math
+    import struct
+
+    import polars as pl
+
+    from esms_rules.batch.typed import _non_finite_item, _null_item, _unknown_item
+    other_nan = struct.unpack("<d", struct.pack("<Q", 0xFFF8000000000001))[0]
+    floats = [[1.0, math.nan], [math.nan], [math.inf], [-math.inf, 1.0], [None, 2.0], [None], [], None, [1e308, 1e308],
+              [-0.0], [-math.nan, None], [other_nan], [math.inf, -math.inf], [5e-324, -1.7976931348623157e308]]
+    f = pl.DataFrame({"x": pl.Series(floats, dtype=pl.List(pl.Float64))})
+    x = pl.col("x")
+    got = f.select(n=_null_item(x), nf=_non_finite_item(x))
+    assert got["n"].to_list() == [None if v is None else any(e is None for e in v) for v in floats]
+    assert got["nf"].to_list() == [None if v is None else any(e is not None and not math.isfinite(e) for e in v)
+                                   for v in floats]
+    known = ["a", "b", ""]
+    for dtype in (pl.String, pl.Categorical):
+        s = pl.DataFrame({"s": pl.Series(ODD_KINDS + [["b"], ["A"], [" a"]], dtype=pl.List(dtype))})
+        texts = pl.col("s").cast(pl.List(pl.String))       # as both callers have them
+        got = s.select(u=_unknown_item(pl, texts, known), n=_null_item(texts))
+        assert got["u"].to_list() == [None if v is None else any(e is not None and e not in known for e in v)
+                                      for v in s["s"].to_list()]
+        assert got["n"].to_list() == [None if v is None else None in v for v in s["s"].to_list()]
+    empty = pl.DataFrame({"e": pl.Series([[None], [], None], dtype=pl.List(pl.Null))})
+    assert empty.select(_null_item(pl.col("e"))).to_series().to_list() == [True, False, None]
+
+
+def test_list_message_values_read_as_per_record():
+    """A list a message shows reads as `french.french` reads it per record, for every item type
+    with a columnar spelling and the others (per value): a null item reads « non renseigné »
+    (not "non" for a boolean), an empty list « aucun », a null list the placeholder's word."""
+    import polars as pl
+
+    from esms_rules.columnar import Shown
+    from esms_rules.french import french
+    values = {
+        "b": pl.Series([[True, None, False], None, [], [None], [False, True]], dtype=pl.List(pl.Boolean)),
+        "n": pl.Series([[None, None], None, [], [None], []], dtype=pl.List(pl.Null)),
+        "s": pl.Series([["a", None], None, [], [None], ["true", "false, x"]], dtype=pl.List(pl.String)),
+        "d": pl.Series([[dt.date(2024, 1, 2), None], None, [], [None], [dt.date(1, 3, 4)]], dtype=pl.List(pl.Date)),
+        "u": pl.Series([[2**64 - 1, None], None, [], [None], [0]], dtype=pl.List(pl.UInt64)),
+        "i": pl.Series([[-(2**63), None], None, [], [None], [-7, 0]], dtype=pl.List(pl.Int64)),
+        "f": pl.Series([[1.5, None], None, [], [None], [-0.25]], dtype=pl.List(pl.Float64)),
+    }
+    frame = pl.DataFrame(values)
+    for name, column in values.items():
+        texts = A._shown_text(pl, frame, Shown(name, None, "value", None), "sans objet")
+        assert texts.to_list() == [french(v, "sans objet") for v in column.to_list()], name

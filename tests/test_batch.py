@@ -328,6 +328,49 @@ def test_bad_rows_are_dossier_errors():
     assert ("[4].confort_share", "expected a finite number") in got
 
 
+def test_bad_list_items_are_dossier_errors_row_by_row():
+    """The item checks of list columns, each on its rows only: a null item, a value out of the
+    enum (a null item is not one), NaN of either sign, +inf and -inf (1e308, -0.0 and a null item
+    are finite enough); a null list is a missing value, an empty list is fine."""
+    import math
+    nan, inf = math.nan, math.inf
+    plain = {"k": "b", "flag": False, "n": 3, "share": 0.25, "label": None, "tags": ["x"], "kinds": ["b"],
+             "amounts": [1], "flags": [True], "counts": [1], "day": "2024-12-31", "due": None,
+             "at": "2025-01-01T00:00:00+01:00", "level": None}
+    odd = {
+        "kinds": [["a"], ["zz"], ["a", None], [None], [], None, ["zz", None], ["b", "c", "a"], ["A"], [""]],
+        "amounts": [[1.0, nan], [nan], [inf], [-inf, None], [None], [], None, [1e308, 1e308], [-0.0], [-nan, 2.0],
+                    [2.5]],
+        "counts": [[1, None], [None], [], None, [2**62, -(2**63)]],
+        "tags": [["x", None], [None, None], [], None, [""]],
+        "flags": [[True, None], [None], [], None, [False]],
+    }
+
+    def wanted(name, v):
+        if v is None:
+            return {"found null"}
+        out = {"a list item is null: " + repr(v)} if None in v else set()
+        if name == "kinds" and any(x is not None and x not in ("a", "b", "c") for x in v):
+            out.add(f"unknown value in {v!r}, expected values of kind")
+        if name == "amounts" and any(x is not None and not math.isfinite(x) for x in v):
+            out.add("expected finite numbers")
+        return out
+
+    base = batch.table_from_dicts(FLAT, [plain])
+    for name, values in odd.items():
+        dtypes = [base.schema[name], pl.List(pl.Categorical)] if name == "kinds" else [base.schema[name]]
+        for dtype in dtypes:
+            table = pl.concat([base] * len(values)).with_columns(pl.Series(name, values, dtype=dtype))
+            with pytest.raises(DossierError) as info:
+                batch.evaluate_table(FLAT, table)
+            got = [set() for _ in values]
+            for p in info.value.problems:
+                row, field = re.fullmatch(r"\[(\d+)\]\.(\w+)", p.path).groups()
+                assert field == name, p
+                got[int(row)].add("found null" if p.message.endswith("found null") else p.message)
+            assert got == [wanted(name, v) for v in values], (name, dtype)
+
+
 def test_bad_columns_are_dossier_errors():
     table = batch.table_from_dicts(GROUPING, SAMPLE[:3])
     with pytest.raises(DossierError) as info:

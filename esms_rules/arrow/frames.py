@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from .. import ast
 from .. import types as T
 from ..batch import _DATE_SHAPE, _DATETIME_SHAPE
+from ..batch.typed import _null_item, _unknown_item
 from ..columnar import FACT_SCALE, _dtype
 from .schema import _libs
 
@@ -68,7 +69,7 @@ def _typed(pl: ModuleType, col: polars.Expr, t: T.Type, constraint: ast.Constrai
             return None
         out = col.cast(pl.Int64, strict=False)
         chk.flag(out.is_null() & col.is_not_null())
-        chk.flag(out.abs() >= LIMIT)
+        chk.flag((out >= LIMIT) | (out <= -LIMIT))      # not abs(): it wraps at -2**63
     elif base == T.DECIMAL:
         if dtype.is_integer():
             k = col.cast(pl.Int64, strict=False)
@@ -122,16 +123,15 @@ def _typed(pl: ModuleType, col: polars.Expr, t: T.Type, constraint: ast.Constrai
                 return None
             out = col.cast(pl.List(pl.String))
             if isinstance(el, T.Enum):
-                allowed = pl.Series(list(el.values), dtype=pl.String).implode()
-                chk.flag(~out.list.eval(pl.element().is_in(allowed)).list.all())
+                chk.flag(_unknown_item(pl, out, el.values))
         elif el == T.BOOL and inner in (pl.Boolean, pl.Null):
             out = col.cast(pl.List(pl.Boolean))
         elif el == T.INT and (inner.is_integer() or inner == pl.Null):
             out = col.cast(pl.List(pl.Int64), strict=False)
-            chk.flag(out.list.eval(pl.element().abs() >= LIMIT).list.any())
+            chk.flag((out.list.max() >= LIMIT) | (out.list.min() <= -LIMIT))
         else:
             return None
-        chk.flag(out.list.eval(pl.element().is_null()).list.any())
+        chk.flag(_null_item(out))
     else:
         return None
     if constraint is not None:

@@ -83,10 +83,13 @@ def _plain_text(pl: ModuleType, e: polars.Expr, dtype: polars.DataType) -> polar
     if dtype == pl.Date:
         return _day_text(pl, e.dt.year(), e.dt.month(), e.dt.day())
     if isinstance(dtype, pl.List):
-        inner = _plain_text(pl, pl.element(), dtype.inner) if dtype.inner != pl.Null else pl.lit("")
-        if inner is None or isinstance(dtype.inner, pl.List):
+        inner = dtype.inner
+        if not (inner in (pl.String, pl.Boolean, pl.Null) or inner.is_integer()):
             return None
-        joined = e.list.eval(inner.fill_null(pl.lit("non renseigné"))).list.join(", ")
+        # the items' own texts joined: null where an item is null (rendered per value)
+        joined = e.cast(pl.List(pl.String)).list.join(", ", ignore_nulls=False)
+        if inner == pl.Boolean:         # the only words are true and false
+            joined = joined.str.replace_all("true", "oui", literal=True).str.replace_all("false", "non", literal=True)
         return pl.when(e.list.len() == 0).then(pl.lit("aucun")).otherwise(joined)
     return None
 

@@ -4,7 +4,8 @@ like the per-record validator: a bad column or row is a `DossierError` with row 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+import math
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
@@ -37,6 +38,26 @@ _DATE_SHAPE = _polars_shape(DATE_SHAPE)
 _DATETIME_SHAPE = _polars_shape(DATETIME_USUAL_SHAPE)
 
 
+# Tests of the items of a list column by the list methods, no expression run on each item:
+# true where some item is so, false for an empty list, null for a null list.
+def _null_item(col: polars.Expr) -> polars.Expr:
+    """Some item is null (not of a categorical list: polars does not compare those with null)."""
+    return col.list.count_matches(None) > 0
+
+
+def _unknown_item(pl: ModuleType, col: polars.Expr, values: Sequence[str]) -> polars.Expr:
+    """Some item of a list of strings is neither null nor one of `values`: the cast to the enum
+    of `values` makes exactly those items null (counted on the codes: an enum is not compared
+    with null)."""
+    known = col.cast(pl.List(pl.Enum(list(values))), strict=False).to_physical()
+    return known.list.count_matches(None) != col.list.count_matches(None)
+
+
+def _non_finite_item(col: polars.Expr) -> polars.Expr:
+    """Some item of a list of floats is NaN, +inf or -inf (`contains` finds a NaN)."""
+    return col.list.contains(math.nan) | col.list.contains(math.inf) | col.list.contains(-math.inf)
+
+
 class _Problems:
     """The problems of a table, the first MAX_PROBLEMS of them kept, the others counted."""
 
@@ -55,8 +76,8 @@ class _Problems:
         if not mask.any():
             return
         idx = mask.arg_true()
-        for i in idx.head(MAX_PROBLEMS).to_list():
-            self.add(f"[{i}].{field}", message(values[i]))
+        for i in idx.head(MAX_PROBLEMS).to_list():     # the Python value (`values[i]` of a list is a Series)
+            self.add(f"[{i}].{field}", message(values.slice(i, 1).to_list()[0]))
         self.more += max(0, len(idx) - MAX_PROBLEMS)
 
     def raise_if_any(self) -> None:
@@ -168,15 +189,15 @@ def _column(pl: ModuleType, s: polars.Series, f: T.Field, problems: _Problems,
             return bad_type()
         s = s.cast(_dtype(pl, base))
         # an empty or a null list explodes to one null too
-        check(col.list.eval(pl.element().is_null()).list.any().fill_null(False),
+        check(_null_item(col).fill_null(False),
               lambda v: f"a list item is null: {v!r}",
               col.explode().null_count() > (col.list.len() == 0).sum() + col.null_count())
         if isinstance(el, T.Enum):
-            check(~col.list.eval(pl.element().is_in(list(el.values))).list.all().fill_null(True),
+            check(_unknown_item(pl, col, el.values).fill_null(False),
                   lambda v: f"unknown value in {v!r}, expected values of {el.name}",
                   ~col.explode().drop_nulls().unique().is_in(list(el.values)).all())
         if el == T.DECIMAL:
-            check(col.list.eval(~pl.element().is_finite()).list.any().fill_null(False),
+            check(_non_finite_item(col).fill_null(False),
                   lambda v: "expected finite numbers", (~col.explode().is_finite()).fill_null(False).any())
     elif isinstance(base, T.Enum) or base == T.TEXT:
         if dtype != pl.String and not isinstance(dtype, (pl.Categorical, pl.Enum)):
