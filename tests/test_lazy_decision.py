@@ -128,6 +128,50 @@ def test_dumps_and_digest_write_the_copying_writers_bytes(value):
     assert jsonio.digest(value) == "sha256:" + hashlib.sha256(canonical.encode("ascii")).hexdigest()
 
 
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(VALUES | st.dictionaries(st.text(alphabet=st.characters(codec="utf-8"), max_size=3),
+                                st.floats(-1e-3, 1e-3) | st.text(alphabet="a\x7f\x1f\u00e9\U0001f600e-.0"),
+                                max_size=6))
+def test_the_checked_digest_writes_json_s_bytes(value):
+    # a checked dossier's digest may be written by orjson: the same bytes, or json's path
+    assert jsonio.digest(value, checked=True) == jsonio.digest(value)
+
+
+SMALL_AND_ODD = {"tiny": [1e-5, -1.5e-7, 9.999999999999999e-05, 5e-324, 1e-4, 0.00012], "big": [1e16, 1.5e300],
+                 "ints": [2**63 - 1, -(2**63), 2**64 - 1], "text": ["\x7f", "é", "\U0001f600", "\n\t\x00\"\\", "1e-5"],
+                 "decimals": [Decimal("1E-7"), Decimal("0.10"), Decimal("12345678901234567890.5"), Decimal("2.50")]}
+
+
+@pytest.mark.parametrize("key", sorted(SMALL_AND_ODD))
+def test_the_checked_digest_on_numbers_and_text_json_writes_otherwise(key):
+    value = {key: SMALL_AND_ODD[key], "n": None, "ok": True}
+    assert jsonio.digest(value, checked=True) == jsonio.digest(value)
+    assert jsonio.digest(value, checked=True) == jsonio.digest(value | {key: list(SMALL_AND_ODD[key])})
+
+
+def test_the_checked_digest_is_written_by_orjson_where_installed(example_dossier, monkeypatch):
+    pytest.importorskip("orjson")
+    example_dossier["name"] = "Établissement « Les Tilleuls » 😀"
+    expected = json.dumps(example_dossier, ensure_ascii=True, sort_keys=True, separators=(",", ":"))
+    assert jsonio._orjson() is not None
+    assert jsonio._canonical_fast(example_dossier) == expected.encode("ascii")     # orjson's path, not a fallback
+    assert jsonio._canonical_fast({"x": 1e-5}) is None and jsonio._canonical_fast({1: 2}) is None
+    assert jsonio._canonical_fast({"x": 2**64}) is None
+    decision = esms_rules.evaluate(example_dossier, trace=False)
+    assert decision.dossier_sha256 == "sha256:" + hashlib.sha256(expected.encode("ascii")).hexdigest()
+    monkeypatch.setattr(jsonio, "_ORJSON", False)        # without orjson: json's encoder, the same digest
+    assert jsonio.digest(example_dossier, checked=True) == decision.dossier_sha256
+
+
+def test_a_dossier_with_unknown_fields_is_digested_by_json(example_dossier):
+    # orjson would write NaN as null: an unchecked value never takes its path
+    example_dossier["note"] = float("nan")
+    decision = esms_rules.evaluate(example_dossier, trace=False)
+    assert "UNKNOWN_FIELD" in [w.code for w in decision.warnings]
+    with pytest.raises(ValueError):
+        decision.dossier_sha256     # noqa: B018 (json refuses NaN, as it always did)
+
+
 def test_dumps_refuses_what_json_cannot_hold():
 
     for bad in (float("nan"), [Decimal("NaN")], {"x": Decimal("-Infinity")}):
