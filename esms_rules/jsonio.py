@@ -352,7 +352,7 @@ def _orjson() -> Any:
     if _ORJSON is None:
         try:
             import orjson
-            _ORJSON = orjson if hasattr(orjson, "Fragment") else False    # Fragment: orjson 3.9.15
+            _ORJSON = orjson if hasattr(orjson, "Fragment") else False    # an old orjson: no exact decimals
         except ImportError:
             _ORJSON = False
     return _ORJSON or None
