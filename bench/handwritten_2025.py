@@ -9,9 +9,11 @@ ISO strings parsed here, zoneinfo for Paris midnight, `Decimal` for shares. Two 
   first problem, as a careful hand-written service would.
 
 Both return `Result(eligible, recevable, call, amount_eur, reasons, warnings, structures)` with
-`structures = ((finess, eligible, funded_share, codes), …)`, which `tests/test_bench_real.py`
-holds equal to the engine's decision on generated dossiers. Only the department → region table
-is read from the bundled policy (data, not logic).
+`structures = ((finess, eligible, funded_share, codes, warning codes), …)`, which
+`tests/test_bench_real.py` holds equal to the engine's decision on generated dossiers. Every rule
+of the policy is here, the structures' consistency warnings included (the FINESS check key, the
+sector an item of art. L.312-1 can have). Only tables are read from the bundled policy (the
+department → region table, the item → sector tables: data, not logic).
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ class Result(NamedTuple):
     amount_eur: Decimal | None
     reasons: tuple[str, ...]
     warnings: tuple[str, ...]
-    structures: tuple[tuple[str, bool, Decimal, tuple[str, ...]], ...]
+    structures: tuple[tuple[str, bool, Decimal, tuple[str, ...], tuple[str, ...]], ...]
 
 
 @lru_cache(maxsize=1)
@@ -42,6 +44,28 @@ def _tables() -> tuple[dict[str, str], frozenset[str]]:
     territory = checked.tables["territory_of"].mapping
     small = frozenset(r for r, t in territory.items() if t != "metropole")
     return region_of, small
+
+
+@lru_cache(maxsize=1)
+def _item_sectors() -> dict[int, tuple[str, str | None]]:
+    """Item of art. L.312-1 -> (its sector, the other sector it may have)."""
+    import esms_rules
+    tables = esms_rules.load_policy("esms-numerique-2025").checked.tables
+    other = tables["casf_item_other_sector"].mapping
+    return {item: (sector, other.get(item)) for item, sector in tables["casf_item_sector"].mapping.items()}
+
+
+# by ASCII byte: a digit doubled, its two digits added (a `bytes.translate` table)
+DOUBLED = bytes((2 * (b - 48)) % 9 if b != 57 else 9 for b in range(256))
+
+
+def luhn_ok(finess: str) -> bool:
+    """The last digit is the Luhn key of the others (two digits at least, ASCII only)."""
+    if len(finess) < 2 or not finess.isascii() or not finess.isdigit():
+        return False
+    b = finess.encode()
+    kept = b[-1::-2]
+    return (sum(kept) - 48 * len(kept) + sum(b[-2::-2].translate(DOUBLED))) % 10 == 0
 
 
 @lru_cache(maxsize=64)
@@ -58,6 +82,7 @@ ZERO = Decimal(0)
 
 def decide(d: dict) -> Result:
     region_of, small = _tables()
+    item_sectors = _item_sectors()
     seen: set[str] = set()
     structures = []
     regions: set[str] = set()
@@ -75,17 +100,22 @@ def decide(d: dict) -> Result:
         if finess in seen:
             codes.append("DUPLICATE_STRUCTURE")
         seen.add(finess)
+        warnings_ = []
+        item, sector = s["casf_item"], s["sector"]
+        if item in item_sectors and sector not in item_sectors[item]:
+            warnings_.append("SECTOR_ITEM_MISMATCH")
+        if s["department"] not in ("2A", "2B") and not luhn_ok(finess):
+            warnings_.append("FINESS_KEY")
         if codes:
-            structures.append((finess, False, ZERO, tuple(codes)))
+            structures.append((finess, False, ZERO, tuple(codes), tuple(warnings_)))
             continue
         n += 1
         region = region_of[s["department"]]
         regions.add(region)
         all_small = all_small and region in small
-        sector = s["sector"]
         all_pjm = all_pjm and sector == "PJM"
         all_ahi_pjm = all_ahi_pjm and sector in ("AHI", "PJM")
-        structures.append((finess, True, ONE - Decimal(repr(share)), ()))
+        structures.append((finess, True, ONE - Decimal(repr(share)), (), tuple(warnings_)))
     multiregional = len(regions) >= 2
     threshold = 8 if n and all_small else 15
     call = "national" if n >= 50 and multiregional else "regional" if n >= threshold else None
@@ -184,5 +214,5 @@ def engine_result(decision) -> Result:
     return Result(decision.eligible, decision.recevable, decision.call, decision.amount_eur,
                   tuple(sorted(r.code for r in decision.reasons)),
                   tuple(sorted(w.code for w in decision.warnings if w.code != "UNKNOWN_FIELD")),
-                  tuple((s.finess, s.eligible, s.funded_share, tuple(r.code for r in s.reasons))
-                        for s in decision.structures))
+                  tuple((s.finess, s.eligible, s.funded_share, tuple(r.code for r in s.reasons),
+                         tuple(w.code for w in s.warnings)) for s in decision.structures))

@@ -12,7 +12,9 @@ CLI prints by default) run on the first `--slow-n` dossiers of each round only; 
 are per dossier all the same.
 
 Dossiers are generated from a fixed seed (`--seed`): valid contract dossiers for 2025 with
-departments from the policy's own table, mostly metropolitan, sectors mostly PA and PH.
+departments from the policy's own table, mostly metropolitan, sectors mostly PA and PH; 2 % of
+the structures have a mistyped FINESS check key and 2 % an item of art. L.312-1 that their
+sector cannot have, so that every per-structure rule of the policy fires now and then.
 """
 from __future__ import annotations
 
@@ -52,10 +54,11 @@ def dossiers(n: int, seed: int, size: int = 24) -> list[dict]:
         for j in range(k):
             dep = rnd.choice(by_region[rnd.choice(regions)])
             body = f"{dep[:2].replace('A', '0').replace('B', '0')}{rnd.randrange(10**6):06d}"
-            sector = rnd.choice(SECTORS)   # and an item of art. L.312-1 that has this sector
-            items = ITEMS[sector]
+            sector = rnd.choice(SECTORS)   # and an item of art. L.312-1 that has this sector (2 %: another's)
+            items = ITEMS[sector] if rnd.random() >= 0.02 else ITEMS[rnd.choice([x for x in ITEMS if x != sector])]
+            key = luhn_key(body) if rnd.random() >= 0.02 else str((int(luhn_key(body)) + 1) % 10)  # 2 %: a typo
             structures.append({
-                "finess": body + luhn_key(body),   # a valid check key
+                "finess": body + key,
                 "name": f"Structure {j}", "department": dep, "category": "EHPAD",
                 "casf_item": rnd.choice([*items, None]) if rnd.random() < 0.05 else rnd.choice(items),
                 "sector": sector, "financed_by": ["ARS"],
