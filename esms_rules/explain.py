@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import operator
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, NoReturn
@@ -306,12 +307,25 @@ class _Plan:
         self.json_tails = [f', "citation": {_text(c)}, "span": {_text(sp)}, "children": ['
                            for c, sp in zip(self.citations, self.spans, strict=True)]
         self.json_by = [f', "overridden_by": {_text(r.name)}, "reads": [' for r in rules]
-        # a node without message, overriding exception nor children, whole, its values read as
-        # `%s` (speed: most nodes of a full trace are such, e.g. a structure's rules that passed)
+        # a node without message, overriding exception nor children, whole but for the values it
+        # read (speed: most nodes of a full trace are such, e.g. a structure's rules that passed)
         self.json_leaves = [[_leaf_template(h + o, reads, t) for o in _OUTCOMES]
                             for h, reads, t in zip(self.json_heads, self.json_reads, self.json_tails, strict=True)]
+        # how each value a rule reads is written, for a rule that reads text: text by json's C
+        # function directly, the rest by `_value_json` (speed: a full trace writes some 500 values
+        # per dossier, most of them text); None for a rule that reads no text (`_value_json` for all)
+        writers = [tuple(_writer(checked.types.get(id(x.expr))) for x in r.reads) for r in rules]
+        self.json_writers = [w if _encode in w else None for w in writers]
         self.json_defs = [(f'{{"name": {_text(n)}, "value": ', f', "citation": {_text(c)}, "span": {_text(sp)}}}')
                           for n, c, sp in zip(self.def_names, self.def_citations, self.def_spans, strict=True)]
+
+
+def _writer(t: T.Type | None) -> Callable[[Any], str]:
+    """The function writing a value of type `t` read by a rule: `_encode` for text that cannot be
+    null (it raises TypeError on anything but a str: `_Run.json` then writes with `_value_json`)."""
+    if isinstance(t, T.Enum) or isinstance(t, T.Scalar) and t.name == "text":
+        return _encode
+    return _value_json
 
 
 def _text(v: object) -> str:
@@ -319,13 +333,14 @@ def _text(v: object) -> str:
     return json.dumps(v, ensure_ascii=False)
 
 
-def _leaf_template(head: str, reads: tuple[str, ...], tail: str) -> str:
-    """The JSON of a node without message, overriding exception nor children, with `%s` for each
-    value it read (`%` of the fixed text doubled)."""
-    def fixed(text: str) -> str:
-        return text.replace("%", "%%")
-    return (fixed(head + ', "overridden_by": null, "reads": [') + ", ".join(fixed(p) + "%s}" for p in reads)
-            + fixed('], "message": null' + tail) + "]}")
+def _leaf_template(head: str, reads: tuple[str, ...], tail: str) -> list[str]:
+    """The JSON of a node without message, overriding exception nor children, as the list of its
+    fixed texts with an empty slot after each but the last, where each value it read goes
+    (`_Run.json` fills a copy and joins it: `str.join` copies, where `%` scans the long fixed text)."""
+    texts = [pre if k == 0 else "}, " + pre for k, pre in enumerate(reads)] + ["}" if reads else ""]
+    texts[0] = head + ', "overridden_by": null, "reads": [' + texts[0]
+    texts[-1] += '], "message": null' + tail + "]}"
+    return [t for k, text in enumerate(texts) for t in ((text,) if k == 0 else ("", text))]
 
 
 def _lists_records(t: T.Type) -> bool:
@@ -414,16 +429,25 @@ class _Run:
         policy: only what the dossier decides (outcomes, values, messages) is encoded here."""
         plan = self.plan
         heads, reads_, tails, by_ = plan.json_heads, plan.json_reads, plan.json_tails, plan.json_by
-        message, leaves = self.message, plan.json_leaves
+        message, leaves, writers = self.message, plan.json_leaves, plan.json_writers
         no_by = ', "overridden_by": null, "reads": ['
 
         def make(i, rec, kids):
             _, item, outcome, reads, values, by = rec
+            write = writers[i]
+            try:
+                written = tuple(map(_call, write, reads)) if write is not None else None
+            except TypeError:       # a value of another type than its read's (see `_writer`)
+                written = None
+            if written is None:
+                written = tuple([_value_json(v) for v in reads])
             if values is None and by < 0 and not kids:
-                return leaves[i][outcome] % tuple([_value_json(v) for v in reads])
+                text = leaves[i][outcome].copy()
+                text[1::2] = written
+                return "".join(text)
             return "".join((
                 heads[i], _OUTCOMES[outcome], by_[by] if by >= 0 else no_by,
-                ", ".join([pre + _value_json(v) + "}" for pre, v in zip(reads_[i], reads, strict=True)]),
+                ", ".join([pre + w + "}" for pre, w in zip(reads_[i], written, strict=True)]),
                 '], "message": ',
                 _encode(message(i, item, values)) if values is not None else "null",
                 tails[i], ", ".join(kids), "]}"))
@@ -465,6 +489,7 @@ class _Run:
 
 
 _encode = json.encoder.encode_basestring     # a str as json.dumps(ensure_ascii=False) writes it (in C)
+_call = operator.call                         # `_call(f, v)` is f(v): with `map`, one writer per value, in C
 _OUTCOMES = tuple(json.dumps(label) for label in LABELS)
 
 

@@ -168,3 +168,15 @@ def test_a_message_is_worded_once_for_the_decision_and_its_trace(example_dossier
     reason = decision.structures[0].reasons[0]
     node = decision.trace.fired(reason.rule, 0)
     assert node is not None and node.message is reason.message
+
+
+def test_a_trace_value_of_another_type_than_its_read_is_still_written_as_json_writes_it(example_dossier):
+    # text reads are written by json's C function directly; anything else there falls back
+    decision = esms_rules.load_policy("esms-numerique-2025").evaluate(example_dossier, trace="full")
+    run = decision.trace._run
+    plan = run.plan
+    text_read = next(k for k, r in enumerate(run.records) if plan.json_writers[r[0]] is not None and len(r[3]) >= 2)
+    i, item, outcome, reads, values, by = run.records[text_read]
+    run.records[text_read] = (i, item, outcome, (None, 12, *reads[2:]), values, by)
+    assert run.json() == json.dumps(run.dicts(), ensure_ascii=False)[1:-1]
+    assert '"value": 12}' in run.json()
