@@ -259,12 +259,15 @@ def main(argv=None):
     dask_part(args, policy, tmp)
 
 
-# the CLI in a fresh interpreter that reports its own peak RSS (a forked child's
-# RUSAGE_CHILDREN figure would include the parent's pages)
-_PEAK = ("import resource, runpy, sys\n"
+# the CLI in a fresh interpreter that reports its own peak RSS: the high-water mark of its own
+# address space (`VmHWM`), since Linux carries `ru_maxrss` across exec, so that a child spawned
+# from this process would report this process's peak as its own, by RUSAGE_SELF as by RUSAGE_CHILDREN
+_PEAK = ("import runpy, sys\n"
          "sys.argv = ['esms-rules'] + sys.argv[1:]\n"
          "try:\n    runpy.run_module('esms_rules', run_name='__main__')\n"
-         "finally:\n    print('peak-rss-kb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n")
+         "finally:\n"
+         "    hwm = [line.split()[1] for line in open('/proc/self/status') if line.startswith('VmHWM')]\n"
+         "    print('peak-rss-kb', hwm[0], file=sys.stderr)\n")
 
 
 def cli(args, policy, tmp):

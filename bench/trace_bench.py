@@ -15,13 +15,15 @@ writing to /dev/null, on a JSON Lines file of generated dossiers (`--cli-lines`,
 `--small-lines` of it), and the CLI of the baseline checkout (`--baseline`: a worktree of the
 commit before compact traces, `git worktree add /tmp/trace-baseline ce60624`; run with
 PYTHONPATH) on the small file. Prints dossiers per second (whole run, start-up included) and each
-child's peak RSS (`os.wait4`): the target is ≥ 4× the baseline's dossiers per second, with a
-peak RSS that does not grow with the number of lines.
+child's peak RSS (`os.wait4`, from a small launcher: see `LAUNCHER`): the target is ≥ 4× the
+baseline's dossiers per second, with a peak RSS that does not grow with the number of lines.
 """
 from __future__ import annotations
 
 import argparse
 import gc
+import hashlib
+import inspect
 import json
 import os
 import statistics
@@ -75,6 +77,13 @@ def per_record(n: int, rounds: int, seed: int) -> None:
     print("targets: compact ≥ 0.2×, full ≥ 0.05×")
 
 
+def jsonl_path(workdir: Path, lines: int, seed: int) -> Path:
+    """Where `lines` generated dossiers are kept between runs: named after the generator's source
+    too, so that a file written by an older `real.dossiers` is never timed as if it were current."""
+    generator = hashlib.sha256(inspect.getsource(real).encode()).hexdigest()[:12]
+    return workdir / f"dossiers-{lines}-{seed}-{generator}.jsonl"
+
+
 def write_jsonl(path: Path, lines: int, seed: int) -> None:
     """`lines` generated dossiers, written 1,000 at a time (memory stays small)."""
     if path.exists() and sum(1 for _ in path.open("rb")) == lines:
@@ -87,24 +96,36 @@ def write_jsonl(path: Path, lines: int, seed: int) -> None:
                 f.write(json.dumps(d) + "\n")
 
 
+# Linux carries a process's peak RSS across exec, so a child spawned from this (large) process
+# would report this process's peak as its own: the CLI is forked from a small launcher instead,
+# which writes the CLI's peak (kB) to the file named by its first argument.
+LAUNCHER = """import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.executable, [sys.executable, *sys.argv[2:]])
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as f:
+    f.write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def run_cli(pythonpath: Path, path: Path, cwd: Path) -> tuple[float, int, int]:
     """(seconds, peak RSS in MB, exit code) of `esms-rules evaluate path -q > /dev/null`."""
     env = dict(os.environ, PYTHONPATH=str(pythonpath))
+    peak = cwd / "peak-rss-kb"
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "esms_rules", "evaluate", str(path), "-q"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=cwd, env=env)
-    _, status, usage = os.wait4(proc.pid, 0)
+    proc = subprocess.run([sys.executable, "-c", LAUNCHER, str(peak), "-m", "esms_rules", "evaluate", str(path), "-q"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=cwd, env=env)
     seconds = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode not in (0, 1):
-        assert proc.stderr is not None
-        raise SystemExit(f"{pythonpath}: exit {proc.returncode}: {proc.stderr.read().decode()[-2000:]}")
-    return seconds, usage.ru_maxrss // 1024, proc.returncode
+        raise SystemExit(f"{pythonpath}: exit {proc.returncode}: {proc.stderr.decode()[-2000:]}")
+    return seconds, int(peak.read_text()) // 1024, proc.returncode
 
 
 def cli(lines: int, small: int, baseline: Path | None, workdir: Path, seed: int) -> None:
     workdir.mkdir(parents=True, exist_ok=True)
-    big, little = workdir / f"dossiers-{lines}.jsonl", workdir / f"dossiers-{small}.jsonl"
+    big, little = jsonl_path(workdir, lines, seed), jsonl_path(workdir, small, seed)
     write_jsonl(big, lines, seed)
     write_jsonl(little, small, seed)
     here = HERE.parent
