@@ -336,7 +336,7 @@ def digest(dossier: Any, checked: bool = False) -> str:
 
     `checked`: the caller knows every value is of a type the contract defines and every number is
     finite (a dossier the validator accepted without an unknown field). The text is then written
-    by orjson where it is installed (the `fast` extra), about five times faster, and the bytes are
+    by orjson where it is installed (the `fast` extra), about three times faster, and the bytes are
     the same (`_canonical_fast`); anything it cannot vouch for is written by json's encoder."""
     canonical = _canonical_fast(dossier) if checked and _orjson() is not None else None
     if canonical is None:
@@ -387,7 +387,7 @@ def _canonical_fast(dossier: Any) -> bytes | None:
     text, a lone surrogate, a type it does not know), or wrote a number below 10^-4 (json writes
     `1e-05` where orjson writes `0.00001` or `1e-5`; orjson writes every other finite float as
     `repr` does). orjson writes NaN and infinities as `null`, where json refuses them: hence
-    `checked`. `tests/test_digest.py` holds both writers equal."""
+    `checked`. `tests/test_lazy_decision.py` holds both writers equal."""
     orjson = _ORJSON
     try:
         out = orjson.dumps(dossier, default=_fragment, option=orjson.OPT_SORT_KEYS)
